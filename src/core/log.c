@@ -1,0 +1,105 @@
+#include "core/log.h"
+
+#include <openssl/err.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static enum log_level log_min = LOG_INFO;
+static enum log_format log_fmt = LOG_TEXT;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(enum log_level level, enum log_format format)
+{
+    log_min = level;
+    log_fmt = format;
+}
+
+int log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int log_format_parse(const char *s)
+{
+    if (strcmp(s, "text") == 0)
+        return LOG_TEXT;
+    if (strcmp(s, "json") == 0)
+        return LOG_JSON;
+    return -1;
+}
+
+/* Escape a message for a JSON string value. */
+static void log_json_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+static void log_emit(enum log_level level, const char *msg)
+{
+    char ts[32];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+
+    pthread_mutex_lock(&log_lock);
+    if (log_fmt == LOG_JSON) {
+        fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", ts,
+                now.tv_nsec / 1000000, level_names[level]);
+        log_json_escape(stderr, msg);
+        fputs("\"}\n", stderr);
+    } else {
+        fprintf(stderr, "%s.%03ldZ %-5s %s\n", ts, now.tv_nsec / 1000000, level_names[level], msg);
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    if (level < log_min)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_emit(level, buf);
+}
+
+void log_openssl(const char *fmt, ...)
+{
+    char buf[2048];
+    size_t off;
+    unsigned long e;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    off = strlen(buf);
+    while ((e = ERR_get_error()) != 0 && off + 4 < sizeof(buf)) {
+        buf[off++] = ':';
+        buf[off++] = ' ';
+        ERR_error_string_n(e, buf + off, sizeof(buf) - off);
+        off += strlen(buf + off);
+    }
+    ERR_clear_error();
+    log_emit(LOG_ERROR, buf);
+}

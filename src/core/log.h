@@ -1,0 +1,23 @@
+/* Leveled logging to stderr, text or one JSON object per line.
+ * Never pass secrets (OTPs, keys, tokens) to these functions. */
+#ifndef KP_LOG_H
+#define KP_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_TEXT, LOG_JSON };
+
+void log_setup(enum log_level level, enum log_format format);
+/* Parse "debug|info|warn|error"; returns -1 when unknown. */
+int log_level_parse(const char *s);
+int log_format_parse(const char *s);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like log_msg(LOG_ERROR), appending and clearing the OpenSSL error queue. */
+void log_openssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,84 @@
+/* The transport-neutral EST core (RFC 7030, RFC 8951). A transport turns its
+ * input into an est_request, calls est_handle and writes the est_response. */
+#ifndef KP_EST_H
+#define KP_EST_H
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "store/store.h"
+
+enum est_op {
+    EST_OP_CACERTS,
+    EST_OP_SIMPLEENROLL,
+    EST_OP_SIMPLEREENROLL,
+    EST_OP_CSRATTRS,
+    EST_OP_SERVERKEYGEN,
+    EST_OP_FULLCMC,
+    EST_OP__MAX
+};
+
+enum est_method { EST_GET, EST_POST, EST_OTHER };
+
+#define EST_LABEL_MAX 64
+
+/* Everything the core needs to know about one request. All borrowed. */
+struct est_request {
+    enum est_op op;
+    char label[EST_LABEL_MAX + 1]; /* "" for the default label */
+    enum est_method method;
+    const char *content_type;  /* NULL when absent */
+    const char *accept;        /* NULL when absent */
+    const char *authorization; /* raw Authorization header, NULL when absent */
+    const unsigned char *body;
+    size_t body_len;
+    X509 *peer_cert;            /* client certificate, NULL when none */
+    STACK_OF(X509) *peer_chain; /* as sent by the client, may be NULL */
+    long peer_verify;           /* X509_V_OK when peer_cert chains to tls.client_ca */
+    const unsigned char *channel_binding; /* tls-unique (1.2) or RFC 9266 exporter (1.3) */
+    size_t channel_binding_len;
+    const char *peer_addr;
+    uint64_t id; /* for logs */
+};
+
+/* A header the core asks the transport to send (name and value static or owned by body). */
+struct est_response {
+    int status;
+    enum kp_err err;
+    const char *content_type; /* static string */
+    bool base64_cte;          /* add Content-Transfer-Encoding: base64 */
+    bool www_authenticate;    /* add WWW-Authenticate: Basic realm="est" */
+    long retry_after;         /* > 0: add Retry-After */
+    char *body;               /* owned */
+    size_t body_len;
+    const char *auth_subject; /* for the access log (static or in server memory) */
+};
+
+struct est_server;
+
+/* Parse "/{base}/[label/]op" into req->op and req->label. KP_ERR_NOT_FOUND for
+ * anything else (unknown op, wrong prefix, extra segments, bad label chars). */
+enum kp_err est_route(const char *base_path, const char *path, struct est_request *req);
+
+/* Build the server state from config: load every label's CA, the OTP key.
+ * The store is borrowed and must outlive the server. */
+enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+                           struct est_server **out, char **errmsg);
+void est_server_free(struct est_server *srv);
+
+/* Answer one routed request. Thread-safe. resp is filled; release it with
+ * est_response_cleanup. */
+void est_handle(struct est_server *srv, const struct est_request *req, struct est_response *resp);
+
+/* Fill resp with an error answer: text/plain, or JSON when accept asks for it. */
+void est_response_error(struct est_response *resp, enum kp_err err, const char *accept,
+                        const char *detail);
+void est_response_cleanup(struct est_response *resp);
+
+const char *est_op_name(enum est_op op);
+
+#endif

@@ -1,0 +1,39 @@
+/* PKCS#10 certification requests (RFC 2986) as EST receives them. */
+#ifndef KP_CSR_H
+#define KP_CSR_H
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+/* Largest CSR we parse: far above an RSA-4096 request with many SANs. */
+#define CSR_MAX_DER 16384
+
+struct csr {
+    X509_REQ *req;
+    EVP_PKEY *pubkey;         /* borrowed from req */
+    int key_type;             /* enum key_type, or -1 when not one we know */
+    int key_bits;             /* RSA modulus bits or EC field bits */
+    const X509_NAME *subject; /* borrowed from req */
+    GENERAL_NAMES *sans;      /* from the extensionRequest, NULL when none */
+    unsigned char *challenge; /* challengePassword bytes, NULL when absent */
+    size_t challenge_len;
+};
+
+/* Parse DER, reject trailing bytes and anything over CSR_MAX_DER, verify the
+ * self-signature (proof of possession, RFC 7030 3.4). KP_ERR_CSR for bad
+ * encoding, KP_ERR_CSR_SIGNATURE when the signature does not verify. */
+enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out);
+void csr_free(struct csr *c);
+
+/* Subject in RFC 2253 form, and SANs as "DNS:a, IP:1.2.3.4" (caller frees). */
+char *csr_name_string(const X509_NAME *name);
+char *csr_sans_string(const GENERAL_NAMES *sans);
+
+/* 1 when both GENERAL_NAMES hold the same set of names (order ignored). */
+int csr_sans_equal(const GENERAL_NAMES *a, const GENERAL_NAMES *b);
+
+#endif

@@ -1,0 +1,13 @@
+/* CMS/PKCS#7 "certs-only" SignedData (RFC 7030 4.1.3, RFC 5652 5). */
+#ifndef KP_PKCS7_H
+#define KP_PKCS7_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+/* Degenerate SignedData holding certs in the given order, as DER (caller frees). */
+enum kp_err pkcs7_certs_only(STACK_OF(X509) *certs, unsigned char **der, size_t *len);
+
+#endif
