@@ -1,1 +1,6 @@
-int main(void){return 0;}
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}

@@ -10,7 +10,8 @@
 #include "core/config.h"
 #include "core/err.h"
 
-/* KP_OK when the policy is satisfied: challenge absent and policy optional,
+/* KP_OK when the policy is satisfied: challenge absent (or not binding-shaped) under
+ * CB_OPTIONAL,
  * or challenge equal (constant time) to base64(binding). A challenge that is
  * present but wrong, or absent under CB_REQUIRED, is KP_ERR_CHANNEL_BINDING. */
 enum kp_err chanbind_check(enum cb_policy policy, const unsigned char *challenge,

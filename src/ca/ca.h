@@ -50,4 +50,9 @@ enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out);
 /* Lowercase hex of a certificate's serial (caller frees). */
 char *ca_serial_hex(const X509 *cert);
 
+
+
+/* A self-signed root for `kipuka init`: CA:TRUE (critical), keyCertSign and
+ * cRLSign, SKI/AKI, `days` of validity. Caller owns *out. */
+enum kp_err ca_create_root(EVP_PKEY *key, const X509_NAME *subject, long days, X509 **out);
 #endif

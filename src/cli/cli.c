@@ -1,1 +1,93 @@
-/* placeholder */
+#include "cli/cli.h"
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+
+static const char usage[] =
+    "usage: kipuka <command> [options]\n"
+    "\n"
+    "EST (RFC 7030) certificate enrollment server.\n"
+    "\n"
+    "commands:\n"
+    "  init      create a CA, TLS certificate, config and database in a directory\n"
+    "  serve     run the server\n"
+    "  otp       create, list and revoke one-time passwords for enrollment\n"
+    "  cert      list and show issued certificates\n"
+    "  version   print the version\n"
+    "\n"
+    "Every command takes -c FILE (default " CLI_DEFAULT_CONFIG ") and --help.\n";
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("kipuka %s (%s, libevent %s, SQLite %s)\n", KIPUKA_VERSION,
+           OpenSSL_version(OPENSSL_VERSION), event_get_version(), sqlite3_libversion());
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"init", cmd_init},
+                {"serve", cmd_serve},
+                {"otp", cmd_otp},
+                {"cert", cmd_cert},
+                {"version", cmd_version}};
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "kipuka: unknown command \"%s\"\n\n%s", argv[1], usage);
+    return 2;
+}
+
+struct kp_config *cli_config_load(const char *path)
+{
+    struct kp_config *cfg = NULL;
+    char *err = NULL;
+    int level;
+
+    if (config_load(path, &cfg, &err) != KP_OK) {
+        fprintf(stderr, "kipuka: %s\n", err);
+        free(err);
+        return NULL;
+    }
+    level = log_level_parse(cfg->log_level);
+    log_setup((enum log_level)level, (enum log_format)log_format_parse(cfg->log_format));
+    return cfg;
+}
+
+struct store *cli_store_open(const struct kp_config *cfg)
+{
+    struct store *s = NULL;
+    if (store_open(cfg->store_url, &s) != KP_OK) {
+        fprintf(stderr, "kipuka: cannot open the store %s\n", cfg->store_url);
+        return NULL;
+    }
+    return s;
+}
+
+const char *cli_time(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}

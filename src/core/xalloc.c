@@ -51,13 +51,21 @@ char *xstrndup(const char *s, size_t n)
 
 char *xasprintf(const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
+    int n;
+    char *p;
+
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
         xalloc_die();
-    char *p = xmalloc((size_t)n + 1);
+    p = xmalloc((size_t)n + 1);
+    if ((size_t)n < sizeof(small)) {
+        memcpy(p, small, (size_t)n + 1);
+        return p;
+    }
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);

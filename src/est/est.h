@@ -45,7 +45,10 @@ struct est_request {
     uint64_t id; /* for logs */
 };
 
-/* A header the core asks the transport to send (name and value static or owned by body). */
+#define EST_SUBJECT_MAX 256
+
+/* What the transport sends back. Headers are flags so every transport writes
+ * them in its own syntax. */
 struct est_response {
     int status;
     enum kp_err err;
@@ -55,7 +58,7 @@ struct est_response {
     long retry_after;         /* > 0: add Retry-After */
     char *body;               /* owned */
     size_t body_len;
-    const char *auth_subject; /* for the access log (static or in server memory) */
+    char auth_subject[EST_SUBJECT_MAX]; /* authenticated identity, for the access log */
 };
 
 struct est_server;
@@ -65,7 +68,7 @@ struct est_server;
 enum kp_err est_route(const char *base_path, const char *path, struct est_request *req);
 
 /* Build the server state from config: load every label's CA, the OTP key.
- * The store is borrowed and must outlive the server. */
+ * cfg and store are borrowed and must outlive the server. */
 enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
                            struct est_server **out, char **errmsg);
 void est_server_free(struct est_server *srv);

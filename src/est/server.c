@@ -1,1 +1,137 @@
-/* placeholder */
+/* The EST core's state and dispatcher: label lookup, method checks, then
+ * one function per operation. */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base64.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "est/est_internal.h"
+#include "pki/csrattrs.h"
+
+static enum kp_err server_label_init(struct est_label *l, const struct label_cfg *cfg,
+                                     char **errmsg)
+{
+    enum kp_err rc;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    struct csrattrs_spec spec = {
+        .key_types = cfg->key_types,
+        .challenge_password = cfg->channel_binding == CB_REQUIRED,
+        .request_san = cfg->max_sans > 0,
+        .extra_oids = cfg->csrattrs_extra,
+    };
+
+    l->cfg = cfg;
+    rc = ca_load(cfg, &l->ca);
+    if (rc != KP_OK) {
+        *errmsg = xasprintf("label %s: cannot load its CA (see the log above)", cfg->name);
+        goto out;
+    }
+    l->cacerts_b64 = base64_encode(l->ca->cacerts_der, l->ca->cacerts_der_len, &l->cacerts_b64_len);
+    rc = csrattrs_encode(&spec, &der, &der_len);
+    if (rc != KP_OK) {
+        *errmsg = xasprintf("label %s: bad csrattrs_extra \"%s\"", cfg->name, cfg->csrattrs_extra);
+        goto out;
+    }
+    l->csrattrs_b64 = base64_encode(der, der_len, &l->csrattrs_b64_len);
+out:
+    free(der);
+    return rc;
+}
+
+enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+                           struct est_server **out, char **errmsg)
+{
+    enum kp_err rc = KP_ERR_CONFIG;
+    struct est_server *srv = xcalloc(1, sizeof(*srv));
+
+    srv->cfg = cfg;
+    srv->store = store;
+    if (cfg->est_fullcmc) {
+        *errmsg = xasprintf("%s: est.fullcmc = true: full CMC is not available in this version",
+                            cfg->path);
+        goto out;
+    }
+    rc = otp_key_load(cfg->otp_key_file, srv->otp_key);
+    if (rc != KP_OK) {
+        *errmsg = xasprintf("cannot load the OTP key %s", cfg->otp_key_file);
+        goto out;
+    }
+    srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
+    for (size_t i = 0; i < cfg->nlabels; i++) {
+        srv->nlabels++;
+        rc = server_label_init(&srv->labels[i], &cfg->labels[i], errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
+    *out = srv;
+    srv = NULL; /* steal */
+    rc = KP_OK;
+out:
+    est_server_free(srv);
+    return rc;
+}
+
+void est_server_free(struct est_server *srv)
+{
+    if (srv == NULL)
+        return;
+    for (size_t i = 0; i < srv->nlabels; i++) {
+        ca_free(srv->labels[i].ca);
+        free(srv->labels[i].cacerts_b64);
+        free(srv->labels[i].csrattrs_b64);
+    }
+    free(srv->labels);
+    OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
+    free(srv);
+}
+
+/* "" is the default label (RFC 7030 3.2.2: the path without a label). */
+static const struct est_label *server_label_find(const struct est_server *srv, const char *name)
+{
+    if (name[0] == '\0')
+        name = "default";
+    for (size_t i = 0; i < srv->nlabels; i++)
+        if (strcmp(srv->labels[i].cfg->name, name) == 0)
+            return &srv->labels[i];
+    return NULL;
+}
+
+void est_handle(struct est_server *srv, const struct est_request *req, struct est_response *resp)
+{
+    const struct est_label *l;
+    enum est_method want;
+
+    memset(resp, 0, sizeof(*resp));
+    l = server_label_find(srv, req->label);
+    if (l == NULL) {
+        est_response_error(resp, KP_ERR_UNKNOWN_LABEL, req->accept, NULL);
+        return;
+    }
+    switch (req->op) {
+    case EST_OP_CACERTS:
+    case EST_OP_CSRATTRS:
+        want = EST_GET;
+        break;
+    case EST_OP_SIMPLEENROLL:
+    case EST_OP_SIMPLEREENROLL:
+        want = EST_POST;
+        break;
+    default:
+        /* serverkeygen and fullcmc are not offered (RFC 7030 4.3, 4.4 are optional) */
+        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
+        return;
+    }
+    if (req->method != want) {
+        est_response_error(resp, KP_ERR_METHOD, req->accept, NULL);
+        return;
+    }
+    if (req->op == EST_OP_CACERTS)
+        est_cacerts(srv, l, req, resp);
+    else if (req->op == EST_OP_CSRATTRS)
+        est_csrattrs(srv, l, req, resp);
+    else
+        est_enroll(srv, l, req, resp);
+}

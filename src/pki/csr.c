@@ -1,1 +1,458 @@
-/* placeholder */
+#include "pki/csr.h"
+
+#include <arpa/inet.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+
+/* A growable NUL-terminated string, for the *_string helpers. */
+struct strbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void strbuf_add(struct strbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void strbuf_adds(struct strbuf *b, const char *s)
+{
+    strbuf_add(b, s, strlen(s));
+}
+
+/* Append an IA5String-like value, escaping anything not printable ASCII so a
+ * hostile name cannot forge separators, truncate at a NUL or inject control
+ * characters into logs. */
+static void strbuf_add_escaped(struct strbuf *b, const ASN1_STRING *str)
+{
+    const unsigned char *p = ASN1_STRING_get0_data(str);
+    int n = ASN1_STRING_length(str);
+    char hex[5];
+
+    for (int i = 0; i < n; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+            strbuf_add(b, (const char *)&p[i], 1);
+        } else {
+            snprintf(hex, sizeof(hex), "\\x%02x", p[i]);
+            strbuf_adds(b, hex);
+        }
+    }
+}
+
+/* A memory BIO; failing to get one is running out of memory. */
+static BIO *csr_bio_new(void)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) {
+        log_openssl("csr: BIO_new");
+        abort();
+    }
+    return bio;
+}
+
+/* The contents of a memory BIO as a new string. */
+static char *csr_bio_string(BIO *bio)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    if (n <= 0 || data == NULL)
+        return xstrdup("");
+    return xstrndup(data, (size_t)n);
+}
+
+/* Map the public key onto enum key_type; -1 for anything we do not issue for.
+ * EC keys must name their curve (RFC 5480 2.1.1): explicit parameters that
+ * happen to describe P-256 are refused like any unknown curve. */
+static void csr_classify_key(struct csr *c)
+{
+    char buf[64];
+    size_t n = 0;
+    int nid;
+
+    c->key_type = -1;
+    c->key_bits = EVP_PKEY_get_bits(c->pubkey);
+    if (EVP_PKEY_is_a(c->pubkey, "RSA")) {
+        if (c->key_bits == 2048)
+            c->key_type = KEY_RSA_2048;
+        else if (c->key_bits == 3072)
+            c->key_type = KEY_RSA_3072;
+        else if (c->key_bits == 4096)
+            c->key_type = KEY_RSA_4096;
+        return;
+    }
+    if (!EVP_PKEY_is_a(c->pubkey, "EC"))
+        return;
+    if (EVP_PKEY_get_utf8_string_param(c->pubkey, OSSL_PKEY_PARAM_EC_ENCODING, buf, sizeof(buf),
+                                       &n) != 1 ||
+        strcmp(buf, OSSL_PKEY_EC_ENCODING_GROUP) != 0)
+        goto out;
+    if (EVP_PKEY_get_utf8_string_param(c->pubkey, OSSL_PKEY_PARAM_GROUP_NAME, buf, sizeof(buf),
+                                       &n) != 1)
+        goto out;
+    nid = OBJ_txt2nid(buf);
+    if (nid == NID_undef)
+        nid = EC_curve_nist2nid(buf);
+    if (nid == NID_X9_62_prime256v1)
+        c->key_type = KEY_EC_P256;
+    else if (nid == NID_secp384r1)
+        c->key_type = KEY_EC_P384;
+out:
+    ERR_clear_error();
+}
+
+/* Names that must be IA5String text: no NUL, no control characters. */
+static int csr_name_is_clean(const ASN1_IA5STRING *s)
+{
+    const unsigned char *p = ASN1_STRING_get0_data(s);
+    int n = ASN1_STRING_length(s);
+
+    if (n <= 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Reject SAN entries that decode but cannot be meant: an IP address that is
+ * neither 4 nor 16 bytes, DNS/email/URI text with NULs or control bytes. */
+static int csr_sans_valid(const GENERAL_NAMES *sans)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        int n;
+        switch (gn->type) {
+        case GEN_DNS:
+        case GEN_EMAIL:
+        case GEN_URI:
+            if (!csr_name_is_clean(gn->d.ia5))
+                return 0;
+            break;
+        case GEN_IPADD:
+            n = ASN1_STRING_length(gn->d.iPAddress);
+            if (n != 4 && n != 16)
+                return 0;
+            break;
+        default:
+            break;
+        }
+    }
+    return 1;
+}
+
+/* Number of extensionRequest attributes, under either OID OpenSSL honours. */
+static int csr_ext_req_count(const X509_REQ *req)
+{
+    static const int nids[] = {NID_ext_req, NID_ms_ext_req};
+    int count = 0;
+
+    for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++)
+        for (int idx = X509_REQ_get_attr_by_NID(req, nids[i], -1); idx >= 0;
+             idx = X509_REQ_get_attr_by_NID(req, nids[i], idx))
+            count++;
+    return count;
+}
+
+/* subjectAltName from the extensionRequest attribute (RFC 2985 5.4.2).
+ * *sans stays NULL when there is none. At most one extensionRequest with one
+ * value and one subjectAltName are allowed, so that what we check is what the
+ * CA would copy. */
+static enum kp_err csr_extract_sans(X509_REQ *req, GENERAL_NAMES **sans)
+{
+    enum kp_err rc = KP_ERR_CSR;
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    GENERAL_NAMES *names = NULL;
+    X509_EXTENSION *ext;
+    const ASN1_OCTET_STRING *data;
+    const unsigned char *p;
+    int idx, count;
+
+    count = csr_ext_req_count(req);
+    if (count == 0) {
+        rc = KP_OK;
+        goto out;
+    }
+    if (count > 1) {
+        log_debug("csr: more than one extensionRequest attribute");
+        goto out;
+    }
+    idx = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1);
+    if (idx < 0)
+        idx = X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1);
+    if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, idx)) != 1) {
+        log_debug("csr: extensionRequest must have exactly one value (RFC 2985 5.4.2)");
+        goto out;
+    }
+    exts = X509_REQ_get_extensions(req);
+    if (exts == NULL) {
+        log_debug("csr: malformed extensionRequest (RFC 2985 5.4.2)");
+        goto out;
+    }
+    idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
+    if (idx < 0) {
+        rc = KP_OK;
+        goto out;
+    }
+    if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) >= 0) {
+        log_debug("csr: subjectAltName requested twice");
+        goto out;
+    }
+    ext = X509v3_get_ext(exts, idx);
+    data = X509_EXTENSION_get_data(ext);
+    p = ASN1_STRING_get0_data(data);
+    names = d2i_GENERAL_NAMES(NULL, &p, ASN1_STRING_length(data));
+    if (names == NULL || p != ASN1_STRING_get0_data(data) + ASN1_STRING_length(data)) {
+        log_debug("csr: malformed subjectAltName (RFC 5280 4.2.1.6)");
+        goto out;
+    }
+    /* GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName */
+    if (sk_GENERAL_NAME_num(names) < 1 || !csr_sans_valid(names)) {
+        log_debug("csr: invalid name in subjectAltName (RFC 5280 4.2.1.6)");
+        goto out;
+    }
+    *sans = names;
+    names = NULL; /* steal */
+    rc = KP_OK;
+out:
+    GENERAL_NAMES_free(names);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return rc;
+}
+
+/* challengePassword (RFC 2985 5.4.1): one DirectoryString value. We take the
+ * string types clients actually send and keep the raw bytes (caller frees,
+ * after OPENSSL_cleanse: it may be an OTP). */
+static enum kp_err csr_extract_challenge(const X509_REQ *req, unsigned char **out, size_t *out_len)
+{
+    enum kp_err rc = KP_ERR_CSR;
+    X509_ATTRIBUTE *attr;
+    const ASN1_TYPE *t;
+    unsigned char *buf;
+    int idx, n;
+
+    idx = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+    if (idx < 0) {
+        rc = KP_OK;
+        goto out;
+    }
+    if (X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, idx) >= 0) {
+        log_debug("csr: more than one challengePassword attribute");
+        goto out;
+    }
+    attr = X509_REQ_get_attr(req, idx);
+    if (X509_ATTRIBUTE_count(attr) != 1) {
+        log_debug("csr: challengePassword must have exactly one value (RFC 2985 5.4.1)");
+        goto out;
+    }
+    t = X509_ATTRIBUTE_get0_type(attr, 0);
+    if (t == NULL || (t->type != V_ASN1_PRINTABLESTRING && t->type != V_ASN1_UTF8STRING &&
+                      t->type != V_ASN1_IA5STRING)) {
+        log_debug("csr: challengePassword is not a string (RFC 2985 5.4.1)");
+        goto out;
+    }
+    n = ASN1_STRING_length(t->value.asn1_string);
+    buf = xmalloc((size_t)n + 1);
+    memcpy(buf, ASN1_STRING_get0_data(t->value.asn1_string), (size_t)n);
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = (size_t)n;
+    rc = KP_OK;
+out:
+    return rc;
+}
+
+enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
+{
+    enum kp_err rc = KP_ERR_CSR;
+    struct csr *c = NULL;
+    const unsigned char *p = der;
+
+    if (der == NULL || len == 0 || len > CSR_MAX_DER) {
+        log_debug("csr: %zu bytes is outside 1..%d", len, CSR_MAX_DER);
+        goto out;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->key_type = -1;
+    c->req = d2i_X509_REQ(NULL, &p, (long)len);
+    if (c->req == NULL) {
+        log_debug("csr: not a DER PKCS#10 request (RFC 2986 4)");
+        goto out;
+    }
+    if (p != der + len) {
+        log_debug("csr: %zu trailing bytes after the request", (size_t)(der + len - p));
+        goto out;
+    }
+    /* RFC 2986 4.1: version is 0 (v1) */
+    if (X509_REQ_get_version(c->req) != 0) {
+        log_debug("csr: unknown version %ld (RFC 2986 4.1)", X509_REQ_get_version(c->req));
+        goto out;
+    }
+    c->pubkey = X509_REQ_get0_pubkey(c->req); /* borrowed */
+    if (c->pubkey == NULL) {
+        log_debug("csr: unreadable subjectPublicKeyInfo");
+        goto out;
+    }
+    csr_classify_key(c);
+    /* Proof of possession (RFC 7030 3.4): the request is signed by its key. */
+    if (X509_REQ_verify(c->req, c->pubkey) != 1) {
+        log_debug("csr: self-signature does not verify (RFC 2986 3)");
+        rc = KP_ERR_CSR_SIGNATURE;
+        goto out;
+    }
+    c->subject = X509_REQ_get_subject_name(c->req); /* borrowed */
+    rc = csr_extract_sans(c->req, &c->sans);
+    if (rc != KP_OK)
+        goto out;
+    rc = csr_extract_challenge(c->req, &c->challenge, &c->challenge_len);
+    if (rc != KP_OK)
+        goto out;
+    *out = c;
+    c = NULL; /* steal */
+    rc = KP_OK;
+out:
+    csr_free(c);
+    ERR_clear_error();
+    return rc;
+}
+
+void csr_free(struct csr *c)
+{
+    if (c == NULL)
+        return;
+    if (c->challenge != NULL)
+        OPENSSL_cleanse(c->challenge, c->challenge_len);
+    free(c->challenge);
+    GENERAL_NAMES_free(c->sans);
+    X509_REQ_free(c->req);
+    free(c);
+}
+
+char *csr_name_string(const X509_NAME *name)
+{
+    BIO *bio;
+    char *s;
+
+    if (name == NULL)
+        return xstrdup("");
+    bio = csr_bio_new();
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0)
+        log_openssl("csr: X509_NAME_print_ex");
+    s = csr_bio_string(bio);
+    BIO_free(bio);
+    return s;
+}
+
+/* One GeneralName in the style of the openssl CLI ("DNS:a.example",
+ * "IP:2001:db8::1"), appended to b. */
+static void csr_sans_add_one(struct strbuf *b, const GENERAL_NAME *gn)
+{
+    char txt[INET6_ADDRSTRLEN + 1];
+    char *s;
+    int n;
+
+    switch (gn->type) {
+    case GEN_DNS:
+        strbuf_adds(b, "DNS:");
+        strbuf_add_escaped(b, gn->d.dNSName);
+        break;
+    case GEN_EMAIL:
+        strbuf_adds(b, "email:");
+        strbuf_add_escaped(b, gn->d.rfc822Name);
+        break;
+    case GEN_URI:
+        strbuf_adds(b, "URI:");
+        strbuf_add_escaped(b, gn->d.uniformResourceIdentifier);
+        break;
+    case GEN_IPADD:
+        n = ASN1_STRING_length(gn->d.iPAddress);
+        strbuf_adds(b, "IP:");
+        if ((n == 4 && inet_ntop(AF_INET, ASN1_STRING_get0_data(gn->d.iPAddress), txt,
+                                 sizeof(txt)) != NULL) ||
+            (n == 16 &&
+             inet_ntop(AF_INET6, ASN1_STRING_get0_data(gn->d.iPAddress), txt, sizeof(txt)) != NULL))
+            strbuf_adds(b, txt);
+        else
+            strbuf_adds(b, "<invalid>");
+        break;
+    case GEN_DIRNAME:
+        strbuf_adds(b, "DirName:");
+        s = csr_name_string(gn->d.directoryName);
+        strbuf_adds(b, s);
+        free(s);
+        break;
+    case GEN_RID:
+        strbuf_adds(b, "RID:");
+        n = OBJ_obj2txt(txt, sizeof(txt), gn->d.registeredID, 1);
+        strbuf_adds(b, n > 0 && (size_t)n < sizeof(txt) ? txt : "<invalid>");
+        break;
+    case GEN_OTHERNAME:
+        strbuf_adds(b, "othername:");
+        n = OBJ_obj2txt(txt, sizeof(txt), gn->d.otherName->type_id, 1);
+        strbuf_adds(b, n > 0 && (size_t)n < sizeof(txt) ? txt : "<invalid>");
+        break;
+    case GEN_X400:
+        strbuf_adds(b, "X400Name:<unsupported>");
+        break;
+    case GEN_EDIPARTY:
+        strbuf_adds(b, "EdiPartyName:<unsupported>");
+        break;
+    default:
+        strbuf_adds(b, "<unknown>");
+        break;
+    }
+}
+
+char *csr_sans_string(const GENERAL_NAMES *sans)
+{
+    struct strbuf b = {NULL, 0, 0};
+
+    strbuf_add(&b, "", 0);
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+        if (i > 0)
+            strbuf_adds(&b, ", ");
+        csr_sans_add_one(&b, sk_GENERAL_NAME_value(sans, i));
+    }
+    return b.s;
+}
+
+int csr_sans_equal(const GENERAL_NAMES *a, const GENERAL_NAMES *b)
+{
+    int na = a == NULL ? 0 : sk_GENERAL_NAME_num(a);
+    int nb = b == NULL ? 0 : sk_GENERAL_NAME_num(b);
+    unsigned char *used = NULL;
+    int equal = 0;
+
+    if (na != nb)
+        goto out;
+    /* Multiset equality: pair each name of a with a distinct equal name of b. */
+    used = xcalloc((size_t)nb + 1, 1);
+    for (int i = 0; i < na; i++) {
+        int j;
+        for (j = 0; j < nb; j++)
+            if (!used[j] &&
+                GENERAL_NAME_cmp(sk_GENERAL_NAME_value(a, i), sk_GENERAL_NAME_value(b, j)) == 0)
+                break;
+        if (j == nb)
+            goto out;
+        used[j] = 1;
+    }
+    equal = 1;
+out:
+    free(used);
+    return equal;
+}

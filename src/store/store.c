@@ -1,1 +1,122 @@
-/* placeholder */
+/* The store interface: choose a back end by URL scheme, then call through
+ * its ops. No SQL here; each back end lives in its own store_<name>.c. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/store_backends.h"
+
+/* The one place to add a back end ("postgresql" goes here). */
+static const struct store_ops *const store_backends[] = {
+    &store_sqlite_ops,
+};
+
+enum kp_err store_open(const char *url, struct store **out)
+{
+    const char *colon = NULL;
+    size_t scheme_len;
+
+    if (url == NULL) {
+        log_error("store: no database URL");
+        return KP_ERR_CONFIG;
+    }
+    colon = strchr(url, ':');
+    if (colon == NULL) {
+        log_error("store: database URL \"%s\" has no scheme (expected sqlite:PATH)", url);
+        return KP_ERR_CONFIG;
+    }
+    scheme_len = (size_t)(colon - url);
+    for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
+        const struct store_ops *ops = store_backends[i];
+        if (strlen(ops->scheme) == scheme_len && strncmp(ops->scheme, url, scheme_len) == 0)
+            return ops->open(colon + 1, out);
+    }
+    log_error("store: unsupported database scheme \"%.*s\" in \"%s\"", (int)scheme_len, url, url);
+    return KP_ERR_CONFIG;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    s->ops->close(s);
+}
+
+enum kp_err store_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
+                        const struct store_audit *ev)
+{
+    return s->ops->issue(s, c, otp_id, ev);
+}
+
+enum kp_err store_cert_get(struct store *s, const char *serial, struct store_cert **out)
+{
+    return s->ops->cert_get(s, serial, out);
+}
+
+enum kp_err store_cert_list(struct store *s, const char *label, store_cert_cb cb, void *arg)
+{
+    return s->ops->cert_list(s, label, cb, arg);
+}
+
+enum kp_err store_cert_count(struct store *s, int64_t *out)
+{
+    return s->ops->cert_count(s, out);
+}
+
+void store_cert_free(struct store_cert *c)
+{
+    if (c == NULL)
+        return;
+    free(c->serial);
+    free(c->label);
+    free(c->subject);
+    free(c->sans);
+    free(c->requester);
+    free(c->auth_method);
+    free(c->status);
+    free(c->der);
+    free(c);
+}
+
+enum kp_err store_otp_insert(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                             const struct store_otp *o, int64_t *id_out)
+{
+    return s->ops->otp_insert(s, hash, o, id_out);
+}
+
+enum kp_err store_otp_find(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                           struct store_otp **out)
+{
+    return s->ops->otp_find(s, hash, out);
+}
+
+enum kp_err store_otp_list(struct store *s, store_otp_cb cb, void *arg)
+{
+    return s->ops->otp_list(s, cb, arg);
+}
+
+enum kp_err store_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev)
+{
+    return s->ops->otp_revoke(s, id, ev);
+}
+
+void store_otp_free(struct store_otp *o)
+{
+    if (o == NULL)
+        return;
+    free(o->entity_id);
+    free(o->label);
+    free(o);
+}
+
+enum kp_err store_audit_add(struct store *s, const struct store_audit *ev)
+{
+    return s->ops->audit_add(s, ev);
+}
+
+enum kp_err store_audit_list(struct store *s, int64_t since, store_audit_cb cb, void *arg)
+{
+    return s->ops->audit_list(s, since, cb, arg);
+}

@@ -53,6 +53,7 @@ struct store_audit {
 
 struct store;
 
+/* List callbacks run while the handle is locked: they must not call the store. */
 typedef void (*store_cert_cb)(const struct store_cert *c, void *arg);
 typedef void (*store_otp_cb)(const struct store_otp *o, void *arg);
 typedef void (*store_audit_cb)(int64_t at, const struct store_audit *a, void *arg);
@@ -98,7 +99,8 @@ enum kp_err store_cert_list(struct store *s, const char *label, store_cert_cb cb
 enum kp_err store_cert_count(struct store *s, int64_t *out);
 void store_cert_free(struct store_cert *c);
 
-/* Insert an OTP by its keyed hash (audit "otp.create" in the same commit). */
+/* Insert an OTP by its keyed hash; the store writes the "otp.create" audit event
+ * (entity, label, new id) in the same commit. */
 enum kp_err store_otp_insert(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
                              const struct store_otp *o, int64_t *id_out);
 /* The OTP with this hash, whatever its state; KP_ERR_NOT_FOUND if none. */

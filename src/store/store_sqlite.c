@@ -1,1 +1,878 @@
-/* placeholder */
+/* SQLite back end of the store ("sqlite:PATH").
+ *
+ * One connection per handle, guarded by a mutex: every call, reads included,
+ * holds it for its whole duration, and a callback of a *_list function runs
+ * with it held, so a callback must not call back into the same handle. Other
+ * handles and other processes (the CLI next to the server) share the file
+ * through WAL and the busy timeout; every write is one BEGIN IMMEDIATE
+ * transaction, so writers queue instead of deadlocking on a lock upgrade. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "store/store_backends.h"
+
+#define SQ_BUSY_TIMEOUT_MS 5000
+#define SQ_BUSY_RETRY_MS 10
+
+struct sqlite_store {
+    struct store base; /* first: struct store * converts to this */
+    sqlite3 *db;
+    pthread_mutex_t lock; /* one statement or transaction at a time */
+};
+
+/* Migration N is sq_migrations[N - 1]; append only, never edit a shipped one. */
+static const char *const sq_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE certificates("
+    " serial TEXT PRIMARY KEY,"
+    " label TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " issued_at INTEGER NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " auth_method TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'valid',"
+    " revoked_at INTEGER NOT NULL DEFAULT 0,"
+    " revocation_reason TEXT,"
+    " der BLOB NOT NULL);"
+    "CREATE INDEX certificates_label_issued ON certificates(label, issued_at);"
+    "CREATE TABLE otps("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " entity_id TEXT NOT NULL,"
+    " label TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " uses_left INTEGER NOT NULL,"
+    " uses_total INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " event TEXT NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " label TEXT,"
+    " subject TEXT,"
+    " peer TEXT,"
+    " detail TEXT);"
+    "CREATE INDEX audit_at ON audit(at);",
+};
+
+#define SQ_MIGRATIONS_N (sizeof(sq_migrations) / sizeof(sq_migrations[0]))
+
+#define SQ_CERT_COLUMNS                                                                            \
+    "serial, label, subject, sans, not_before, not_after, issued_at, requester, auth_method, "     \
+    "status, revoked_at, der"
+
+#define SQ_OTP_COLUMNS                                                                             \
+    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked"
+
+static struct sqlite_store *sq_store(struct store *s)
+{
+    return (struct sqlite_store *)s;
+}
+
+static int64_t sq_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* The one error line for a failed SQLite call; call before ROLLBACK, which
+ * would replace the message. */
+static void sq_log(sqlite3 *db, const char *what)
+{
+    const char *file = sqlite3_db_filename(db, "main");
+    log_error("store: %s failed on %s: %s (sqlite code %d)", what,
+              file != NULL && *file != '\0' ? file : "(memory)", sqlite3_errmsg(db),
+              sqlite3_extended_errcode(db));
+}
+
+/* Run constant SQL (never SQL built from input). */
+static enum kp_err sq_exec(sqlite3 *db, const char *sql, const char *what)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        sq_log(db, what);
+        return KP_ERR_STORE;
+    }
+    return KP_OK;
+}
+
+static enum kp_err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        sq_log(db, what);
+        sqlite3_finalize(stmt);
+        return KP_ERR_STORE;
+    }
+    *out = stmt;
+    return KP_OK;
+}
+
+/* Step a statement that returns no rows. A UNIQUE or PRIMARY KEY violation is
+ * KP_ERR_CONFLICT, anything else KP_ERR_STORE. */
+static enum kp_err sq_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *what)
+{
+    int r = sqlite3_step(stmt);
+
+    if (r == SQLITE_DONE)
+        return KP_OK;
+    r = sqlite3_extended_errcode(db);
+    if (r == SQLITE_CONSTRAINT_PRIMARYKEY || r == SQLITE_CONSTRAINT_UNIQUE) {
+        log_info("store: %s: %s", what, sqlite3_errmsg(db)); /* callers may retry */
+        return KP_ERR_CONFLICT;
+    }
+    sq_log(db, what);
+    return KP_ERR_STORE;
+}
+
+/* Prepare, bind nothing, step one row and read column 0 as an integer. */
+static enum kp_err sq_query_int64(sqlite3 *db, const char *sql, int64_t *out, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    if (sq_prepare(db, sql, &stmt, what) != KP_OK)
+        goto out;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sq_log(db, what);
+        goto out;
+    }
+    *out = sqlite3_column_int64(stmt, 0);
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static enum kp_err sq_begin(sqlite3 *db)
+{
+    return sq_exec(db, "BEGIN IMMEDIATE", "begin transaction");
+}
+
+static enum kp_err sq_commit(sqlite3 *db)
+{
+    return sq_exec(db, "COMMIT", "commit");
+}
+
+/* Roll back the open transaction, if SQLite has not already done so. */
+static void sq_rollback(sqlite3 *db)
+{
+    if (sqlite3_get_autocommit(db))
+        return;
+    if (sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+        sq_log(db, "rollback");
+}
+
+/* Refuse early, with a clear message, when the database's directory is
+ * missing: SQLite would only say "unable to open database file". */
+static enum kp_err sq_check_dir(const char *path)
+{
+    char *dir = NULL;
+    char *slash = NULL;
+    char errbuf[128];
+    const char *reason = NULL;
+    struct stat st;
+    enum kp_err rc = KP_ERR_STORE;
+
+    dir = xstrdup(path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        rc = KP_OK; /* relative to the working directory, which exists */
+        goto out;
+    }
+    if (slash == dir)
+        slash[1] = '\0'; /* "/x.db": the root */
+    else
+        *slash = '\0';
+    if (stat(dir, &st) != 0) {
+        reason = strerror_r(errno, errbuf, sizeof(errbuf));
+        log_error("store: cannot open database %s: directory %s: %s", path, dir, reason);
+        goto out;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        log_error("store: cannot open database %s: %s is not a directory", path, dir);
+        goto out;
+    }
+    rc = KP_OK;
+out:
+    free(dir);
+    return rc;
+}
+
+/* Switching a new file to WAL needs an exclusive lock, and SQLite answers
+ * SQLITE_BUSY at once, without the busy handler, while another connection
+ * holds any lock (two first opens of one file); so retry, within the same
+ * time budget as the busy timeout. */
+static enum kp_err sq_journal_wal(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *stmt = NULL;
+    const unsigned char *mode = NULL; /* borrowed from stmt */
+    enum kp_err rc = KP_ERR_STORE;
+    int waited = 0;
+    int r;
+
+    if (sq_prepare(db, "PRAGMA journal_mode=WAL", &stmt, "journal_mode=WAL") != KP_OK)
+        goto out;
+    for (;;) {
+        r = sqlite3_step(stmt);
+        if ((r & 0xff) != SQLITE_BUSY || waited >= SQ_BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_reset(stmt);
+        sqlite3_sleep(SQ_BUSY_RETRY_MS);
+        waited += SQ_BUSY_RETRY_MS;
+    }
+    if (r != SQLITE_ROW) {
+        sq_log(db, "journal_mode=WAL");
+        goto out;
+    }
+    mode = sqlite3_column_text(stmt, 0);
+    if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+        log_warn("store: %s: journal mode is %s, not wal", path,
+                 mode != NULL ? (const char *)mode : "unknown");
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Per-connection settings: WAL so readers and the CLI do not block the
+ * server, FULL sync so a committed certificate survives power loss. */
+static enum kp_err sq_configure(sqlite3 *db, const char *path)
+{
+    if (sqlite3_busy_timeout(db, SQ_BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        sq_log(db, "busy timeout");
+        return KP_ERR_STORE;
+    }
+    if (sq_journal_wal(db, path) != KP_OK)
+        return KP_ERR_STORE;
+    if (sq_exec(db, "PRAGMA synchronous=FULL", "synchronous=FULL") != KP_OK)
+        return KP_ERR_STORE;
+    if (sq_exec(db, "PRAGMA foreign_keys=ON", "foreign_keys=ON") != KP_OK)
+        return KP_ERR_STORE;
+    return KP_OK;
+}
+
+/* The highest applied migration, 0 for a new database. Read-only. */
+static enum kp_err sq_schema_version(sqlite3 *db, int64_t *out)
+{
+    int64_t has_table = 0;
+    int64_t version = 0;
+
+    if (sq_query_int64(db,
+                       "SELECT count(*) FROM sqlite_master"
+                       " WHERE type = 'table' AND name = 'schema_migrations'",
+                       &has_table, "read schema version") != KP_OK)
+        return KP_ERR_STORE;
+    if (has_table) {
+        if (sq_query_int64(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &version,
+                           "read schema version") != KP_OK)
+            return KP_ERR_STORE;
+    }
+    *out = version;
+    return KP_OK;
+}
+
+/* Apply one migration in its own transaction, unless another connection
+ * applied it since we looked. */
+static enum kp_err sq_migration_apply(sqlite3 *db, const char *path, int64_t version,
+                                      const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r;
+
+    if (sq_begin(db) != KP_OK)
+        goto out;
+    if (sq_exec(db,
+                "CREATE TABLE IF NOT EXISTS schema_migrations("
+                "version INTEGER PRIMARY KEY, applied_at INTEGER)",
+                "create schema_migrations") != KP_OK)
+        goto out;
+    if (sq_prepare(db, "SELECT 1 FROM schema_migrations WHERE version = ?1", &stmt,
+                   "read schema version") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, version) != SQLITE_OK) {
+        sq_log(db, "read schema version");
+        goto out;
+    }
+    r = sqlite3_step(stmt);
+    if (r == SQLITE_ROW) {
+        rc = KP_OK; /* another process was first; ROLLBACK at out: is harmless */
+        goto out;
+    }
+    if (r != SQLITE_DONE) {
+        sq_log(db, "read schema version");
+        goto out;
+    }
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    if (sq_exec(db, sql, "schema migration") != KP_OK)
+        goto out;
+    if (sq_prepare(db, "INSERT INTO schema_migrations(version, applied_at) VALUES(?1, ?2)", &stmt,
+                   "record schema migration") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, version) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, sq_now()) != SQLITE_OK) {
+        sq_log(db, "record schema migration");
+        goto out;
+    }
+    if (sq_step_done(db, stmt, "record schema migration") != KP_OK)
+        goto out;
+    if (sq_commit(db) != KP_OK)
+        goto out;
+    log_info("store: %s: applied schema migration %lld", path, (long long)version);
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    sq_rollback(db);
+    return rc;
+}
+
+static enum kp_err sq_migrate(sqlite3 *db, const char *path)
+{
+    int64_t current = 0;
+
+    if (sq_schema_version(db, &current) != KP_OK)
+        return KP_ERR_STORE;
+    if (current > (int64_t)SQ_MIGRATIONS_N) {
+        log_error("store: %s: schema version %lld is newer than this kipuka (%zu)", path,
+                  (long long)current, SQ_MIGRATIONS_N);
+        return KP_ERR_STORE;
+    }
+    for (size_t i = (size_t)current; i < SQ_MIGRATIONS_N; i++) {
+        if (sq_migration_apply(db, path, (int64_t)i + 1, sq_migrations[i]) != KP_OK)
+            return KP_ERR_STORE;
+    }
+    return KP_OK;
+}
+
+static enum kp_err sq_open(const char *location, struct store **out)
+{
+    struct sqlite_store *st = NULL;
+    sqlite3 *db = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r;
+
+    if (location == NULL || *location == '\0') {
+        log_error("store: sqlite: URL has no database path");
+        goto out;
+    }
+    if (sq_check_dir(location) != KP_OK)
+        goto out;
+    /* Our mutex serialises use of the connection, so SQLite's is not needed. */
+    r = sqlite3_open_v2(location, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (r != SQLITE_OK) {
+        log_error("store: cannot open database %s: %s", location,
+                  db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(r));
+        goto out;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    if (sq_configure(db, location) != KP_OK)
+        goto out;
+    if (sq_migrate(db, location) != KP_OK)
+        goto out;
+    st = xcalloc(1, sizeof(*st));
+    st->base.ops = &store_sqlite_ops;
+    st->db = db;
+    db = NULL; /* steal */
+    pthread_mutex_init(&st->lock, NULL);
+    *out = &st->base;
+    rc = KP_OK;
+out:
+    sqlite3_close(db);
+    return rc;
+}
+
+static void sq_close(struct store *s)
+{
+    struct sqlite_store *st = sq_store(s);
+
+    if (sqlite3_close(st->db) != SQLITE_OK)
+        sq_log(st->db, "close"); /* a statement left unfinalized: a bug here */
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+/* Insert one audit row at the current time; nothing when ev is NULL. */
+static enum kp_err sq_audit_insert(sqlite3 *db, const struct store_audit *ev)
+{
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    if (ev == NULL)
+        return KP_OK;
+    if (sq_prepare(db,
+                   "INSERT INTO audit(at, event, outcome, label, subject, peer, detail)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   &stmt, "insert audit event") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, sq_now()) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, ev->event, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, ev->outcome, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 4, ev->label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 5, ev->subject, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 6, ev->peer, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 7, ev->detail, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(db, "insert audit event");
+        goto out;
+    }
+    rc = sq_step_done(db, stmt, "insert audit event");
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Take one use of an OTP that is still usable now; KP_ERR_UNAUTHORIZED when
+ * it is used up, expired, revoked or gone. */
+static enum kp_err sq_otp_consume(sqlite3 *db, int64_t otp_id)
+{
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    if (sq_prepare(db,
+                   "UPDATE otps SET uses_left = uses_left - 1"
+                   " WHERE id = ?1 AND uses_left > 0 AND revoked = 0 AND expires_at > ?2",
+                   &stmt, "consume OTP") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, otp_id) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, sq_now()) != SQLITE_OK) {
+        sq_log(db, "consume OTP");
+        goto out;
+    }
+    if (sq_step_done(db, stmt, "consume OTP") != KP_OK)
+        goto out;
+    if (sqlite3_changes(db) == 0) {
+        log_info("store: OTP %lld is used up, expired or revoked", (long long)otp_id);
+        rc = KP_ERR_UNAUTHORIZED;
+        goto out;
+    }
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
+{
+    const char *sans = c->sans != NULL ? c->sans : "";            /* column default */
+    const char *status = c->status != NULL ? c->status : "valid"; /* column default */
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    if (sq_prepare(db,
+                   "INSERT INTO certificates(" SQ_CERT_COLUMNS ")"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   &stmt, "insert certificate") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, c->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, c->label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, c->subject, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 4, sans, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 5, c->not_before) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 6, c->not_after) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 7, c->issued_at) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 8, c->requester, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 9, c->auth_method, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 10, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 11, c->revoked_at) != SQLITE_OK ||
+        sqlite3_bind_blob64(stmt, 12, c->der, c->der_len, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(db, "insert certificate");
+        goto out;
+    }
+    rc = sq_step_done(db, stmt, "insert certificate");
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
+                            const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (otp_id > 0) {
+        rc = sq_otp_consume(st->db, otp_id);
+        if (rc != KP_OK)
+            goto out;
+    }
+    rc = sq_cert_insert(st->db, c);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_audit_insert(st->db, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+out:
+    sq_rollback(st->db); /* no-op after a successful COMMIT */
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static char *sq_column_strdup(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *v = sqlite3_column_text(stmt, col);
+
+    return v != NULL ? xstrdup((const char *)v) : NULL;
+}
+
+/* A new store_cert from a row of SQ_CERT_COLUMNS. */
+static struct store_cert *sq_cert_from_row(sqlite3_stmt *stmt)
+{
+    struct store_cert *c = xcalloc(1, sizeof(*c));
+    const void *der = NULL;
+    int der_len;
+
+    c->serial = sq_column_strdup(stmt, 0);
+    c->label = sq_column_strdup(stmt, 1);
+    c->subject = sq_column_strdup(stmt, 2);
+    c->sans = sq_column_strdup(stmt, 3);
+    c->not_before = sqlite3_column_int64(stmt, 4);
+    c->not_after = sqlite3_column_int64(stmt, 5);
+    c->issued_at = sqlite3_column_int64(stmt, 6);
+    c->requester = sq_column_strdup(stmt, 7);
+    c->auth_method = sq_column_strdup(stmt, 8);
+    c->status = sq_column_strdup(stmt, 9);
+    c->revoked_at = sqlite3_column_int64(stmt, 10);
+    der = sqlite3_column_blob(stmt, 11);
+    der_len = sqlite3_column_bytes(stmt, 11);
+    c->der_len = der_len > 0 ? (size_t)der_len : 0;
+    c->der = xmalloc(c->der_len);
+    if (c->der_len > 0)
+        memcpy(c->der, der, c->der_len);
+    return c;
+}
+
+static enum kp_err sq_cert_get(struct store *s, const char *serial, struct store_cert **out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT " SQ_CERT_COLUMNS " FROM certificates WHERE serial = ?1", &stmt,
+                   "read certificate") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "read certificate");
+        goto out;
+    }
+    r = sqlite3_step(stmt);
+    if (r == SQLITE_DONE) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        sq_log(st->db, "read certificate");
+        goto out;
+    }
+    *out = sq_cert_from_row(stmt);
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_cert_list(struct store *s, const char *label, store_cert_cb cb, void *arg)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    /* ?1 IS NULL: one statement for "all labels" and "this label". */
+    if (sq_prepare(st->db,
+                   "SELECT " SQ_CERT_COLUMNS " FROM certificates"
+                   " WHERE ?1 IS NULL OR label = ?1 ORDER BY issued_at DESC, rowid DESC",
+                   &stmt, "list certificates") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, label, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "list certificates");
+        goto out;
+    }
+    for (;;) {
+        struct store_cert *c = NULL;
+        int r = sqlite3_step(stmt);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            sq_log(st->db, "list certificates");
+            goto out;
+        }
+        c = sq_cert_from_row(stmt);
+        cb(c, arg);
+        store_cert_free(c);
+    }
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_cert_count(struct store *s, int64_t *out)
+{
+    struct sqlite_store *st = sq_store(s);
+    enum kp_err rc;
+
+    pthread_mutex_lock(&st->lock);
+    rc = sq_query_int64(st->db, "SELECT count(*) FROM certificates", out, "count certificates");
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                                 const struct store_otp *o, int64_t *id_out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    struct store_audit ev;
+    char *detail = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int64_t id;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (sq_prepare(st->db,
+                   "INSERT INTO otps(hash, entity_id, label, created_at, expires_at, uses_left,"
+                   " uses_total, revoked) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   &stmt, "insert OTP") != KP_OK)
+        goto out;
+    if (sqlite3_bind_blob(stmt, 1, hash, STORE_OTP_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, o->entity_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, o->label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 4, o->created_at) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 5, o->expires_at) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 6, o->uses_left) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 7, o->uses_total) != SQLITE_OK ||
+        sqlite3_bind_int(stmt, 8, o->revoked ? 1 : 0) != SQLITE_OK) {
+        sq_log(st->db, "insert OTP");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "insert OTP");
+    if (rc != KP_OK)
+        goto out;
+    id = sqlite3_last_insert_rowid(st->db);
+    /* store.h passes no event here: the create event is built from the row. */
+    detail = xasprintf("id=%lld", (long long)id);
+    ev.event = "otp.create";
+    ev.outcome = "ok";
+    ev.label = o->label;       /* borrowed */
+    ev.subject = o->entity_id; /* borrowed */
+    ev.peer = NULL;
+    ev.detail = detail;
+    rc = sq_audit_insert(st->db, &ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+    if (rc != KP_OK)
+        goto out;
+    *id_out = id;
+out:
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db);
+    pthread_mutex_unlock(&st->lock);
+    free(detail);
+    return rc;
+}
+
+/* A new store_otp from a row of SQ_OTP_COLUMNS. */
+static struct store_otp *sq_otp_from_row(sqlite3_stmt *stmt)
+{
+    struct store_otp *o = xcalloc(1, sizeof(*o));
+
+    o->id = sqlite3_column_int64(stmt, 0);
+    o->entity_id = sq_column_strdup(stmt, 1);
+    o->label = sq_column_strdup(stmt, 2);
+    o->created_at = sqlite3_column_int64(stmt, 3);
+    o->expires_at = sqlite3_column_int64(stmt, 4);
+    o->uses_left = sqlite3_column_int64(stmt, 5);
+    o->uses_total = sqlite3_column_int64(stmt, 6);
+    o->revoked = sqlite3_column_int64(stmt, 7) != 0;
+    return o;
+}
+
+static enum kp_err sq_otp_find(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                               struct store_otp **out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT " SQ_OTP_COLUMNS " FROM otps WHERE hash = ?1", &stmt,
+                   "find OTP") != KP_OK)
+        goto out;
+    if (sqlite3_bind_blob(stmt, 1, hash, STORE_OTP_HASH_LEN, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "find OTP");
+        goto out;
+    }
+    r = sqlite3_step(stmt);
+    if (r == SQLITE_DONE) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        sq_log(st->db, "find OTP");
+        goto out;
+    }
+    *out = sq_otp_from_row(stmt);
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_otp_list(struct store *s, store_otp_cb cb, void *arg)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT " SQ_OTP_COLUMNS " FROM otps ORDER BY id", &stmt, "list OTPs") !=
+        KP_OK)
+        goto out;
+    for (;;) {
+        struct store_otp *o = NULL;
+        int r = sqlite3_step(stmt);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            sq_log(st->db, "list OTPs");
+            goto out;
+        }
+        o = sq_otp_from_row(stmt);
+        cb(o, arg);
+        store_otp_free(o);
+    }
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (sq_prepare(st->db, "UPDATE otps SET revoked = 1 WHERE id = ?1", &stmt, "revoke OTP") !=
+        KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK) {
+        sq_log(st->db, "revoke OTP");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "revoke OTP");
+    if (rc != KP_OK)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = sq_audit_insert(st->db, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+out:
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_audit_add(struct store *s, const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    enum kp_err rc;
+
+    pthread_mutex_lock(&st->lock);
+    rc = sq_audit_insert(st->db, ev); /* one statement: its own transaction */
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_audit_list(struct store *s, int64_t since, store_audit_cb cb, void *arg)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db,
+                   "SELECT at, event, outcome, label, subject, peer, detail FROM audit"
+                   " WHERE at >= ?1 ORDER BY at, id",
+                   &stmt, "list audit events") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, since) != SQLITE_OK) {
+        sq_log(st->db, "list audit events");
+        goto out;
+    }
+    for (;;) {
+        struct store_audit ev;
+        int r = sqlite3_step(stmt);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            sq_log(st->db, "list audit events");
+            goto out;
+        }
+        /* borrowed: valid until the next step */
+        ev.event = (const char *)sqlite3_column_text(stmt, 1);
+        ev.outcome = (const char *)sqlite3_column_text(stmt, 2);
+        ev.label = (const char *)sqlite3_column_text(stmt, 3);
+        ev.subject = (const char *)sqlite3_column_text(stmt, 4);
+        ev.peer = (const char *)sqlite3_column_text(stmt, 5);
+        ev.detail = (const char *)sqlite3_column_text(stmt, 6);
+        cb(sqlite3_column_int64(stmt, 0), &ev, arg);
+    }
+    rc = KP_OK;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .issue = sq_issue,
+    .cert_get = sq_cert_get,
+    .cert_list = sq_cert_list,
+    .cert_count = sq_cert_count,
+    .otp_insert = sq_otp_insert,
+    .otp_find = sq_otp_find,
+    .otp_list = sq_otp_list,
+    .otp_revoke = sq_otp_revoke,
+    .audit_add = sq_audit_add,
+    .audit_list = sq_audit_list,
+};

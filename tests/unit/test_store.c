@@ -1,7 +1,757 @@
+/* Unit tests of the store interface on its SQLite back end. Each test has a
+ * fresh directory under /tmp holding a fresh database; the tests look into
+ * the file with SQLite directly only to check what the interface cannot
+ * show (schema, migrations, no write on reopen). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void test_nothing(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_nothing)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "store/store.h"
+
+#define RACERS 8
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    char url[160];
+    struct store *s;
+};
+
+static unsigned char test_der[] = {0x30, 0x82, 0x00, 0x05, 0x00, 0xde, 0xad, 0x00, 0xff};
+
+static int fx_setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/kp-test-store-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof(fx->path), "%s/kipuka.db", fx->dir);
+    snprintf(fx->url, sizeof(fx->url), "sqlite:%s", fx->path);
+    assert_int_equal(store_open(fx->url, &fx->s), KP_OK);
+    *state = fx;
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    for (e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    store_close(fx->s);
+    remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* A certificate with every field set away from its column default. */
+static struct store_cert cert_make(char *serial, char *label, int64_t issued_at)
+{
+    struct store_cert c = {
+        .serial = serial,
+        .label = label,
+        .subject = "CN=device-1,O=Example",
+        .sans = "DNS:device-1.example, IP:192.0.2.1",
+        .not_before = 1700000000,
+        .not_after = 1731536000,
+        .issued_at = issued_at,
+        .requester = "device-1",
+        .auth_method = "otp",
+        .status = "valid",
+        .revoked_at = 0,
+        .der = test_der,
+        .der_len = sizeof(test_der),
+    };
+    return c;
+}
+
+static const struct store_audit enroll_ev = {
+    .event = "enroll",
+    .outcome = "ok",
+    .label = "iot",
+    .subject = "device-1",
+    .peer = "192.0.2.10",
+    .detail = "serial",
+};
+
+static const struct store_audit revoke_ev = {
+    .event = "otp.revoke",
+    .outcome = "ok",
+    .subject = "admin",
+};
+
+static void hash_make(unsigned char hash[STORE_OTP_HASH_LEN], unsigned char seed)
+{
+    for (size_t i = 0; i < STORE_OTP_HASH_LEN; i++)
+        hash[i] = (unsigned char)(seed + i);
+}
+
+static int64_t otp_add(struct store *s, unsigned char seed, int64_t uses, int64_t expires_at)
+{
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp o = {
+        .entity_id = "device-1",
+        .label = "iot",
+        .created_at = (int64_t)time(NULL),
+        .expires_at = expires_at,
+        .uses_left = uses,
+        .uses_total = uses,
+    };
+    int64_t id = -1;
+
+    hash_make(hash, seed);
+    assert_int_equal(store_otp_insert(s, hash, &o, &id), KP_OK);
+    assert_true(id > 0);
+    return id;
+}
+
+static int64_t otp_uses_left(struct store *s, unsigned char seed)
+{
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp *o = NULL;
+    int64_t left;
+
+    hash_make(hash, seed);
+    assert_int_equal(store_otp_find(s, hash, &o), KP_OK);
+    left = o->uses_left;
+    store_otp_free(o);
+    return left;
+}
+
+static int64_t cert_count(struct store *s)
+{
+    int64_t n = -1;
+
+    assert_int_equal(store_cert_count(s, &n), KP_OK);
+    return n;
+}
+
+struct audit_seen {
+    int n;
+    char event[16][32];
+    char subject[16][64];
+};
+
+static void audit_collect(int64_t at, const struct store_audit *a, void *arg)
+{
+    struct audit_seen *seen = arg;
+
+    (void)at;
+    if (seen->n < 16) {
+        snprintf(seen->event[seen->n], sizeof(seen->event[0]), "%s", a->event);
+        snprintf(seen->subject[seen->n], sizeof(seen->subject[0]), "%s",
+                 a->subject != NULL ? a->subject : "(null)");
+    }
+    seen->n++;
+}
+
+static int audit_count(struct store *s)
+{
+    struct audit_seen seen = {0};
+
+    assert_int_equal(store_audit_list(s, 0, audit_collect, &seen), KP_OK);
+    return seen.n;
+}
+
+/* One integer (or string, into buf) from a query on a raw connection. */
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+}
+
+static void raw_text(sqlite3 *db, const char *sql, char *buf, size_t len)
+{
+    sqlite3_stmt *stmt = NULL;
+    const unsigned char *v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    v = sqlite3_column_text(stmt, 0);
+    snprintf(buf, len, "%s", v != NULL ? (const char *)v : "");
+    sqlite3_finalize(stmt);
+}
+
+static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = NULL;
+    char buf[512];
+    int64_t data_version, schema_version;
+
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    raw_text(db,
+             "SELECT group_concat(name, ',') FROM"
+             " (SELECT name FROM pragma_table_info('certificates') ORDER BY cid)",
+             buf, sizeof(buf));
+    assert_string_equal(buf, "serial,label,subject,sans,not_before,not_after,issued_at,requester,"
+                             "auth_method,status,revoked_at,revocation_reason,der");
+    raw_text(db,
+             "SELECT group_concat(name, ',') FROM"
+             " (SELECT name FROM pragma_table_info('otps') ORDER BY cid)",
+             buf, sizeof(buf));
+    assert_string_equal(
+        buf, "id,hash,entity_id,label,created_at,expires_at,uses_left,uses_total,revoked");
+    raw_text(db,
+             "SELECT group_concat(name, ',') FROM"
+             " (SELECT name FROM pragma_table_info('audit') ORDER BY cid)",
+             buf, sizeof(buf));
+    assert_string_equal(buf, "id,at,event,outcome,label,subject,peer,detail");
+    raw_text(db,
+             "SELECT group_concat(name, ',') FROM pragma_index_info('certificates_label_issued')",
+             buf, sizeof(buf));
+    assert_string_equal(buf, "label,issued_at");
+    raw_text(db, "SELECT group_concat(name, ',') FROM pragma_index_info('audit_at')", buf,
+             sizeof(buf));
+    assert_string_equal(buf, "at");
+    raw_text(db, "PRAGMA journal_mode", buf, sizeof(buf));
+    assert_string_equal(buf, "wal");
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 1);
+    assert_true(raw_int(db, "SELECT applied_at FROM schema_migrations") > 0);
+
+    /* Mark the migration so a re-application would show. */
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE schema_migrations SET applied_at = 12345", NULL, NULL, NULL),
+        SQLITE_OK);
+    data_version = raw_int(db, "PRAGMA data_version");
+    schema_version = raw_int(db, "PRAGMA schema_version");
+
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(store_open(fx->url, &fx->s), KP_OK);
+
+    /* data_version changes when another connection commits anything. */
+    assert_int_equal(raw_int(db, "PRAGMA data_version"), data_version);
+    assert_int_equal(raw_int(db, "PRAGMA schema_version"), schema_version);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(raw_int(db, "SELECT applied_at FROM schema_migrations"), 12345);
+    sqlite3_close(db);
+}
+
+static void test_issue_then_cert_get_returns_every_field(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("0a1b2c", "iot", 1700000100);
+    struct store_cert *got = NULL;
+
+    c.status = "revoked";
+    c.revoked_at = 1700000200;
+    assert_int_equal(store_issue(fx->s, &c, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_cert_get(fx->s, "0a1b2c", &got), KP_OK);
+    assert_non_null(got);
+    assert_string_equal(got->serial, "0a1b2c");
+    assert_string_equal(got->label, "iot");
+    assert_string_equal(got->subject, c.subject);
+    assert_string_equal(got->sans, c.sans);
+    assert_int_equal(got->not_before, c.not_before);
+    assert_int_equal(got->not_after, c.not_after);
+    assert_int_equal(got->issued_at, 1700000100);
+    assert_string_equal(got->requester, "device-1");
+    assert_string_equal(got->auth_method, "otp");
+    assert_string_equal(got->status, "revoked");
+    assert_int_equal(got->revoked_at, 1700000200);
+    assert_int_equal(got->der_len, sizeof(test_der));
+    assert_memory_equal(got->der, test_der, sizeof(test_der));
+    store_cert_free(got);
+}
+
+static void test_cert_get_of_unknown_serial_is_not_found(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert sentinel;
+    struct store_cert *got = &sentinel;
+
+    assert_int_equal(store_cert_get(fx->s, "ffff", &got), KP_ERR_NOT_FOUND);
+    assert_ptr_equal(got, &sentinel); /* untouched on failure */
+    store_cert_free(NULL);
+    store_otp_free(NULL);
+}
+
+static void test_missing_sans_and_status_take_column_defaults(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("01", "iot", 1);
+    struct store_cert *got = NULL;
+
+    c.sans = NULL;
+    c.status = NULL;
+    assert_int_equal(store_issue(fx->s, &c, 0, NULL), KP_OK);
+    assert_int_equal(store_cert_get(fx->s, "01", &got), KP_OK);
+    assert_string_equal(got->sans, "");
+    assert_string_equal(got->status, "valid");
+    store_cert_free(got);
+}
+
+static void test_duplicate_serial_is_conflict_and_writes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("abcd", "iot", 100);
+    int64_t otp = otp_add(fx->s, 1, 5, (int64_t)time(NULL) + 3600);
+    int audit_before;
+
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_OK);
+    assert_int_equal(otp_uses_left(fx->s, 1), 4);
+    audit_before = audit_count(fx->s);
+
+    c.issued_at = 200;
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_ERR_CONFLICT);
+    assert_int_equal(audit_count(fx->s), audit_before);
+    assert_int_equal(cert_count(fx->s), 1);
+    /* the OTP use taken before the failed insert was rolled back */
+    assert_int_equal(otp_uses_left(fx->s, 1), 4);
+}
+
+static void test_single_use_otp_issues_only_once(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert first = cert_make("01", "iot", 100);
+    struct store_cert second = cert_make("02", "iot", 101);
+    struct store_cert *got = NULL;
+    int64_t otp = otp_add(fx->s, 1, 1, (int64_t)time(NULL) + 3600);
+
+    assert_int_equal(store_issue(fx->s, &first, otp, &enroll_ev), KP_OK);
+    assert_int_equal(otp_uses_left(fx->s, 1), 0);
+    assert_int_equal(store_issue(fx->s, &second, otp, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(store_cert_get(fx->s, "02", &got), KP_ERR_NOT_FOUND);
+    assert_null(got);
+    assert_int_equal(cert_count(fx->s), 1);
+    assert_int_equal(otp_uses_left(fx->s, 1), 0);
+}
+
+static void test_expired_otp_is_refused(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("01", "iot", 100);
+    int64_t otp = otp_add(fx->s, 1, 3, (int64_t)time(NULL) - 1);
+
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(cert_count(fx->s), 0);
+    assert_int_equal(otp_uses_left(fx->s, 1), 3);
+}
+
+static void test_revoked_otp_is_refused(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("01", "iot", 100);
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp *o = NULL;
+    int64_t otp = otp_add(fx->s, 1, 3, (int64_t)time(NULL) + 3600);
+
+    assert_int_equal(store_otp_revoke(fx->s, otp, &revoke_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(cert_count(fx->s), 0);
+    hash_make(hash, 1);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+    assert_true(o->revoked);
+    assert_int_equal(o->uses_left, 3);
+    store_otp_free(o);
+}
+
+static void test_unknown_otp_id_is_refused_by_issue(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("01", "iot", 100);
+
+    assert_int_equal(store_issue(fx->s, &c, 4242, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(cert_count(fx->s), 0);
+}
+
+static void test_revoke_of_unknown_otp_is_not_found(void **state)
+{
+    struct fixture *fx = *state;
+
+    assert_int_equal(store_otp_revoke(fx->s, 9999, &revoke_ev), KP_ERR_NOT_FOUND);
+    assert_int_equal(audit_count(fx->s), 0);
+}
+
+static void test_otp_find_returns_row_in_any_state(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp *o = NULL;
+    struct store_otp sentinel;
+    struct store_otp *none = &sentinel;
+    struct store_otp any_label = {
+        .entity_id = "device-2",
+        .label = NULL,
+        .created_at = 10,
+        .expires_at = 20, /* long expired: still found */
+        .uses_left = 2,
+        .uses_total = 3,
+        .revoked = true,
+    };
+    int64_t id = 0;
+
+    hash_make(hash, 7);
+    assert_int_equal(store_otp_insert(fx->s, hash, &any_label, &id), KP_OK);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+    assert_int_equal(o->id, id);
+    assert_string_equal(o->entity_id, "device-2");
+    assert_null(o->label);
+    assert_int_equal(o->created_at, 10);
+    assert_int_equal(o->expires_at, 20);
+    assert_int_equal(o->uses_left, 2);
+    assert_int_equal(o->uses_total, 3);
+    assert_true(o->revoked);
+    store_otp_free(o);
+
+    hash_make(hash, 8);
+    assert_int_equal(store_otp_find(fx->s, hash, &none), KP_ERR_NOT_FOUND);
+    assert_ptr_equal(none, &sentinel);
+}
+
+static void test_duplicate_otp_hash_is_conflict(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp o = {.entity_id = "device-1", .expires_at = 1, .uses_left = 1};
+    int64_t id = -1;
+
+    otp_add(fx->s, 1, 1, 1);
+    hash_make(hash, 1);
+    assert_int_equal(store_otp_insert(fx->s, hash, &o, &id), KP_ERR_CONFLICT);
+    assert_int_equal(id, -1);
+    assert_int_equal(audit_count(fx->s), 1); /* the first otp.create only */
+}
+
+static void otp_collect(const struct store_otp *o, void *arg)
+{
+    int64_t *ids = arg;
+
+    ids[++ids[0]] = o->id;
+}
+
+static void test_otp_list_is_ordered_by_id(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t ids[8] = {0};
+    int64_t a = otp_add(fx->s, 1, 1, 1);
+    int64_t b = otp_add(fx->s, 2, 1, 1);
+    int64_t c = otp_add(fx->s, 3, 1, 1);
+
+    assert_int_equal(store_otp_list(fx->s, otp_collect, ids), KP_OK);
+    assert_int_equal(ids[0], 3);
+    assert_int_equal(ids[1], a);
+    assert_int_equal(ids[2], b);
+    assert_int_equal(ids[3], c);
+    assert_true(a < b && b < c);
+}
+
+struct serials {
+    int n;
+    char serial[8][16];
+};
+
+static void cert_collect(const struct store_cert *c, void *arg)
+{
+    struct serials *seen = arg;
+
+    if (seen->n < 8)
+        snprintf(seen->serial[seen->n], sizeof(seen->serial[0]), "%s", c->serial);
+    seen->n++;
+}
+
+static void test_cert_list_filters_by_label_newest_first(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c1 = cert_make("01", "iot", 100);
+    struct store_cert c2 = cert_make("02", "web", 200);
+    struct store_cert c3 = cert_make("03", "iot", 300);
+    struct store_cert c4 = cert_make("04", "iot", 150);
+    struct serials iot = {0}, all = {0}, none = {0};
+
+    assert_int_equal(store_issue(fx->s, &c1, 0, NULL), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c2, 0, NULL), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c3, 0, NULL), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c4, 0, NULL), KP_OK);
+
+    assert_int_equal(store_cert_list(fx->s, "iot", cert_collect, &iot), KP_OK);
+    assert_int_equal(iot.n, 3);
+    assert_string_equal(iot.serial[0], "03");
+    assert_string_equal(iot.serial[1], "04");
+    assert_string_equal(iot.serial[2], "01");
+
+    assert_int_equal(store_cert_list(fx->s, NULL, cert_collect, &all), KP_OK);
+    assert_int_equal(all.n, 4);
+    assert_string_equal(all.serial[0], "03");
+    assert_string_equal(all.serial[1], "02");
+    assert_string_equal(all.serial[2], "04");
+    assert_string_equal(all.serial[3], "01");
+
+    assert_int_equal(store_cert_list(fx->s, "nope", cert_collect, &none), KP_OK);
+    assert_int_equal(none.n, 0);
+    assert_int_equal(cert_count(fx->s), 4);
+}
+
+static void test_audit_rows_follow_issue_otp_create_and_revoke(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("01", "iot", 100);
+    struct store_cert refused = cert_make("02", "iot", 101);
+    struct store_cert quiet = cert_make("03", "iot", 102);
+    struct store_audit note = {.event = "note", .outcome = "ok"};
+    struct audit_seen seen = {0}, future = {0};
+    int64_t otp = otp_add(fx->s, 1, 5, (int64_t)time(NULL) + 3600);
+
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_OK);
+    assert_int_equal(store_otp_revoke(fx->s, otp, &revoke_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &refused, otp, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(store_issue(fx->s, &quiet, 0, NULL), KP_OK); /* NULL: no event */
+    assert_int_equal(store_audit_add(fx->s, NULL), KP_OK);
+    assert_int_equal(store_audit_add(fx->s, &note), KP_OK);
+
+    assert_int_equal(store_audit_list(fx->s, 0, audit_collect, &seen), KP_OK);
+    assert_int_equal(seen.n, 4);
+    assert_string_equal(seen.event[0], "otp.create");
+    assert_string_equal(seen.subject[0], "device-1");
+    assert_string_equal(seen.event[1], "enroll");
+    assert_string_equal(seen.subject[1], "device-1");
+    assert_string_equal(seen.event[2], "otp.revoke");
+    assert_string_equal(seen.subject[2], "admin");
+    assert_string_equal(seen.event[3], "note");
+
+    assert_int_equal(store_audit_list(fx->s, (int64_t)time(NULL) + 3600, audit_collect, &future),
+                     KP_OK);
+    assert_int_equal(future.n, 0);
+}
+
+struct racer {
+    const char *url;
+    struct store *shared; /* NULL: open a handle of our own */
+    pthread_barrier_t *start;
+    int64_t otp_id;
+    int idx;
+    enum kp_err open_rc;
+    enum kp_err rc;
+};
+
+static void *racer_run(void *arg)
+{
+    struct racer *r = arg;
+    struct store *own = NULL;
+    struct store *s = r->shared;
+    char serial[16];
+    struct store_cert c;
+
+    snprintf(serial, sizeof(serial), "race%02d", r->idx);
+    c = cert_make(serial, "iot", 1000 + r->idx);
+    r->open_rc = KP_OK;
+    if (s == NULL) {
+        r->open_rc = store_open(r->url, &own);
+        s = own;
+    }
+    pthread_barrier_wait(r->start);
+    r->rc = s != NULL ? store_issue(s, &c, r->otp_id, &enroll_ev) : KP_ERR_STORE;
+    store_close(own);
+    return NULL;
+}
+
+/* RACERS threads issue with one single-use OTP; exactly one may win. */
+static void race_single_use_otp(struct fixture *fx, bool shared)
+{
+    pthread_t th[RACERS];
+    struct racer r[RACERS];
+    pthread_barrier_t start;
+    int64_t otp = otp_add(fx->s, 1, 1, (int64_t)time(NULL) + 3600);
+    int ok = 0, refused = 0;
+
+    assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (struct racer){.url = fx->url,
+                              .shared = shared ? fx->s : NULL,
+                              .start = &start,
+                              .otp_id = otp,
+                              .idx = i};
+        assert_int_equal(pthread_create(&th[i], NULL, racer_run, &r[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+
+    for (int i = 0; i < RACERS; i++) {
+        assert_int_equal(r[i].open_rc, KP_OK);
+        if (r[i].rc == KP_OK)
+            ok++;
+        else if (r[i].rc == KP_ERR_UNAUTHORIZED)
+            refused++;
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(refused, RACERS - 1);
+    assert_int_equal(cert_count(fx->s), 1);
+    assert_int_equal(otp_uses_left(fx->s, 1), 0);
+    assert_int_equal(audit_count(fx->s), 2); /* otp.create + one enroll */
+}
+
+static void test_racing_handles_consume_single_use_otp_once(void **state)
+{
+    race_single_use_otp(*state, false);
+}
+
+static void test_racing_threads_on_shared_handle_consume_single_use_otp_once(void **state)
+{
+    race_single_use_otp(*state, true);
+}
+
+struct opener {
+    const char *url;
+    pthread_barrier_t *start;
+    enum kp_err rc;
+};
+
+static void *opener_run(void *arg)
+{
+    struct opener *o = arg;
+    struct store *s = NULL;
+
+    pthread_barrier_wait(o->start);
+    o->rc = store_open(o->url, &s);
+    store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_first_open_migrates_once(void **state)
+{
+    struct fixture *fx = *state;
+    pthread_t th[RACERS];
+    struct opener o[RACERS];
+    pthread_barrier_t start;
+    char url[200];
+    char path[160];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/fresh.db", fx->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+        o[i] = (struct opener){.url = url, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, opener_run, &o[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(o[i].rc, KP_OK);
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    sqlite3_close(db);
+}
+
+static void test_open_fails_when_directory_is_missing(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *s = NULL;
+    char url[200];
+
+    snprintf(url, sizeof(url), "sqlite:%s/missing/sub/kipuka.db", fx->dir);
+    assert_int_equal(store_open(url, &s), KP_ERR_STORE);
+    assert_null(s);
+}
+
+static void test_open_fails_when_path_is_a_directory(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *s = NULL;
+    char url[200];
+
+    snprintf(url, sizeof(url), "sqlite:%s", fx->dir);
+    assert_int_equal(store_open(url, &s), KP_ERR_STORE);
+    assert_null(s);
+}
+
+static void test_open_fails_on_a_file_that_is_not_a_database(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *s = NULL;
+    char path[160], url[200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/garbage.db", fx->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 256; i++)
+        fputs("this is not an SQLite database\n", f);
+    fclose(f);
+    assert_int_equal(store_open(url, &s), KP_ERR_STORE);
+    assert_null(s);
+}
+
+static void test_open_rejects_unknown_scheme(void **state)
+{
+    struct store *s = NULL;
+
+    (void)state;
+    assert_int_equal(store_open("mysql://db/kipuka", &s), KP_ERR_CONFIG);
+    assert_int_equal(store_open("/var/lib/kipuka.db", &s), KP_ERR_CONFIG);
+    assert_int_equal(store_open("sqlite:", &s), KP_ERR_STORE);
+    assert_null(s);
+}
+
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_open_creates_schema_and_reopen_applies_nothing),
+        FX_TEST(test_issue_then_cert_get_returns_every_field),
+        FX_TEST(test_cert_get_of_unknown_serial_is_not_found),
+        FX_TEST(test_missing_sans_and_status_take_column_defaults),
+        FX_TEST(test_duplicate_serial_is_conflict_and_writes_nothing),
+        FX_TEST(test_single_use_otp_issues_only_once),
+        FX_TEST(test_expired_otp_is_refused),
+        FX_TEST(test_revoked_otp_is_refused),
+        FX_TEST(test_unknown_otp_id_is_refused_by_issue),
+        FX_TEST(test_revoke_of_unknown_otp_is_not_found),
+        FX_TEST(test_otp_find_returns_row_in_any_state),
+        FX_TEST(test_duplicate_otp_hash_is_conflict),
+        FX_TEST(test_otp_list_is_ordered_by_id),
+        FX_TEST(test_cert_list_filters_by_label_newest_first),
+        FX_TEST(test_audit_rows_follow_issue_otp_create_and_revoke),
+        FX_TEST(test_racing_handles_consume_single_use_otp_once),
+        FX_TEST(test_racing_threads_on_shared_handle_consume_single_use_otp_once),
+        FX_TEST(test_concurrent_first_open_migrates_once),
+        FX_TEST(test_open_fails_when_directory_is_missing),
+        FX_TEST(test_open_fails_when_path_is_a_directory),
+        FX_TEST(test_open_fails_on_a_file_that_is_not_a_database),
+        cmocka_unit_test(test_open_rejects_unknown_scheme),
+    };
+
+    log_setup(LOG_WARN, LOG_TEXT); /* keep the TAP stream readable */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

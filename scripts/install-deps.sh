@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install the Debian packages kipuka builds and tests with, only those missing.
+# Usage: scripts/install-deps.sh [build|test]
+set -eu
+pkgs="gcc make pkg-config meson ninja-build libssl-dev openssl libevent-dev libsqlite3-dev
+      sqlite3 libinih-dev libjansson-dev curl ca-certificates"
+if [ "${1:-build}" = test ]; then
+    pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq"
+fi
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing" >&2
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
