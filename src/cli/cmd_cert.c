@@ -1,9 +1,11 @@
 /* kipuka cert list|show: what the CA has issued, from the store. */
+#include <ctype.h>
 #include <getopt.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 
@@ -21,13 +23,31 @@ static void cert_print_row(const struct store_cert *c, void *arg)
            cli_time(c->not_after, nb, sizeof(nb)), c->auth_method, c->subject);
 }
 
-static int cert_show(struct store *st, const char *serial)
+/* Accept serials as operators paste them: "serial=4A:1F..." or upper case. */
+static void cert_serial_normalize(const char *in, char *out, size_t len)
 {
+    size_t o = 0;
+    if (strncasecmp(in, "serial=", 7) == 0)
+        in += 7;
+    for (; *in && o + 1 < len; in++) {
+        if (*in == ':')
+            continue;
+        out[o++] = (char)tolower((unsigned char)*in);
+    }
+    out[o] = '\0';
+}
+
+static int cert_show(struct store *st, const char *raw_serial)
+{
+    char serial[128];
     struct store_cert *c = NULL;
     const unsigned char *p;
     X509 *x = NULL;
     char t[32];
-    enum kp_err rc = store_cert_get(st, serial, &c);
+    enum kp_err rc;
+
+    cert_serial_normalize(raw_serial, serial, sizeof(serial));
+    rc = store_cert_get(st, serial, &c);
 
     if (rc != KP_OK) {
         fprintf(stderr, "kipuka: %s\n",

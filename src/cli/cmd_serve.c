@@ -41,16 +41,23 @@ static void serve_reload(struct serve_state *s, struct http_server *hs, struct s
         return;
     }
     if (config_load(s->configs[0]->path, &cfg, &err) != KP_OK ||
-        est_server_new(cfg, st, &est, &err) != KP_OK ||
-        http_server_reload(hs, cfg, est, &err) != KP_OK) {
+        est_server_new(cfg, st, &est, &err) != KP_OK) {
         log_error("reload failed, still serving the previous config: %s", err ? err : "");
-        est_server_free(est); /* the http server takes est only on success */
-        free(err);
-        config_free(cfg);
-        return;
+        goto fail;
+    }
+    /* the http server owns est from here on, also when the swap fails */
+    if (http_server_reload(hs, cfg, est, &err) != KP_OK) {
+        log_error("reload failed, still serving the previous config: %s", err ? err : "");
+        est = NULL;
+        goto fail;
     }
     s->configs[s->nconfigs++] = cfg;
     log_info("reloaded %s", cfg->path);
+    return;
+fail:
+    est_server_free(est);
+    free(err);
+    config_free(cfg);
 }
 
 int cmd_serve(int argc, char **argv)

@@ -1,1 +1,1081 @@
-/* placeholder */
+/* HTTPS transport for EST: libevent evhttp over bufferevent_openssl.
+ *
+ * N worker threads, each with its own event_base, evhttp and listening socket
+ * (SO_REUSEPORT on one address), so a connection lives and dies on one thread.
+ * What a reload swaps (TLS context, EST core, base path, limits) is one
+ * reference-counted generation; a request holds a reference while it runs.
+ *
+ * Per-connection state (struct http_conn) hangs off the connection's SSL as
+ * ex_data and is freed with it, which libevent does last, after the
+ * evhttp_connection is gone. evhttp's own timeout restarts at every read, so
+ * each connection also carries a deadline: read_timeout from accept (TLS
+ * handshake and first request) or from a request's first byte to its end, and
+ * idle_timeout between requests. */
+#include "http/server.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "est/est.h"
+#include "http/tls.h"
+
+/* Most characters of a path or subject copied into an access log line. */
+#define HTTP_LOG_FIELD_MAX 160
+/* Event loop passes allowed for closed connections to be finalized at teardown. */
+#define HTTP_TEARDOWN_PASSES 64
+
+/* What a reload may change besides TLS and EST, copied from the config. */
+struct http_limits {
+    long max_body;
+    long max_headers;
+    long read_timeout; /* seconds */
+    long idle_timeout; /* seconds */
+    long max_connections;
+};
+
+/* One config generation. refs (under http_server.lock) counts one for being
+ * current plus one per request using it; the last release frees it. */
+struct http_gen {
+    unsigned refs;
+    unsigned serial;
+    SSL_CTX *ctx;
+    struct est_server *est;
+    char *base_path;
+    struct http_limits lim;
+};
+
+/* Where a connection is between requests; picks which deadline runs. */
+enum conn_phase {
+    CONN_READING, /* TLS handshake or a request arriving: read_timeout */
+    CONN_BUSY,    /* request complete, response being written: evhttp's timeout */
+    CONN_IDLE,    /* keep-alive, waiting for the next request: idle_timeout */
+};
+
+struct http_worker;
+
+/* One accepted connection. Owned by its SSL (ex_data, freed by conn_ex_free),
+ * touched only by its worker's thread. */
+struct http_conn {
+    struct http_worker *w;
+    struct bufferevent *bev;         /* borrowed: owned by evcon */
+    SSL *ssl;                        /* borrowed: owned by bev */
+    struct evhttp_connection *evcon; /* borrowed; NULL before setup and after close */
+    struct event *timer;             /* setup, then the deadline */
+    struct evbuffer_cb_entry *input_cb;
+    enum conn_phase phase;
+    bool set_up;
+    bool reject; /* over max_connections: closed at setup */
+    bool closed;
+    struct http_conn *prev, *next; /* worker's list */
+};
+
+/* One thread with its event loop. Fields below `thread` belong to the thread
+ * once it runs. */
+struct http_worker {
+    struct http_server *hs;
+    pthread_t thread;
+    bool started;
+    evutil_socket_t fd; /* listening socket until the evhttp owns it */
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct event *grace;
+    unsigned serial;         /* generation whose limits the evhttp has */
+    struct http_limits lim;  /* copy of those limits */
+    struct http_conn *conns; /* not yet freed, closed or not */
+    size_t nconns;
+    bool stopping;
+};
+
+struct http_server {
+    pthread_mutex_t lock;
+    struct http_gen *cur; /* guarded by lock */
+    unsigned serial;      /* guarded by lock */
+    struct http_worker *workers;
+    size_t nworkers;
+    int port;  /* bound */
+    int grace; /* seconds, set before workers are told to stop */
+    bool stopped;
+    char *listen; /* as configured, for reload warnings */
+    long cfg_port;
+    long cfg_threads;
+    atomic_long active; /* connections on all threads */
+    atomic_uint_fast64_t next_id;
+    atomic_llong cap_warned_at; /* time(NULL) of the last max_connections warning */
+    atomic_long cap_dropped;    /* refused since then */
+};
+
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+static bool http_init_ok;
+static int conn_ex_idx = -1;
+
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp);
+
+/* libevent locking must be on before any event_base exists. */
+static void http_global_init(void)
+{
+    if (evthread_use_pthreads() != 0)
+        return;
+    conn_ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free);
+    http_init_ok = conn_ex_idx >= 0;
+}
+
+/* libevent or OpenSSL failing to allocate: like xalloc, give up. */
+static void http_die(const char *what)
+{
+    log_openssl("http: %s failed (out of memory)", what);
+    abort();
+}
+
+static long lmax(long a, long b)
+{
+    return a > b ? a : b;
+}
+
+/* Copy s into dst for a log line: printable ASCII only, quotes and backslashes
+ * replaced, cut at HTTP_LOG_FIELD_MAX with "...". */
+static void log_field(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0' && n + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        dst[n++] = (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    if (*s != '\0') {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+    dst[n] = '\0';
+}
+
+/* RFC 9110 15 reason phrases for what the EST layer answers. */
+static const char *http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    }
+}
+
+static const char *http_method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "?";
+    }
+}
+
+/* RFC 9110 15.5.6: a 405 names the methods the resource takes (RFC 7030 4). */
+static const char *http_allow(enum est_op op)
+{
+    return (op == EST_OP_CACERTS || op == EST_OP_CSRATTRS) ? "GET" : "POST";
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---- generations ---- */
+
+static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim)
+{
+    lim->max_body = lmax(cfg->max_body_bytes, 0);
+    lim->max_headers = lmax(cfg->max_header_bytes, 256);
+    lim->read_timeout = lmax(cfg->read_timeout, 1);
+    lim->idle_timeout = lmax(cfg->idle_timeout, 1);
+    lim->max_connections = lmax(cfg->max_connections, 1);
+}
+
+static void gen_free(struct http_gen *g)
+{
+    if (g == NULL)
+        return;
+    est_server_free(g->est);
+    SSL_CTX_free(g->ctx);
+    free(g->base_path);
+    free(g);
+}
+
+/* A generation from cfg, without an EST core yet (the caller sets est). */
+static enum kp_err gen_new(const struct kp_config *cfg, struct http_gen **out, char **errmsg)
+{
+    struct http_gen *g = xcalloc(1, sizeof(*g));
+    enum kp_err rc;
+
+    rc = tls_ctx_new(cfg, &g->ctx, errmsg);
+    if (rc != KP_OK)
+        goto out;
+    g->base_path = xstrdup(cfg->est_base_path ? cfg->est_base_path : "/.well-known/est");
+    limits_from_cfg(cfg, &g->lim);
+    g->refs = 1;
+    *out = g;
+    g = NULL; /* steal */
+out:
+    gen_free(g);
+    return rc;
+}
+
+static struct http_gen *gen_acquire(struct http_server *hs)
+{
+    struct http_gen *g;
+
+    pthread_mutex_lock(&hs->lock);
+    g = hs->cur;
+    g->refs++;
+    pthread_mutex_unlock(&hs->lock);
+    return g;
+}
+
+static void gen_release(struct http_server *hs, struct http_gen *g)
+{
+    bool last;
+
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&hs->lock);
+    last = --g->refs == 0;
+    pthread_mutex_unlock(&hs->lock);
+    /* Outside the lock: est_server_free may take a while. */
+    if (last)
+        gen_free(g);
+}
+
+/* ---- connections ---- */
+
+static void conn_cap_warn(struct http_server *hs, const char *peer, long max)
+{
+    long long now = (long long)time(NULL);
+    long long last = atomic_load(&hs->cap_warned_at);
+
+    atomic_fetch_add(&hs->cap_dropped, 1);
+    /* At most one line a second on all threads, counting what it stands for. */
+    if (now == last || !atomic_compare_exchange_strong(&hs->cap_warned_at, &last, now))
+        return;
+    log_warn("http: max_connections (%ld) reached: refused %ld connection(s), latest from %s", max,
+             atomic_exchange(&hs->cap_dropped, 0), peer);
+}
+
+static void conn_peer(struct evhttp_connection *evcon, char *buf, size_t cap)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+
+    evhttp_connection_get_peer(evcon, &addr, &port);
+    if (addr == NULL)
+        snprintf(buf, cap, "?");
+    else if (strchr(addr, ':') != NULL)
+        snprintf(buf, cap, "[%s]:%u", addr, (unsigned)port);
+    else
+        snprintf(buf, cap, "%s:%u", addr, (unsigned)port);
+}
+
+static void conn_arm(struct http_conn *c, long seconds)
+{
+    struct timeval tv = {.tv_sec = seconds, .tv_usec = 0};
+    event_add(c->timer, &tv);
+}
+
+/* Close now: evhttp frees the connection, which calls conn_closecb. */
+static void conn_close(struct http_conn *c)
+{
+    if (c->evcon != NULL)
+        evhttp_connection_free(c->evcon);
+}
+
+/* evhttp is freeing the connection: stop our events and send close_notify,
+ * which libevent never does (OpenSSL 3 clients report "unexpected eof"). */
+static void conn_closecb(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)evcon;
+    if (c->closed)
+        return;
+    c->closed = true;
+    c->evcon = NULL;
+    event_del(c->timer);
+    if (c->input_cb != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+        c->input_cb = NULL;
+    }
+    if (SSL_is_init_finished(c->ssl) && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+        SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
+/* The SSL (and so the connection) is gone: drop the bookkeeping. */
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    struct http_conn *c = ptr;
+    struct http_worker *w;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (c == NULL)
+        return;
+    w = c->w;
+    event_free(c->timer);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    w->nconns--;
+    atomic_fetch_sub(&w->hs->active, 1);
+    free(c);
+    if (w->stopping && w->nconns == 0)
+        event_base_loopbreak(w->base);
+}
+
+/* Runs once right after accept, when evhttp has made its connection object:
+ * TCP_NODELAY, the close hook, the cap, the first deadline. */
+static void conn_setup(struct http_conn *c)
+{
+    void *cbarg = NULL;
+    struct evhttp_connection *evcon;
+    evutil_socket_t fd;
+    int one = 1;
+    char peer[80];
+
+    c->set_up = true;
+    /* evhttp hands itself to its bufferevent as the callback argument. */
+    bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+    evcon = cbarg;
+    if (evcon == NULL || evhttp_connection_get_bufferevent(evcon) != c->bev) {
+        log_error("http: connection without evhttp state, left to evhttp's timeout");
+        return;
+    }
+    c->evcon = evcon;
+    evhttp_connection_set_closecb(evcon, conn_closecb, c);
+
+    /* Without it, a keep-alive response waits ~40 ms for a delayed ACK. */
+    fd = bufferevent_getfd(c->bev);
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_debug("http: TCP_NODELAY: %s", strerror(errno));
+
+    if (c->reject) {
+        conn_peer(evcon, peer, sizeof(peer));
+        conn_cap_warn(c->w->hs, peer, c->w->lim.max_connections);
+        conn_close(c);
+        return;
+    }
+    if (c->w->stopping) {
+        conn_close(c);
+        return;
+    }
+    conn_arm(c, c->w->lim.read_timeout);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    char peer[80];
+
+    (void)fd;
+    (void)what;
+    if (c->closed)
+        return;
+    if (!c->set_up) {
+        conn_setup(c);
+        return;
+    }
+    if (c->evcon == NULL)
+        return;
+    conn_peer(c->evcon, peer, sizeof(peer));
+    log_debug("http: %s: %s timeout, closing", peer, c->phase == CONN_IDLE ? "idle" : "read");
+    conn_close(c);
+}
+
+/* Bytes arriving on an idle connection start the next request's deadline. */
+static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)buf;
+    if (info->n_added == 0 || c->closed || !c->set_up || c->phase != CONN_IDLE)
+        return;
+    c->phase = CONN_READING;
+    conn_arm(c, c->w->lim.read_timeout);
+}
+
+/* A response went out and evhttp keeps the connection for the next request. */
+static void conn_request_done(struct evhttp_request *req, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)req;
+    if (c->closed)
+        return;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        /* Pipelined: the next request has already begun. */
+        c->phase = CONN_READING;
+        conn_arm(c, c->w->lim.read_timeout);
+    } else {
+        c->phase = CONN_IDLE;
+        conn_arm(c, c->w->lim.idle_timeout);
+    }
+}
+
+/* Bring the evhttp in line with the current generation's limits. Worker thread. */
+static void worker_apply_limits(struct http_worker *w)
+{
+    evhttp_set_max_headers_size(w->http, w->lim.max_headers);
+    evhttp_set_max_body_size(w->http, w->lim.max_body);
+    /* Per read or write, also while idle: our deadlines are the precise ones. */
+    evhttp_set_timeout(w->http, (int)lmax(w->lim.read_timeout, w->lim.idle_timeout));
+}
+
+/* evhttp_set_bevcb: a TLS bufferevent for a just-accepted socket (fd set by evhttp). */
+static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
+{
+    struct http_worker *w = arg;
+    struct http_server *hs = w->hs;
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    struct http_gen *g;
+    bool new_limits = false;
+    SSL *ssl;
+
+    pthread_mutex_lock(&hs->lock);
+    g = hs->cur;
+    ssl = SSL_new(g->ctx);
+    if (w->serial != g->serial) {
+        w->lim = g->lim;
+        w->serial = g->serial;
+        new_limits = true;
+    }
+    pthread_mutex_unlock(&hs->lock);
+    /* Returning NULL would make evhttp serve plain HTTP: never do that. */
+    if (ssl == NULL)
+        http_die("SSL_new");
+    if (new_limits)
+        worker_apply_limits(w);
+
+    c->w = w;
+    c->ssl = ssl;
+    c->phase = CONN_READING;
+    if (SSL_set_ex_data(ssl, conn_ex_idx, c) != 1)
+        http_die("SSL_set_ex_data");
+    c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL)
+        http_die("bufferevent_openssl_socket_new");
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    c->timer = event_new(base, -1, 0, conn_timer_cb, c);
+    if (c->timer == NULL)
+        http_die("event_new");
+    c->input_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), conn_input_cb, c);
+    if (c->input_cb == NULL)
+        http_die("evbuffer_add_cb");
+
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    if (atomic_fetch_add(&hs->active, 1) >= w->lim.max_connections)
+        c->reject = true;
+    /* Setup needs the evhttp_connection, which exists once we return. */
+    event_active(c->timer, EV_TIMEOUT, 0);
+    return c->bev;
+}
+
+/* ---- requests ---- */
+
+/* Write resp as the answer to req (RFC 7030 4, RFC 8951). */
+static void http_reply(struct evhttp_request *req, struct http_conn *c,
+                       const struct est_request *er, const struct est_response *resp)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    struct evbuffer *ob = evhttp_request_get_output_buffer(req);
+    char num[32];
+
+    if (resp->content_type != NULL)
+        evhttp_add_header(oh, "Content-Type", resp->content_type);
+    else if (resp->body_len > 0)
+        evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+    if (resp->base64_cte)
+        evhttp_add_header(oh, "Content-Transfer-Encoding", "base64");
+    if (resp->www_authenticate)
+        evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"est\"");
+    if (resp->retry_after > 0) {
+        snprintf(num, sizeof(num), "%ld", resp->retry_after);
+        evhttp_add_header(oh, "Retry-After", num);
+    }
+    if (resp->status == 405)
+        evhttp_add_header(oh, "Allow", http_allow(er->op));
+    if (c->w->stopping)
+        evhttp_add_header(oh, "Connection", "close");
+    if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0)
+        http_die("evbuffer_add");
+    evhttp_send_reply(req, resp->status, http_reason(resp->status), NULL);
+}
+
+/* The request's path, percent-decoded, query ignored. NULL when the target is
+ * malformed or decodes to a NUL. Caller frees. */
+static char *http_request_path(struct evhttp_request *req)
+{
+    struct evhttp_uri *uri = evhttp_uri_parse(evhttp_request_get_uri(req));
+    const char *raw;
+    char *path = NULL;
+    size_t len = 0;
+
+    if (uri == NULL)
+        return NULL;
+    raw = evhttp_uri_get_path(uri);
+    if (raw == NULL || raw[0] == '\0')
+        raw = "/";
+    path = evhttp_uridecode(raw, 0, &len);
+    if (path != NULL && strlen(path) != len) {
+        free(path);
+        path = NULL;
+    }
+    evhttp_uri_free(uri);
+    return path;
+}
+
+/* evhttp_set_gencb: one complete request (headers and body within the limits). */
+static void http_request_cb(struct evhttp_request *req, void *arg)
+{
+    struct http_worker *w = arg;
+    struct http_server *hs = w->hs;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    struct http_conn *c = SSL_get_ex_data(ssl, conn_ex_idx);
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct est_request er = {0};
+    struct est_response resp = {0};
+    struct http_gen *g = NULL;
+    X509 *peer_cert = NULL;
+    unsigned char cb[TLS_CHANNEL_BINDING_MAX];
+    size_t cb_len = 0;
+    char peer[80], logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
+    char *path = NULL;
+    const char *accept = evhttp_find_header(ih, "Accept");
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    struct timespec t0;
+    bool has_subject;
+    enum kp_err rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert(c != NULL && c->w == w);
+    c->phase = CONN_BUSY;
+    event_del(c->timer);
+    evhttp_request_set_on_complete_cb(req, conn_request_done, c);
+
+    g = gen_acquire(hs);
+    er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
+    conn_peer(evcon, peer, sizeof(peer));
+    er.peer_addr = peer;
+
+    path = http_request_path(req);
+    if (path == NULL)
+        rc = KP_ERR_BAD_REQUEST;
+    else
+        rc = est_route(g->base_path, path, &er);
+    if (rc != KP_OK) {
+        est_response_error(&resp, rc, accept, NULL);
+        goto reply;
+    }
+
+    er.method = cmd == EVHTTP_REQ_GET ? EST_GET : cmd == EVHTTP_REQ_POST ? EST_POST : EST_OTHER;
+    er.content_type = evhttp_find_header(ih, "Content-Type");
+    er.accept = accept;
+    er.authorization = evhttp_find_header(ih, "Authorization");
+    er.body_len = evbuffer_get_length(in);
+    er.body = er.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
+    if (er.body == NULL)
+        http_die("evbuffer_pullup");
+
+    peer_cert = SSL_get1_peer_certificate(ssl);
+    if (peer_cert != NULL) {
+        er.peer_cert = peer_cert;
+        er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
+        er.peer_verify = SSL_get_verify_result(ssl);
+    } else {
+        /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
+        er.peer_verify = X509_V_ERR_UNSPECIFIED;
+    }
+    if (tls_channel_binding(ssl, cb, &cb_len) == KP_OK) {
+        er.channel_binding = cb;
+        er.channel_binding_len = cb_len;
+    }
+
+    est_handle(g->est, &er, &resp);
+
+reply:
+    http_reply(req, c, &er, &resp);
+    log_field(logpath, sizeof(logpath), path != NULL ? path : evhttp_request_get_uri(req));
+    has_subject = resp.auth_subject[0] != '\0';
+    if (has_subject)
+        log_field(logsubj, sizeof(logsubj), resp.auth_subject);
+    log_info("http: req=%" PRIu64 " peer=%s method=%s path=\"%s\" status=%d bytes=%zu "
+             "ms=%.1f%s%s%s",
+             er.id, peer, http_method_name(cmd), logpath, resp.status, resp.body_len, ms_since(&t0),
+             has_subject ? " subject=\"" : "", has_subject ? logsubj : "", has_subject ? "\"" : "");
+    est_response_cleanup(&resp);
+    X509_free(peer_cert);
+    OPENSSL_cleanse(cb, sizeof(cb));
+    free(path);
+    gen_release(hs, g);
+}
+
+/* ---- workers ---- */
+
+static void worker_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(w->base);
+}
+
+/* In the worker: stop accepting, close idle connections, wait for the rest. */
+static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_worker *w = arg;
+    int grace = w->hs->grace;
+    struct http_conn *c, *next;
+    struct timeval tv = {.tv_sec = grace, .tv_usec = 0};
+
+    (void)fd;
+    (void)what;
+    w->stopping = true;
+    if (w->bound != NULL) {
+        evhttp_del_accept_socket(w->http, w->bound);
+        w->bound = NULL;
+    }
+    /* Closing only marks: connections are freed later, by finalizers. */
+    for (c = w->conns; c != NULL; c = next) {
+        next = c->next;
+        if (!c->closed && c->set_up && (grace == 0 || c->phase == CONN_IDLE))
+            conn_close(c);
+    }
+    if (w->nconns == 0 || grace == 0) {
+        event_base_loopbreak(w->base);
+        return;
+    }
+    w->grace = evtimer_new(w->base, worker_grace_cb, w);
+    if (w->grace == NULL || evtimer_add(w->grace, &tv) != 0)
+        event_base_loopbreak(w->base);
+}
+
+/* Free the worker's libevent state; the thread has stopped or never ran. */
+static void worker_teardown(struct http_worker *w)
+{
+    w->stopping = true;
+    if (w->http != NULL) {
+        /* Frees every connection (conn_closecb sends close_notify)... */
+        evhttp_free(w->http);
+        w->http = NULL;
+        w->bound = NULL;
+    }
+    /* ...whose bufferevents, SSLs and http_conns go in finalizers. */
+    for (int i = 0; i < HTTP_TEARDOWN_PASSES && w->nconns > 0; i++)
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
+    if (w->nconns > 0)
+        log_warn("http: %zu connection(s) not finalized at shutdown", w->nconns);
+    if (w->grace != NULL) {
+        event_free(w->grace);
+        w->grace = NULL;
+    }
+    if (w->base != NULL) {
+        event_base_free(w->base);
+        w->base = NULL;
+    }
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct http_worker *w = arg;
+
+    if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+        log_error("http: event loop failed");
+    worker_teardown(w);
+    return NULL;
+}
+
+/* An evhttp on its own base, accepting on w->fd (which it then owns). */
+static enum kp_err worker_init(struct http_worker *w, char **errmsg)
+{
+    struct http_gen *g = w->hs->cur; /* no thread runs yet */
+
+    w->base = event_base_new();
+    if (w->base == NULL)
+        http_die("event_base_new");
+    w->http = evhttp_new(w->base);
+    if (w->http == NULL)
+        http_die("evhttp_new");
+    w->lim = g->lim;
+    w->serial = g->serial;
+    worker_apply_limits(w);
+    /* Let every method evhttp parses through, for the EST layer's 405. */
+    evhttp_set_allowed_methods(
+        w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+    /* Read and drop an oversized body so the client sees the 413, not a reset. */
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_bevcb(w->http, conn_bevcb, w);
+    evhttp_set_gencb(w->http, http_request_cb, w);
+    w->bound = evhttp_accept_socket_with_handle(w->http, w->fd);
+    if (w->bound == NULL) {
+        *errmsg = xasprintf("http: cannot accept on the listening socket");
+        return KP_ERR_INTERNAL;
+    }
+    w->fd = -1; /* steal: the evhttp's listener closes it */
+    return KP_OK;
+}
+
+/* ---- sockets ---- */
+
+static enum kp_err listen_resolve(const char *host, struct addrinfo **out, char **errmsg)
+{
+    struct addrinfo hints = {0};
+    int r;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (host != NULL && host[0] == '\0')
+        host = NULL;
+    r = getaddrinfo(host, "0", &hints, out);
+    if (r != 0) {
+        *errmsg = xasprintf("server.listen \"%s\": %s", host ? host : "", gai_strerror(r));
+        return KP_ERR_CONFIG;
+    }
+    return KP_OK;
+}
+
+/* A non-blocking SO_REUSEPORT socket listening on ai's address and *port;
+ * with *port 0, *port is set to what the kernel chose. */
+static enum kp_err listen_socket(const struct addrinfo *ai, int *port, evutil_socket_t *out,
+                                 char **errmsg)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    int fd, one = 1;
+    enum kp_err rc = KP_ERR_IO;
+
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)*port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)*port);
+
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *errmsg = xasprintf("socket: %s", strerror(errno));
+        goto out;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        *errmsg = xasprintf("setsockopt SO_REUSEPORT: %s", strerror(errno));
+        goto out;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0) {
+        *errmsg = xasprintf("bind port %d: %s", *port, strerror(errno));
+        goto out;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        *errmsg = xasprintf("listen: %s", strerror(errno));
+        goto out;
+    }
+    if (*port == 0) {
+        if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+            *errmsg = xasprintf("getsockname: %s", strerror(errno));
+            goto out;
+        }
+        *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    *out = fd;
+    fd = -1; /* steal */
+    rc = KP_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static size_t http_thread_count(long configured)
+{
+    long n = configured;
+
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    return (size_t)(n > 256 ? 256 : n);
+}
+
+/* ---- public ---- */
+
+enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *est,
+                              struct http_server **out, char **errmsg)
+{
+    struct http_server *hs = NULL;
+    struct addrinfo *ai = NULL;
+    struct sigaction sa;
+    sigset_t all, old;
+    enum kp_err rc;
+    int port;
+
+    pthread_once(&http_once, http_global_init);
+    if (!http_init_ok) {
+        *errmsg = xasprintf("http: cannot initialise libevent threading");
+        return KP_ERR_INTERNAL;
+    }
+    /* A client closing mid-write must not kill the server. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    if (cfg->port < 0 || cfg->port > 65535) {
+        *errmsg = xasprintf("server.port %ld out of range", cfg->port);
+        return KP_ERR_CONFIG;
+    }
+    hs = xcalloc(1, sizeof(*hs));
+    pthread_mutex_init(&hs->lock, NULL);
+    atomic_init(&hs->active, 0);
+    atomic_init(&hs->next_id, 0);
+    atomic_init(&hs->cap_warned_at, 0);
+    atomic_init(&hs->cap_dropped, 0);
+    hs->listen = xstrdup(cfg->listen ? cfg->listen : "");
+    hs->cfg_port = cfg->port;
+    hs->cfg_threads = cfg->threads;
+
+    rc = gen_new(cfg, &hs->cur, errmsg);
+    if (rc != KP_OK)
+        goto out;
+    hs->cur->serial = hs->serial = 1;
+
+    rc = listen_resolve(cfg->listen, &ai, errmsg);
+    if (rc != KP_OK)
+        goto out;
+    hs->nworkers = http_thread_count(cfg->threads);
+    hs->workers = xcalloc(hs->nworkers, sizeof(*hs->workers));
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        hs->workers[i].hs = hs;
+        hs->workers[i].fd = -1;
+    }
+    /* Port 0: the first socket gets a port from the kernel, the others share it. */
+    port = (int)cfg->port;
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        rc = listen_socket(ai, &port, &hs->workers[i].fd, errmsg);
+        if (rc != KP_OK) {
+            char *m = *errmsg;
+            *errmsg = xasprintf("server.listen %s:%ld: %s", hs->listen, cfg->port, m);
+            free(m);
+            goto out;
+        }
+    }
+    hs->port = port;
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        rc = worker_init(&hs->workers[i], errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
+
+    hs->cur->est = est; /* borrowed until success, then owned */
+    /* Workers take no signals: handlers and sigwait stay in the caller's threads. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        struct http_worker *w = &hs->workers[i];
+        int r = pthread_create(&w->thread, NULL, worker_main, w);
+        if (r != 0) {
+            *errmsg = xasprintf("http: pthread_create: %s", strerror(r));
+            rc = KP_ERR_INTERNAL;
+            break;
+        }
+        w->started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != KP_OK)
+        goto out;
+
+    /* Integration tests wait for this exact line. */
+    printf("kipuka: listening on https://%s%s%s:%d%s/\n", strchr(hs->listen, ':') ? "[" : "",
+           hs->listen[0] ? hs->listen : "0.0.0.0", strchr(hs->listen, ':') ? "]" : "", hs->port,
+           hs->cur->base_path);
+    fflush(stdout);
+    log_info("http: %zu thread(s) listening on port %d", hs->nworkers, hs->port);
+
+    *out = hs;
+    hs = NULL; /* steal */
+    rc = KP_OK;
+out:
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    if (hs != NULL) {
+        http_server_stop(hs, 0);
+        if (hs->cur != NULL)
+            hs->cur->est = NULL; /* the caller keeps est on failure */
+        http_server_free(hs);
+    }
+    return rc;
+}
+
+int http_server_port(const struct http_server *hs)
+{
+    return hs->port;
+}
+
+enum kp_err http_server_reload(struct http_server *hs, const struct kp_config *cfg,
+                               struct est_server *est, char **errmsg)
+{
+    struct http_gen *g = NULL, *old;
+    enum kp_err rc;
+
+    rc = gen_new(cfg, &g, errmsg);
+    if (rc != KP_OK) {
+        est_server_free(est);
+        return rc;
+    }
+    g->est = est;
+    if (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 || cfg->port != hs->cfg_port ||
+        cfg->threads != hs->cfg_threads)
+        log_warn("http: server.listen, server.port and server.threads change only on restart");
+
+    pthread_mutex_lock(&hs->lock);
+    g->serial = ++hs->serial;
+    old = hs->cur;
+    hs->cur = g;
+    pthread_mutex_unlock(&hs->lock);
+    /* Requests still running keep the old generation until they finish. */
+    gen_release(hs, old);
+    log_info("http: reloaded TLS context and EST configuration");
+    return KP_OK;
+}
+
+void http_server_stop(struct http_server *hs, int grace_seconds)
+{
+    if (hs == NULL || hs->stopped)
+        return;
+    hs->stopped = true;
+    hs->grace = grace_seconds > 0 ? grace_seconds : 0;
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        struct http_worker *w = &hs->workers[i];
+        if (w->started && event_base_once(w->base, -1, EV_TIMEOUT, worker_stop_cb, w, NULL) != 0)
+            event_base_loopbreak(w->base);
+    }
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        struct http_worker *w = &hs->workers[i];
+        if (w->started) {
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        } else {
+            worker_teardown(w);
+        }
+    }
+}
+
+void http_server_free(struct http_server *hs)
+{
+    if (hs == NULL)
+        return;
+    http_server_stop(hs, 0);
+    /* A server that never started its threads still has bases to free. */
+    for (size_t i = 0; i < hs->nworkers; i++)
+        if (hs->workers[i].base != NULL || hs->workers[i].fd >= 0)
+            worker_teardown(&hs->workers[i]);
+    free(hs->workers);
+    gen_free(hs->cur);
+    pthread_mutex_destroy(&hs->lock);
+    free(hs->listen);
+    free(hs);
+}

@@ -1,1 +1,193 @@
-/* placeholder */
+/* OpenSSL server context for the HTTPS listener, and TLS channel bindings
+ * (RFC 5929 tls-unique, RFC 9266 tls-exporter). */
+#include "http/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <string.h>
+
+#include "core/xalloc.h"
+
+/* TLS 1.2 suites: forward-secret ECDHE with an AEAD only (no RSA key
+ * exchange, no CBC). TLS 1.3 keeps OpenSSL's defaults, all AEAD. */
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+static const char tls_groups[] = "X25519:P-256:P-384";
+
+/* Session cache namespace: TLS 1.2 resumption fails without one when client
+ * certificates are requested (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED). */
+static const unsigned char tls_sid_ctx[] = "kipuka-est";
+
+/* RFC 9266 2: label and length of the tls-exporter channel binding. */
+static const char tls_exporter_label[] = "EXPORTER-Channel-Binding";
+#define TLS_EXPORTER_LEN 32
+
+/* Describe a failure with the first (root cause) error of OpenSSL's queue,
+ * then clear the queue. */
+static char *tls_error(const char *what, const char *path)
+{
+    unsigned long e = ERR_peek_error();
+    char buf[256] = "unknown error";
+
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return xasprintf("%s %s: %s", what, path ? path : "", buf);
+}
+
+/* "1.2"/"1.3" to the protocol constant, 0 when anything else. */
+static int tls_version_parse(const char *s)
+{
+    if (s != NULL && strcmp(s, "1.2") == 0)
+        return TLS1_2_VERSION;
+    if (s != NULL && strcmp(s, "1.3") == 0)
+        return TLS1_3_VERSION;
+    return 0;
+}
+
+/* A server has no terminal: an encrypted key fails instead of prompting. */
+static int tls_no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* Accept every client certificate in the handshake: whether an unverified one
+ * may do anything is the EST layer's decision (SSL_get_verify_result). */
+static int tls_verify_accept(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+/* Trust anchors for client certificates, advertised in CertificateRequest. */
+static enum kp_err tls_client_ca_load(SSL_CTX *ctx, const char *path, char **errmsg)
+{
+    STACK_OF(X509_NAME) *names = NULL;
+    enum kp_err rc = KP_ERR_CONFIG;
+
+    if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+        *errmsg = tls_error("tls.client_ca", path);
+        goto out;
+    }
+    names = SSL_load_client_CA_file(path);
+    if (names == NULL || sk_X509_NAME_num(names) == 0) {
+        *errmsg = tls_error("tls.client_ca (no certificates)", path);
+        goto out;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    names = NULL; /* steal */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_accept);
+    rc = KP_OK;
+out:
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    return rc;
+}
+
+enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errmsg)
+{
+    SSL_CTX *ctx = NULL;
+    enum kp_err rc = KP_ERR_CONFIG;
+    int min = tls_version_parse(cfg->tls_min_version);
+    int max = tls_version_parse(cfg->tls_max_version);
+
+    if (min == 0 || max == 0 || min > max) {
+        *errmsg = xasprintf("tls.min_version/max_version: \"%s\"..\"%s\" is not a range of "
+                            "\"1.2\" and \"1.3\"",
+                            cfg->tls_min_version ? cfg->tls_min_version : "",
+                            cfg->tls_max_version ? cfg->tls_max_version : "");
+        goto out;
+    }
+    if (cfg->tls_cert == NULL || cfg->tls_cert[0] == '\0' || cfg->tls_key == NULL ||
+        cfg->tls_key[0] == '\0') {
+        *errmsg = xasprintf("tls.cert and tls.key are required");
+        goto out;
+    }
+
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        *errmsg = tls_error("SSL_CTX_new", NULL);
+        rc = KP_ERR_INTERNAL;
+        goto out;
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, max) != 1) {
+        *errmsg = tls_error("tls protocol versions", NULL);
+        goto out;
+    }
+    if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+        SSL_CTX_set1_groups_list(ctx, tls_groups) != 1) {
+        *errmsg = tls_error("tls ciphers", NULL);
+        goto out;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+    /* No TLS 1.3 tickets either; TLS 1.2 still resumes from the server cache. */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_set_session_id_context(ctx, tls_sid_ctx, sizeof(tls_sid_ctx) - 1) != 1) {
+        *errmsg = tls_error("SSL_CTX_set_session_id_context", NULL);
+        rc = KP_ERR_INTERNAL;
+        goto out;
+    }
+    SSL_CTX_set_default_passwd_cb(ctx, tls_no_password);
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+        *errmsg = tls_error("tls.cert", cfg->tls_cert);
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+        *errmsg = tls_error("tls.key", cfg->tls_key);
+        goto out;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        *errmsg = xasprintf("tls.key %s does not match tls.cert %s", cfg->tls_key, cfg->tls_cert);
+        goto out;
+    }
+    if (cfg->tls_client_ca != NULL && cfg->tls_client_ca[0] != '\0') {
+        rc = tls_client_ca_load(ctx, cfg->tls_client_ca, errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
+
+    *out = ctx;
+    ctx = NULL; /* steal */
+    rc = KP_OK;
+out:
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+enum kp_err tls_channel_binding(SSL *ssl, unsigned char out[TLS_CHANNEL_BINDING_MAX], size_t *len)
+{
+    size_t n;
+
+    if (!SSL_is_init_finished(ssl))
+        return KP_ERR_INTERNAL;
+    if (SSL_version(ssl) >= TLS1_3_VERSION) {
+        if (SSL_export_keying_material(ssl, out, TLS_EXPORTER_LEN, tls_exporter_label,
+                                       sizeof(tls_exporter_label) - 1, NULL, 0, 0) != 1) {
+            ERR_clear_error();
+            return KP_ERR_INTERNAL;
+        }
+        *len = TLS_EXPORTER_LEN;
+        return KP_OK;
+    }
+    /* RFC 5929 3.1: the first Finished of the latest handshake. The client
+     * sends it first in a full handshake, the server in an abbreviated one. */
+    if (SSL_session_reused(ssl))
+        n = SSL_get_finished(ssl, out, TLS_CHANNEL_BINDING_MAX);
+    else
+        n = SSL_get_peer_finished(ssl, out, TLS_CHANNEL_BINDING_MAX);
+    if (n == 0 || n > TLS_CHANNEL_BINDING_MAX)
+        return KP_ERR_INTERNAL;
+    *len = n;
+    return KP_OK;
+}

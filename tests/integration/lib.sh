@@ -115,3 +115,114 @@ p7_to_pem() { base64 -d "$1" | openssl pkcs7 -inform DER -print_certs -out "$2";
 
 # db QUERY: run SQL on the server's SQLite file
 db() { sqlite3 "$DB" "$1"; }
+
+# ---- helpers added for the enrollment, CLI and transport tests ----
+
+# cert_count: rows in the certificates table
+cert_count() { db "select count(*) from certificates"; }
+# audit_count [WHERE]: rows in the audit table
+audit_count() { db "select count(*) from audit${1:+ where $1}"; }
+
+# expect_no_new_cert DESC BEFORE: the certificates table still holds BEFORE rows
+expect_no_new_cert() { expect_eq "$1: no certificate row written" "$2" "$(cert_count)"; }
+
+# req [curl args...]: one HTTPS request trusting $T/ca-chain.pem; prints the
+# status; body in $T/resp.body, headers in $T/resp.h
+req() {
+    rm -f "$T/resp.body" "$T/resp.h"
+    curl -s -o "$T/resp.body" -D "$T/resp.h" -w '%{http_code}' --cacert "$T/ca-chain.pem" "$@"
+}
+
+# post_csr FILE URL [curl args...]: POST FILE as application/pkcs10; prints the status
+post_csr() {
+    local f=$1 url=$2; shift 2
+    req -X POST -H "Content-Type: application/pkcs10" --data-binary @"$f" "$@" "$url"
+}
+
+# header NAME: value of response header NAME in $T/resp.h (last one, CR stripped)
+header() {
+    tr -d '\r' <"$T/resp.h" | sed -n "s/^$1: *//Ip" | tail -1
+}
+
+# cfg_set SECTION KEY VALUE: set KEY in [SECTION] of $CFG (VALUE in file
+# syntax, quoted strings with their quotes); fails if the key is not there.
+cfg_set() {
+    awk -v sec="[$1]" -v key="$2" -v val="$3" '
+        /^\[/ { insec = ($0 == sec) }
+        insec && $1 == key && $2 == "=" { $0 = key " = " val; done = 1 }
+        { print }
+        END { exit !done }' "$CFG" >"$CFG.new" || { rm -f "$CFG.new"; return 1; }
+    cat "$CFG.new" >"$CFG" && rm -f "$CFG.new"
+}
+
+# kp_restart: stop (asserting a clean exit) and start again with the current $CFG
+kp_restart() { kp_stop; kp_start; }
+
+# kp_reload: SIGHUP the server and wait (polling its log) until it reports
+# the reload; fails if it reported a failed reload or never answered.
+kp_reload() {
+    local before after=0
+    before=$(grep -c 'reload' "$T/server.log")
+    kill -HUP "$SERVER_PID" || return 1
+    for _ in $(seq 1 400); do
+        after=$(grep -c 'reload' "$T/server.log")
+        [ "$after" -gt "$before" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
+        sleep 0.025
+    done
+    [ "$after" -gt "$before" ] || return 1
+    ! tail -n +"$((before + 1))" <(grep 'reload' "$T/server.log") | grep -q 'reload failed\|reload refused'
+}
+
+# otp_id_create ENTITY [otp create args...]: like new_otp, but sets OTP and
+# OTP_ID (from the "otp id=N" detail line on stderr)
+otp_id_create() {
+    local e=$1; shift
+    OTP=$("$KIPUKA" otp create -c "$CFG" --entity "$e" "$@" 2>"$T/otp.err") || return 1
+    OTP_ID=$(sed -n 's/.*otp id=\([0-9]*\).*/\1/p' "$T/otp.err" | head -1)
+    [ -n "$OTP" ] && [ -n "$OTP_ID" ]
+}
+
+# otp_state ID: the STATE column of `kipuka otp list` for that id
+otp_state() {
+    "$KIPUKA" otp list -c "$CFG" 2>/dev/null | awk -v id="$1" '$1 == id { print $NF }'
+}
+
+# enroll_ok NAME SUBJ USER [label/] [make_csr key type]: CSR + OTP + enroll;
+# leaves $T/NAME.key and $T/NAME.crt; fails unless the server answered 200
+enroll_ok() {
+    local name=$1 subj=$2 user=$3 label=${4:-} kt=${5:-ec:P-256} otp code
+    make_csr "$name" "$subj" "$kt" || return 1
+    otp=$(new_otp "$user" ${label:+--label "${label%/}"}) || return 1
+    code=$(enroll_otp "$name" "$user:$otp" "$label")
+    [ "$code" = 200 ] || { echo "enroll $name: HTTP $code" >&2; return 1; }
+    p7_to_pem "$T/$name.p7b" "$T/$name.crt"
+}
+
+# cert_time FILE.crt start|end: notBefore or notAfter in seconds since the epoch
+cert_time() { date -d "$(openssl x509 -in "$1" -noout -"$2"date | cut -d= -f2)" +%s; }
+
+# cert_validity FILE.crt: validity period in seconds, both ends included
+# (RFC 5280 4.1.2.5), the measure the CA/B BR maximum applies to
+cert_validity() { echo $(($(cert_time "$1" end) - $(cert_time "$1" start) + 1)); }
+
+# cert_serial FILE.crt: serial in lowercase hex, as the store keeps it
+cert_serial() {
+    openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'
+}
+
+# make_csr_cp NAME CN CHALLENGE [ec:P-256|rsa:N]: like make_csr, with
+# subject CN=CN and the challengePassword attribute set to CHALLENGE
+make_csr_cp() {
+    local name=$1 cn=$2 cp=$3 kt=${4:-ec:P-256} newkey
+    case $kt in
+    ec:*) newkey="-newkey ec -pkeyopt ec_paramgen_curve:${kt#ec:}" ;;
+    rsa:*) newkey="-newkey rsa:${kt#rsa:}" ;;
+    esac
+    printf '[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n[dn]\nCN = %s\n[attrs]\nchallengePassword = %s\n' \
+        "$cn" "$cp" >"$T/$name.cnf"
+    # shellcheck disable=SC2086
+    openssl req -new $newkey -keyout "$T/$name.key" -out "$T/$name.csr" -nodes \
+        -config "$T/$name.cnf" 2>/dev/null || return 1
+    openssl req -in "$T/$name.csr" -outform DER | base64 >"$T/$name.csr.b64"
+}

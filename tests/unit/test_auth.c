@@ -1,7 +1,582 @@
+/* The auth layer: HTTP Basic parsing (RFC 7617), OTP generation, hashing and
+ * key files, and the RFC 7030 3.5 channel-binding check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void test_nothing(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_nothing)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth/basic.h"
+#include "auth/chanbind.h"
+#include "auth/otp.h"
+#include "core/base64.h"
+#include "core/xalloc.h"
+
+static const char otp_alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+
+struct fixture {
+    char dir[64];
+    char *user, *pass; /* last basic_parse result, freed by fx_reset */
+    char *path;
+};
+
+static int fx_setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/kp-test-auth-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL) {
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+    int rc = nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+static void fx_clear(struct fixture *fx)
+{
+    free(fx->user);
+    free(fx->pass);
+    free(fx->path);
+    fx->user = fx->pass = fx->path = NULL;
+}
+
+static int fx_reset(void **state)
+{
+    fx_clear(*state);
+    return 0;
+}
+
+static char *fx_file(struct fixture *fx, const char *name)
+{
+    free(fx->path);
+    fx->path = xasprintf("%s/%s", fx->dir, name);
+    return fx->path;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* ---- basic_parse ---- */
+
+static void expect_basic(struct fixture *fx, const char *header, const char *user,
+                         const char *pass)
+{
+    enum kp_err rc;
+
+    fx_clear(fx);
+    rc = basic_parse(header, &fx->user, &fx->pass);
+    if (rc != KP_OK)
+        fail_msg("\"%s\": rc %d", header, (int)rc);
+    assert_string_equal(fx->user, user);
+    assert_string_equal(fx->pass, pass);
+}
+
+static void expect_basic_refused(struct fixture *fx, const char *header)
+{
+    enum kp_err rc;
+
+    fx_clear(fx);
+    rc = basic_parse(header, &fx->user, &fx->pass);
+    if (rc != KP_ERR_UNAUTHORIZED)
+        fail_msg("\"%.60s\": rc %d, want KP_ERR_UNAUTHORIZED", header ? header : "(null)",
+                 (int)rc);
+    assert_null(fx->user);
+    assert_null(fx->pass);
+}
+
+/* "Basic " + base64(raw) (raw_len bytes, may hold NULs). */
+static char *basic_of(const void *raw, size_t raw_len)
+{
+    char *b64 = base64_encode(raw, raw_len, NULL);
+    char *h;
+    b64[strcspn(b64, "\n")] = '\0'; /* short inputs: one line */
+    h = xasprintf("Basic %s", b64);
+    free(b64);
+    return h;
+}
+
+static void test_basic_header_yields_user_and_password(void **state)
+{
+    expect_basic(*state, "Basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
+}
+
+static void test_basic_scheme_is_case_insensitive(void **state)
+{
+    expect_basic(*state, "basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
+    expect_basic(*state, "BASIC ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
+    expect_basic(*state, "bAsIc\tZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
+    expect_basic(*state, "Basic    ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001",
+                 "a7f3b9c2d1e4");
+}
+
+static void test_password_containing_colons_is_kept_whole(void **state)
+{
+    char *h = basic_of("dev:pa:ss:word:", 15);
+    expect_basic(*state, h, "dev", "pa:ss:word:");
+    free(h);
+}
+
+static void test_basic_without_colon_is_refused(void **state)
+{
+    char *h = basic_of("device-001", 10);
+    expect_basic_refused(*state, h);
+    free(h);
+}
+
+static void test_basic_with_empty_user_is_refused(void **state)
+{
+    char *h = basic_of(":secret", 7);
+    expect_basic_refused(*state, h);
+    free(h);
+}
+
+static void test_other_schemes_are_refused(void **state)
+{
+    expect_basic_refused(*state, "Bearer x");
+    expect_basic_refused(*state, "Bearer ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=");
+    expect_basic_refused(*state, "Digest username=\"a\"");
+    expect_basic_refused(*state, "BasicZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=");
+    expect_basic_refused(*state, "Basicx ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=");
+    expect_basic_refused(*state, "Basic");
+    expect_basic_refused(*state, "Basic ");
+    expect_basic_refused(*state, "Basic    ");
+    expect_basic_refused(*state, "");
+    expect_basic_refused(*state, NULL);
+}
+
+static void test_basic_with_bad_base64_is_refused(void **state)
+{
+    expect_basic_refused(*state, "Basic ZGV2aWNl*TAwMTphN2YzYjljMmQxZTQ=");
+    expect_basic_refused(*state, "Basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=x");
+    expect_basic_refused(*state, "Basic ZGV2aWNlLTAw==MTphN2YzYjljMmQxZTQ=");
+    expect_basic_refused(*state, "Basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ= ,realm");
+}
+
+static void test_basic_with_nul_inside_is_refused(void **state)
+{
+    char *h = basic_of("dev\0ice:secret", 14);
+    expect_basic_refused(*state, h);
+    free(h);
+    h = basic_of("device:sec\0ret", 14);
+    expect_basic_refused(*state, h);
+    free(h);
+}
+
+/* "Basic" + spaces spaces + base64 of 750 bytes (1000 characters). */
+static char *basic_of_length(size_t spaces)
+{
+    unsigned char raw[750];
+    char *b64, *h;
+
+    memset(raw, 'p', sizeof(raw));
+    memcpy(raw, "u:", 2);
+    b64 = base64_encode(raw, sizeof(raw), NULL);
+    /* unwrap the 64-column lines: one header line */
+    {
+        size_t o = 0;
+        for (size_t i = 0; b64[i]; i++)
+            if (b64[i] != '\n')
+                b64[o++] = b64[i];
+        b64[o] = '\0';
+    }
+    assert_int_equal(strlen(b64), 1000);
+    h = xasprintf("Basic%*s%s", (int)spaces, "", b64);
+    free(b64);
+    return h;
+}
+
+static void test_basic_header_over_1024_characters_is_refused(void **state)
+{
+    struct fixture *fx = *state;
+    char *h = basic_of_length(19);
+
+    assert_int_equal(strlen(h), 1024);
+    fx_clear(fx);
+    assert_int_equal(basic_parse(h, &fx->user, &fx->pass), KP_OK);
+    assert_string_equal(fx->user, "u");
+    assert_int_equal(strlen(fx->pass), 748);
+    free(h);
+
+    h = basic_of_length(20);
+    assert_int_equal(strlen(h), 1025);
+    expect_basic_refused(fx, h);
+    free(h);
+}
+
+/* ---- OTPs ---- */
+
+static void test_generated_otp_is_20_characters_of_the_alphabet(void **state)
+{
+    char seen[256] = {0};
+    char otp[OTP_LEN + 1];
+    (void)state;
+
+    for (int n = 0; n < 1000; n++) {
+        memset(otp, 'X', sizeof(otp));
+        assert_int_equal(otp_generate(otp), KP_OK);
+        assert_int_equal(strlen(otp), 20);
+        for (size_t i = 0; i < OTP_LEN; i++) {
+            if (strchr(otp_alphabet, otp[i]) == NULL)
+                fail_msg("'%c' in \"%s\" is not in the alphabet", otp[i], otp);
+            seen[(unsigned char)otp[i]] = 1;
+        }
+    }
+    /* 20000 draws: every one of the 32 letters turns up */
+    for (size_t i = 0; i < strlen(otp_alphabet); i++)
+        if (!seen[(unsigned char)otp_alphabet[i]])
+            fail_msg("'%c' never generated", otp_alphabet[i]);
+}
+
+static void test_two_generated_otps_differ(void **state)
+{
+    char a[OTP_LEN + 1], b[OTP_LEN + 1];
+    (void)state;
+    assert_int_equal(otp_generate(a), KP_OK);
+    assert_int_equal(otp_generate(b), KP_OK);
+    assert_string_not_equal(a, b);
+}
+
+static void test_otp_hash_is_hmac_sha256_under_the_key(void **state)
+{
+    /* RFC 4231 4.3 (test case 2): a short key is zero-padded, so "Jefe" and
+     * "Jefe" + 28 zero bytes are the same HMAC key. */
+    static const unsigned char want[STORE_OTP_HASH_LEN] = {
+        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+        0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+        0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    unsigned char key[OTP_KEY_LEN] = {'J', 'e', 'f', 'e'};
+    unsigned char got[STORE_OTP_HASH_LEN];
+    const char *data = "what do ya want for nothing?";
+    (void)state;
+
+    otp_hash(key, data, strlen(data), got);
+    assert_memory_equal(got, want, sizeof(want));
+}
+
+static void test_otp_hash_is_deterministic_and_key_dependent(void **state)
+{
+    unsigned char k1[OTP_KEY_LEN], k2[OTP_KEY_LEN];
+    unsigned char h1[STORE_OTP_HASH_LEN], h2[STORE_OTP_HASH_LEN], h3[STORE_OTP_HASH_LEN],
+        h4[STORE_OTP_HASH_LEN];
+    (void)state;
+
+    memset(k1, 0x11, sizeof(k1));
+    memcpy(k2, k1, sizeof(k2));
+    k2[31] ^= 1;
+    otp_hash(k1, "abcdefghijkmnpqrstuv", 20, h1);
+    otp_hash(k1, "abcdefghijkmnpqrstuv", 20, h2);
+    otp_hash(k2, "abcdefghijkmnpqrstuv", 20, h3);
+    otp_hash(k1, "abcdefghijkmnpqrstuw", 20, h4);
+    assert_memory_equal(h1, h2, sizeof(h1));
+    assert_memory_not_equal(h1, h3, sizeof(h1));
+    assert_memory_not_equal(h1, h4, sizeof(h1));
+    /* only otp_len bytes count */
+    otp_hash(k1, "abcdefghijkmnpqrstuvXYZ", 20, h2);
+    assert_memory_equal(h1, h2, sizeof(h1));
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void test_otp_key_create_writes_a_0600_hex_key(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = fx_file(fx, "create.key");
+    struct stat st;
+    char text[100] = {0};
+    FILE *f;
+    size_t n;
+
+    assert_int_equal(otp_key_create(path), KP_OK);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    assert_int_equal(n, OTP_KEY_LEN * 2 + 1);
+    assert_int_equal(text[OTP_KEY_LEN * 2], '\n');
+    for (size_t i = 0; i < OTP_KEY_LEN * 2; i++)
+        assert_true(hexval(text[i]) >= 0);
+}
+
+static void test_otp_key_create_refuses_to_overwrite(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = fx_file(fx, "existing.key");
+    static const char mine[] = "do not touch\n";
+    char text[64] = {0};
+    FILE *f;
+
+    write_bytes(path, mine, strlen(mine));
+    assert_int_equal(otp_key_create(path), KP_ERR_EXISTS);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(text, 1, sizeof(text) - 1, f), strlen(mine));
+    fclose(f);
+    assert_string_equal(text, mine);
+
+    path = fx_file(fx, "twice.key");
+    assert_int_equal(otp_key_create(path), KP_OK);
+    assert_int_equal(otp_key_create(path), KP_ERR_EXISTS);
+}
+
+static void test_otp_key_load_returns_the_created_key(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = fx_file(fx, "roundtrip.key");
+    unsigned char key[OTP_KEY_LEN], again[OTP_KEY_LEN], want[OTP_KEY_LEN];
+    char text[100] = {0};
+    FILE *f;
+
+    assert_int_equal(otp_key_create(path), KP_OK);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(text, 1, sizeof(text) - 1, f), OTP_KEY_LEN * 2 + 1);
+    fclose(f);
+    for (size_t i = 0; i < OTP_KEY_LEN; i++)
+        want[i] = (unsigned char)(hexval(text[2 * i]) << 4 | hexval(text[2 * i + 1]));
+
+    assert_int_equal(otp_key_load(path, key), KP_OK);
+    assert_memory_equal(key, want, OTP_KEY_LEN);
+    assert_int_equal(otp_key_load(path, again), KP_OK);
+    assert_memory_equal(key, again, OTP_KEY_LEN);
+
+    /* two created keys differ */
+    path = fx_file(fx, "roundtrip2.key");
+    assert_int_equal(otp_key_create(path), KP_OK);
+    assert_int_equal(otp_key_load(path, again), KP_OK);
+    assert_memory_not_equal(key, again, OTP_KEY_LEN);
+}
+
+static void test_otp_key_load_accepts_crlf_ending(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = fx_file(fx, "crlf.key");
+    char text[OTP_KEY_LEN * 2 + 3];
+    unsigned char key[OTP_KEY_LEN];
+
+    for (size_t i = 0; i < OTP_KEY_LEN * 2; i++)
+        text[i] = "0123456789abcdef"[i % 16];
+    memcpy(text + OTP_KEY_LEN * 2, "\r\n", 2);
+    write_bytes(path, text, sizeof(text) - 1);
+    assert_int_equal(otp_key_load(path, key), KP_OK);
+    assert_int_equal(key[0], 0x01);
+    assert_int_equal(key[7], 0xef);
+}
+
+static void expect_bad_key_file(struct fixture *fx, const char *content, size_t len)
+{
+    const char *path = fx_file(fx, "bad.key");
+    unsigned char key[OTP_KEY_LEN];
+
+    remove(path);
+    write_bytes(path, content, len);
+    if (otp_key_load(path, key) == KP_OK)
+        fail_msg("key file \"%.*s\" accepted", (int)len, content);
+}
+
+static void test_bad_otp_key_file_is_rejected(void **state)
+{
+    struct fixture *fx = *state;
+    char text[200];
+    unsigned char key[OTP_KEY_LEN];
+
+    memset(text, 'a', sizeof(text));
+    expect_bad_key_file(fx, "", 0);
+    expect_bad_key_file(fx, "\n", 1);
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 - 1);  /* one short */
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 + 1);  /* one too many */
+    expect_bad_key_file(fx, text, OTP_KEY_LEN);          /* raw 32 bytes, not hex */
+    text[10] = 'g';
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
+    text[10] = ' ';
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
+    text[10] = '\0';
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
+    expect_bad_key_file(fx, text, sizeof(text));         /* much too long */
+
+    assert_int_equal(otp_key_load(fx_file(fx, "missing.key"), key), KP_ERR_IO);
+}
+
+/* ---- channel binding ---- */
+
+/* base64 of bytes as a client puts it in challengePassword (no newline). */
+static char *cb_text(const unsigned char *b, size_t len)
+{
+    char *s = base64_encode(b, len, NULL);
+    s[strcspn(s, "\n")] = '\0';
+    return s;
+}
+
+static void fill(unsigned char *b, size_t len, unsigned char seed)
+{
+    for (size_t i = 0; i < len; i++)
+        b[i] = (unsigned char)(seed + i * 13);
+}
+
+static enum kp_err cb_check(enum cb_policy p, const char *challenge, const unsigned char *binding,
+                            size_t binding_len)
+{
+    return chanbind_check(p, (const unsigned char *)challenge, challenge ? strlen(challenge) : 0,
+                          binding, binding_len);
+}
+
+static void test_absent_challenge_passes_when_binding_is_optional(void **state)
+{
+    unsigned char b[32];
+    (void)state;
+    fill(b, sizeof(b), 1);
+    assert_int_equal(chanbind_check(CB_OPTIONAL, NULL, 0, b, sizeof(b)), KP_OK);
+    assert_int_equal(chanbind_check(CB_OPTIONAL, NULL, 0, NULL, 0), KP_OK);
+}
+
+static void test_absent_challenge_fails_when_binding_is_required(void **state)
+{
+    unsigned char b[32];
+    (void)state;
+    fill(b, sizeof(b), 1);
+    assert_int_equal(chanbind_check(CB_REQUIRED, NULL, 0, b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+    assert_int_equal(chanbind_check(CB_REQUIRED, NULL, 0, NULL, 0), KP_ERR_CHANNEL_BINDING);
+}
+
+static void test_correct_binding_passes_for_tls_unique_and_exporter_sizes(void **state)
+{
+    static const size_t sizes[] = {12, 32};
+    (void)state;
+
+    for (size_t i = 0; i < 2; i++) {
+        unsigned char b[32];
+        char *c;
+        fill(b, sizes[i], (unsigned char)(7 + i));
+        c = cb_text(b, sizes[i]);
+        assert_int_equal(cb_check(CB_OPTIONAL, c, b, sizes[i]), KP_OK);
+        assert_int_equal(cb_check(CB_REQUIRED, c, b, sizes[i]), KP_OK);
+        free(c);
+    }
+}
+
+static void test_wrong_binding_of_the_right_size_fails_even_when_optional(void **state)
+{
+    static const size_t sizes[] = {12, 32};
+    (void)state;
+
+    for (size_t i = 0; i < 2; i++) {
+        unsigned char b[32], other[32];
+        char *c;
+        fill(b, sizes[i], 3);
+        memcpy(other, b, sizes[i]);
+        other[sizes[i] - 1] ^= 0x01; /* last byte differs */
+        c = cb_text(other, sizes[i]);
+        assert_int_equal(cb_check(CB_OPTIONAL, c, b, sizes[i]), KP_ERR_CHANNEL_BINDING);
+        assert_int_equal(cb_check(CB_REQUIRED, c, b, sizes[i]), KP_ERR_CHANNEL_BINDING);
+        free(c);
+    }
+}
+
+static void test_plain_password_passes_only_when_binding_is_optional(void **state)
+{
+    unsigned char b[32];
+    (void)state;
+    fill(b, sizeof(b), 9);
+
+    /* not base64 at all */
+    assert_int_equal(cb_check(CB_OPTIONAL, "s3cret-otp!", b, sizeof(b)), KP_OK);
+    assert_int_equal(cb_check(CB_REQUIRED, "s3cret-otp!", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+    /* valid base64, but of 6 bytes: not shaped like a 32-byte binding */
+    assert_int_equal(cb_check(CB_OPTIONAL, "password", b, sizeof(b)), KP_OK);
+    assert_int_equal(cb_check(CB_REQUIRED, "password", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+    /* an empty challengePassword */
+    assert_int_equal(cb_check(CB_OPTIONAL, "", b, sizeof(b)), KP_OK);
+    assert_int_equal(cb_check(CB_REQUIRED, "", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+}
+
+static void test_binding_of_another_size_does_not_match(void **state)
+{
+    unsigned char b[32];
+    char *c;
+    (void)state;
+
+    /* the right 12 bytes while the connection's binding is 32 bytes long */
+    fill(b, sizeof(b), 5);
+    c = cb_text(b, 12);
+    assert_int_equal(cb_check(CB_REQUIRED, c, b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+    free(c);
+}
+
+static void test_challenge_without_a_connection_binding(void **state)
+{
+    unsigned char b[12];
+    char *c;
+    (void)state;
+
+    fill(b, sizeof(b), 2);
+    c = cb_text(b, sizeof(b));
+    assert_int_equal(cb_check(CB_OPTIONAL, c, NULL, 0), KP_OK);
+    assert_int_equal(cb_check(CB_REQUIRED, c, NULL, 0), KP_ERR_CHANNEL_BINDING);
+    free(c);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, fx_reset)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_basic_header_yields_user_and_password),
+        T(test_basic_scheme_is_case_insensitive),
+        T(test_password_containing_colons_is_kept_whole),
+        T(test_basic_without_colon_is_refused),
+        T(test_basic_with_empty_user_is_refused),
+        T(test_other_schemes_are_refused),
+        T(test_basic_with_bad_base64_is_refused),
+        T(test_basic_with_nul_inside_is_refused),
+        T(test_basic_header_over_1024_characters_is_refused),
+        T(test_generated_otp_is_20_characters_of_the_alphabet),
+        T(test_two_generated_otps_differ),
+        T(test_otp_hash_is_hmac_sha256_under_the_key),
+        T(test_otp_hash_is_deterministic_and_key_dependent),
+        T(test_otp_key_create_writes_a_0600_hex_key),
+        T(test_otp_key_create_refuses_to_overwrite),
+        T(test_otp_key_load_returns_the_created_key),
+        T(test_otp_key_load_accepts_crlf_ending),
+        T(test_bad_otp_key_file_is_rejected),
+        T(test_absent_challenge_passes_when_binding_is_optional),
+        T(test_absent_challenge_fails_when_binding_is_required),
+        T(test_correct_binding_passes_for_tls_unique_and_exporter_sizes),
+        T(test_wrong_binding_of_the_right_size_fails_even_when_optional),
+        T(test_plain_password_passes_only_when_binding_is_optional),
+        T(test_binding_of_another_size_does_not_match),
+        T(test_challenge_without_a_connection_binding),
+    };
+    return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
+}
