@@ -14,6 +14,7 @@
 #define CONFIG_MAX_FILE (1024 * 1024)
 #define CONFIG_MAX_LINE 1000
 #define CONFIG_MAX_LABELS 256
+#define CONFIG_MAX_SECTION 47 /* "[label." + 40 */
 
 enum cfg_type { T_STRING, T_PATH, T_INT, T_BOOL, T_DURATION, T_KEYTYPES, T_EKUS, T_CBPOLICY };
 
@@ -25,51 +26,89 @@ struct cfg_row {
     size_t offset; /* into struct kp_config, or struct label_cfg for label rows */
     long min, max;
     const char *def; /* default, in file syntax without quotes; NULL: none */
+    const char *(*check)(const char *value); /* strings: NULL or why the value is bad */
 };
+
+static const char *check_tls_version(const char *v)
+{
+    return strcmp(v, "1.2") == 0 || strcmp(v, "1.3") == 0 ? NULL : "must be \"1.2\" or \"1.3\"";
+}
+
+static const char *check_base_path(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 2 || n > 200 || v[0] != '/' || v[n - 1] == '/' || strstr(v, "//") != NULL)
+        return "must start with /, not end with / and be at most 200 characters";
+    return NULL;
+}
+
+static const char *check_store_url(const char *v)
+{
+    if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
+        return NULL;
+    if (strncmp(v, "postgresql://", 13) == 0)
+        return "postgresql is not available in this version";
+    return "must be sqlite:PATH";
+}
+
+static const char *check_log_level(const char *v)
+{
+    return log_level_parse(v) >= 0 ? NULL : "must be debug, info, warn or error";
+}
+
+static const char *check_log_format(const char *v)
+{
+    return log_format_parse(v) >= 0 ? NULL : "must be \"text\" or \"json\"";
+}
+
+static const char *check_not_empty(const char *v)
+{
+    return v[0] != '\0' ? NULL : "cannot be empty";
+}
 
 #define C(field) offsetof(struct kp_config, field)
 #define L(field) offsetof(struct label_cfg, field)
 
 static const struct cfg_row config_rows[] = {
-    {"server", "listen", T_STRING, C(listen), 0, 0, "0.0.0.0"},
-    {"server", "port", T_INT, C(port), 0, 65535, "9443"},
-    {"server", "threads", T_INT, C(threads), 0, 256, "0"},
-    {"server", "max_body_bytes", T_INT, C(max_body_bytes), 1024, 16 * 1024 * 1024, "65536"},
-    {"server", "max_header_bytes", T_INT, C(max_header_bytes), 1024, 1024 * 1024, "16384"},
-    {"server", "read_timeout", T_DURATION, C(read_timeout), 1, 3600, "10"},
-    {"server", "idle_timeout", T_DURATION, C(idle_timeout), 1, 86400, "60"},
-    {"server", "max_connections", T_INT, C(max_connections), 1, 1000000, "10000"},
-    {"tls", "cert", T_PATH, C(tls_cert), 0, 0, NULL},
-    {"tls", "key", T_PATH, C(tls_key), 0, 0, NULL},
-    {"tls", "client_ca", T_PATH, C(tls_client_ca), 0, 0, ""},
-    {"tls", "min_version", T_STRING, C(tls_min_version), 0, 0, "1.2"},
-    {"tls", "max_version", T_STRING, C(tls_max_version), 0, 0, "1.3"},
-    {"est", "base_path", T_STRING, C(est_base_path), 0, 0, "/.well-known/est"},
-    {"est", "retry_after", T_INT, C(est_retry_after), 1, 86400, "30"},
-    {"est", "fullcmc", T_BOOL, C(est_fullcmc), 0, 0, "false"},
-    {"store", "url", T_STRING, C(store_url), 0, 0, "sqlite:kipuka.db"},
-    {"otp", "key_file", T_PATH, C(otp_key_file), 0, 0, "otp.key"},
-    {"otp", "default_ttl", T_DURATION, C(otp_default_ttl), 60, 366 * 86400, "24h"},
-    {"otp", "default_uses", T_INT, C(otp_default_uses), 1, 1000000, "1"},
-    {"log", "level", T_STRING, C(log_level), 0, 0, "info"},
-    {"log", "format", T_STRING, C(log_format), 0, 0, "text"},
+    {"server", "listen", T_STRING, C(listen), 0, 0, "0.0.0.0", check_not_empty},
+    {"server", "port", T_INT, C(port), 0, 65535, "9443", NULL},
+    {"server", "threads", T_INT, C(threads), 0, 256, "0", NULL},
+    {"server", "max_body_bytes", T_INT, C(max_body_bytes), 1024, 16 * 1024 * 1024, "65536", NULL},
+    {"server", "max_header_bytes", T_INT, C(max_header_bytes), 1024, 1024 * 1024, "16384", NULL},
+    {"server", "read_timeout", T_DURATION, C(read_timeout), 1, 3600, "10", NULL},
+    {"server", "idle_timeout", T_DURATION, C(idle_timeout), 1, 86400, "60", NULL},
+    {"server", "max_connections", T_INT, C(max_connections), 1, 1000000, "10000", NULL},
+    {"tls", "cert", T_PATH, C(tls_cert), 0, 0, NULL, check_not_empty},
+    {"tls", "key", T_PATH, C(tls_key), 0, 0, NULL, check_not_empty},
+    {"tls", "client_ca", T_PATH, C(tls_client_ca), 0, 0, "", NULL},
+    {"tls", "min_version", T_STRING, C(tls_min_version), 0, 0, "1.2", check_tls_version},
+    {"tls", "max_version", T_STRING, C(tls_max_version), 0, 0, "1.3", check_tls_version},
+    {"est", "base_path", T_STRING, C(est_base_path), 0, 0, "/.well-known/est", check_base_path},
+    {"est", "retry_after", T_INT, C(est_retry_after), 1, 86400, "30", NULL},
+    {"est", "fullcmc", T_BOOL, C(est_fullcmc), 0, 0, "false", NULL},
+    {"store", "url", T_STRING, C(store_url), 0, 0, "sqlite:kipuka.db", check_store_url},
+    {"otp", "key_file", T_PATH, C(otp_key_file), 0, 0, "otp.key", check_not_empty},
+    {"otp", "default_ttl", T_DURATION, C(otp_default_ttl), 60, 366 * 86400, "24h", NULL},
+    {"otp", "default_uses", T_INT, C(otp_default_uses), 1, 1000000, "1", NULL},
+    {"log", "level", T_STRING, C(log_level), 0, 0, "info", check_log_level},
+    {"log", "format", T_STRING, C(log_format), 0, 0, "text", check_log_format},
 };
 
 static const struct cfg_row label_rows[] = {
-    {"label", "ca_cert", T_PATH, L(ca_cert), 0, 0, NULL},
-    {"label", "ca_chain", T_PATH, L(ca_chain), 0, 0, ""},
-    {"label", "ca_key", T_PATH, L(ca_key), 0, 0, NULL},
+    {"label", "ca_cert", T_PATH, L(ca_cert), 0, 0, NULL, check_not_empty},
+    {"label", "ca_chain", T_PATH, L(ca_chain), 0, 0, "", NULL},
+    {"label", "ca_key", T_PATH, L(ca_key), 0, 0, NULL, check_not_empty},
     {"label", "key_types", T_KEYTYPES, L(key_types), 0, 0,
-     "ec:P-256, ec:P-384, rsa:2048, rsa:3072, rsa:4096"},
-    {"label", "max_validity_days", T_INT, L(max_validity_days), 1, 3650, "398"},
-    {"label", "eku", T_EKUS, L(ekus), 0, 0, "clientAuth"},
-    {"label", "allow_otp", T_BOOL, L(allow_otp), 0, 0, "true"},
-    {"label", "allow_mtls", T_BOOL, L(allow_mtls), 0, 0, "true"},
-    {"label", "channel_binding", T_CBPOLICY, L(channel_binding), 0, 0, "optional"},
-    {"label", "mtls_subject_match", T_BOOL, L(mtls_subject_match), 0, 0, "true"},
-    {"label", "reenroll_allow_change", T_BOOL, L(reenroll_allow_change), 0, 0, "false"},
-    {"label", "max_sans", T_INT, L(max_sans), 0, 1000, "20"},
-    {"label", "csrattrs_extra", T_STRING, L(csrattrs_extra), 0, 0, ""},
+     "ec:P-256, ec:P-384, rsa:2048, rsa:3072, rsa:4096", NULL},
+    {"label", "max_validity_days", T_INT, L(max_validity_days), 1, 3650, "398", NULL},
+    {"label", "eku", T_EKUS, L(ekus), 0, 0, "clientAuth", NULL},
+    {"label", "allow_otp", T_BOOL, L(allow_otp), 0, 0, "true", NULL},
+    {"label", "allow_mtls", T_BOOL, L(allow_mtls), 0, 0, "true", NULL},
+    {"label", "channel_binding", T_CBPOLICY, L(channel_binding), 0, 0, "optional", NULL},
+    {"label", "mtls_subject_match", T_BOOL, L(mtls_subject_match), 0, 0, "true", NULL},
+    {"label", "reenroll_allow_change", T_BOOL, L(reenroll_allow_change), 0, 0, "false", NULL},
+    {"label", "max_sans", T_INT, L(max_sans), 0, 1000, "20", NULL},
+    {"label", "csrattrs_extra", T_STRING, L(csrattrs_extra), 0, 0, "", NULL},
 };
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
@@ -204,15 +243,22 @@ static int config_set(struct cfg_parse *p, const struct cfg_row *row, void *base
 {
     char *field = (char *)base + row->offset;
     char *str = NULL;
+    char key[64];
     long num;
     int ok = 0;
+
+    snprintf(key, sizeof(key), "%s.%s", row->section, row->key);
 
     switch (row->type) {
     case T_STRING:
     case T_PATH:
         str = config_unquote(value);
         if (str == NULL) {
-            config_fail(p, "%s: expected a quoted string, got %s", row->key, value);
+            config_fail(p, "%s: expected a quoted string, got %s", key, value);
+            goto out;
+        }
+        if (row->check != NULL && row->check(str) != NULL) {
+            config_fail(p, "%s %s", key, row->check(str));
             goto out;
         }
         free(*(char **)field);
@@ -222,7 +268,7 @@ static int config_set(struct cfg_parse *p, const struct cfg_row *row, void *base
         break;
     case T_BOOL:
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-            config_fail(p, "%s: expected true or false, got %s", row->key, value);
+            config_fail(p, "%s: expected true or false, got %s", key, value);
             goto out;
         }
         *(bool *)field = value[0] == 't';
@@ -243,7 +289,7 @@ static int config_set(struct cfg_parse *p, const struct cfg_row *row, void *base
         if (num == LONG_MIN || num < 0 || num < row->min || num > row->max) {
             char range[64];
             snprintf(range, sizeof(range), "%ld..%ld", row->min, row->max);
-            config_fail(p, "%s: expected a value in %s", row->key, range);
+            config_fail(p, "%s: expected a value in %s", key, range);
             goto out;
         }
         *(long *)field = num;
@@ -259,7 +305,7 @@ static int config_set(struct cfg_parse *p, const struct cfg_row *row, void *base
                (row->type == T_KEYTYPES ? config_parse_set(str, key_type_names, KEY__MAX, &set)
                                         : config_parse_set(str, eku_names, EKU__MAX, &set));
         if (!good || (row->type == T_KEYTYPES && set == 0)) {
-            config_fail(p, "%s: unknown or empty list %s", row->key, value);
+            config_fail(p, "%s: unknown or empty list %s", key, value);
             goto out;
         }
         *(unsigned *)field = set;
@@ -273,7 +319,7 @@ static int config_set(struct cfg_parse *p, const struct cfg_row *row, void *base
         } else if (str && strcmp(str, "required") == 0) {
             *(enum cb_policy *)field = CB_REQUIRED;
         } else {
-            config_fail(p, "%s: expected \"optional\" or \"required\", got %s", row->key, value);
+            config_fail(p, "%s: expected \"optional\" or \"required\", got %s", key, value);
             goto out;
         }
         ok = 1;
@@ -309,7 +355,7 @@ static int label_name_valid(const char *name)
     static const char *const reserved[] = {"cacerts", "simpleenroll", "simplereenroll",
                                            "csrattrs", "serverkeygen", "fullcmc"};
     size_t n = strlen(name);
-    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if (n == 0 || n > 40 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                           "0123456789._-") != n)
         return 0;
     for (size_t i = 0; i < NROWS(reserved); i++)
@@ -325,7 +371,7 @@ static struct label_cfg *config_label_get(struct cfg_parse *p, const char *name)
         if (strcmp(cfg->labels[i].name, name) == 0)
             return &cfg->labels[i];
     if (!label_name_valid(name))
-        return config_fail(p, "label name \"%s\"%s: use 1-64 of [A-Za-z0-9._-], not an operation",
+        return config_fail(p, "label name \"%s\"%s: use 1-40 of [A-Za-z0-9._-], not an operation",
                            name, "");
     if (cfg->nlabels >= CONFIG_MAX_LABELS)
         return config_fail(p, "too many labels%s%s", "", "");
@@ -399,26 +445,13 @@ static void config_resolve(char **field, const char *dir)
     *field = abs;
 }
 
+/* Rules that span keys (single values are checked where they are read). */
 static const char *config_check(struct kp_config *cfg)
 {
     if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
         return "[tls] cert and key are required";
-    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
-        return "tls.min_version must be \"1.2\" or \"1.3\"";
-    if (strcmp(cfg->tls_max_version, "1.2") != 0 && strcmp(cfg->tls_max_version, "1.3") != 0)
-        return "tls.max_version must be \"1.2\" or \"1.3\"";
     if (strcmp(cfg->tls_min_version, cfg->tls_max_version) > 0)
         return "tls.min_version is above tls.max_version";
-    if (cfg->est_base_path[0] != '/' || strlen(cfg->est_base_path) > 200 ||
-        cfg->est_base_path[strlen(cfg->est_base_path) - 1] == '/')
-        return "est.base_path must start with / and not end with /";
-    if (log_level_parse(cfg->log_level) < 0)
-        return "log.level must be debug, info, warn or error";
-    if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0)
-        return "log.format must be \"text\" or \"json\"";
-    if (strncmp(cfg->store_url, "sqlite:", 7) != 0 &&
-        strncmp(cfg->store_url, "postgresql:", 11) != 0)
-        return "store.url must start with sqlite: or postgresql:";
     if (cfg->nlabels == 0)
         return "no [label.NAME] section: at least one CA is needed";
     for (size_t i = 0; i < cfg->nlabels; i++)
@@ -427,21 +460,25 @@ static const char *config_check(struct kp_config *cfg)
     return NULL;
 }
 
-static int config_line_too_long(const char *text, int *line)
+/* What libinih would silently cut: lines over CONFIG_MAX_LINE and section
+ * names over its 50-byte section buffer. Returns the reason, *line its line. */
+static const char *config_prescan(const char *text, int *line)
 {
     int n = 1;
     for (const char *p = text; *p;) {
         size_t len = strcspn(p, "\n");
-        if (len > CONFIG_MAX_LINE) {
-            *line = n;
-            return 1;
-        }
+        const char *q = p + strspn(p, " \t");
+        *line = n;
+        if (len > CONFIG_MAX_LINE)
+            return "line longer than 1000 characters";
+        if (*q == '[' && strcspn(q, "]\n") > CONFIG_MAX_SECTION)
+            return "section name too long (label names: at most 40 characters)";
         p += len;
         if (*p == '\n')
             p++;
         n++;
     }
-    return 0;
+    return NULL;
 }
 
 enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
@@ -460,13 +497,23 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
         *slash = '\0';
     else
         snprintf(cfg->dir, strlen(cfg->dir) + 1, ".");
+    {
+        /* make every resolved path absolute: the server may chdir, the CLI may not */
+        char *abs = realpath(cfg->dir, NULL);
+        if (abs != NULL) {
+            free(cfg->dir);
+            cfg->dir = xstrdup(abs);
+            free(abs);
+        }
+    }
 
     if (fs_read_file(path, CONFIG_MAX_FILE, &text, NULL) != KP_OK) {
         *errmsg = xasprintf("%s: cannot read (missing, unreadable or over 1 MB)", path);
         goto out;
     }
-    if (config_line_too_long(text, &line)) {
-        *errmsg = xasprintf("%s:%d: line longer than %d characters", path, line, CONFIG_MAX_LINE);
+    why = config_prescan(text, &line);
+    if (why != NULL) {
+        *errmsg = xasprintf("%s:%d: %s", path, line, why);
         goto out;
     }
     if (!config_apply_defaults(&p, config_rows, NROWS(config_rows), cfg))
@@ -476,6 +523,8 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
     ini_allow_inline_comments = false;
     ini_stop_on_first_error = true;
     ini_use_stack = false;
+    ini_allow_realloc = true; /* the heap buffer starts at ini_initial_alloc */
+    ini_initial_alloc = 256;
     ini_max_line = CONFIG_MAX_LINE + 3;
     line = ini_parse_string(text, config_handler, &p);
     if (line != 0) {

@@ -24,7 +24,7 @@ enum est_op {
 
 enum est_method { EST_GET, EST_POST, EST_OTHER };
 
-#define EST_LABEL_MAX 64
+#define EST_LABEL_MAX 40
 
 /* Everything the core needs to know about one request. All borrowed. */
 struct est_request {

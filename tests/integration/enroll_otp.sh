@@ -64,9 +64,11 @@ serial=$(cert_serial device.crt)
 check "serial is 20 octets and positive ($serial)" \
     sh -c "echo '$serial' | grep -Eq '^[0-7][0-9a-f]{39}$'"
 validity=$(cert_validity device.crt)
-check "validity is at most 200 days (CA/B BR) ($validity s)" test "$validity" -le $((200 * 86400))
-check "validity is more than 199 days (max_validity_days 398, capped at 200)" \
-    test "$validity" -gt $((199 * 86400))
+br=$(br_max_days)
+check "validity is at most $br days (CA/B BR today; 200 until 2027-03-15) ($validity s)" \
+    test "$validity" -le $((br * 86400))
+check "validity is more than $((br - 1)) days (max_validity_days 398, capped at $br)" \
+    test "$validity" -gt $(((br - 1) * 86400))
 check "notAfter is not past the CA's notAfter" \
     test "$(cert_time device.crt end)" -le "$(cert_time "$SRV/ca/ca.pem" end)"
 check "notBefore is not in the future" test "$(cert_time device.crt start)" -le "$(date +%s)"

@@ -226,3 +226,14 @@ make_csr_cp() {
         -config "$T/$name.cnf" 2>/dev/null || return 1
     openssl req -in "$T/$name.csr" -outform DER | base64 >"$T/$name.csr.b64"
 }
+
+# br_max_days: the CA/B Forum BR 6.3.2 (ballot SC-081) maximum validity in
+# days for a certificate issued now
+br_max_days() {
+    local now
+    now=$(date +%s)
+    if [ "$now" -lt 1773532800 ]; then echo 398     # before 2026-03-15
+    elif [ "$now" -lt 1805068800 ]; then echo 200   # before 2027-03-15
+    elif [ "$now" -lt 1868227200 ]; then echo 100   # before 2029-03-15
+    else echo 47; fi
+}

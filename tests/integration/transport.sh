@@ -21,7 +21,8 @@ o2=$(new_otp ka2)
 curl -s --cacert ca-chain.pem -w '%{http_code} %{num_connects}\n' \
     -X POST -H "Content-Type: application/pkcs10" -u "ka1:$o1" --data-binary @ka1.csr.b64 \
     -o ka1.p7b "$BASE/simpleenroll" --next \
-    --cacert ca-chain.pem -X POST -H "Content-Type: application/pkcs10" -u "ka2:$o2" \
+    -s -w '%{http_code} %{num_connects}\n' --cacert ca-chain.pem \
+    -X POST -H "Content-Type: application/pkcs10" -u "ka2:$o2" \
     --data-binary @ka2.csr.b64 -o ka2.p7b "$BASE/simpleenroll" >ka-post.out 2>&1
 expect_eq "two enrollments in one curl (--next): both 200, one connection" \
     "200 1|200 0" "$(paste -sd'|' ka-post.out)"
@@ -29,7 +30,8 @@ o3=$(new_otp ka3)
 curl -s --cacert ca-chain.pem -w '%{http_code} %{num_connects}\n' \
     -X POST -H "Content-Type: application/pkcs10" -u "ka3:wrong" --data-binary @ka1.csr.b64 \
     -o /dev/null "$BASE/simpleenroll" --next \
-    --cacert ca-chain.pem -X POST -H "Content-Type: application/pkcs10" -u "ka3:$o3" \
+    -s -w '%{http_code} %{num_connects}\n' --cacert ca-chain.pem \
+    -X POST -H "Content-Type: application/pkcs10" -u "ka3:$o3" \
     --data-binary @ka1.csr.b64 -o /dev/null "$BASE/simpleenroll" >ka-401.out 2>&1
 expect_eq "a 401 keeps the connection: then 200 on it" "401 1|200 0" "$(paste -sd'|' ka-401.out)"
 
@@ -55,13 +57,17 @@ for v in tls1_1 tls1; do
     rc=$?
     check "openssl s_client -$v reaches the port (CONNECTED)" grep -q '^CONNECTED' "s_$v.out"
     check "openssl s_client -$v fails the handshake (status $rc)" \
-        sh -c "test $rc -ne 0 && ! grep -q 'Protocol *: TLSv1\(\.1\)\{0,1\}$' 's_$v.out'"
+        sh -c "test $rc -ne 0 && grep -q 'Cipher is (NONE)' 's_$v.out'"
 done
 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -cipher 'DEFAULT:@SECLEVEL=0' \
     -CAfile ca-chain.pem </dev/null >s_tls1_2.out 2>&1
 expect_eq "the same s_client command with -tls1_2 connects (control)" 0 "$?"
 
 # --- TLS channel binding (label cb: channel_binding = "required") ---
+# The binding is per connection, so the CSR carrying it must travel on the
+# connection it was read from: openssl s_client is driven through a fifo as
+# that client. (A small C client in tests/ may replace this later; the
+# negative cases below need only curl.)
 # cb_open 1.2|1.3: open a TLS connection with openssl s_client driven through a
 # fifo, wait (polling) until the handshake is done, and set CB to the base64 of
 # that connection's binding: tls-unique (the client Finished, RFC 5929) on
@@ -95,13 +101,13 @@ cb_open() {
 cb_send() {
     local len
     len=$(stat -c %s "$2.csr.b64")
-    {
+    (   # a subshell: if s_client is gone, SIGPIPE ends only this writer
         printf 'POST %s HTTP/1.1\r\nHost: localhost:%s\r\n' "$1" "$PORT"
         printf 'Authorization: Basic %s\r\n' "$(printf '%s' "$3" | base64 -w0)"
         printf 'Content-Type: application/pkcs10\r\nContent-Length: %s\r\n' "$len"
         printf 'Connection: close\r\n\r\n'
         cat "$2.csr.b64"
-    } >&"$CB_FD"
+    ) >&"$CB_FD"
     exec {CB_FD}>&-
     for _ in $(seq 1 800); do
         kill -0 "$CB_PID" 2>/dev/null || break
@@ -117,7 +123,7 @@ for ver in 1.3 1.2; do
     n=cb${ver/./}
     cb_open "$ver"
     check "TLS $ver: s_client connected and the binding was read" test -n "$CB"
-    check "TLS $ver: the s_client session is TLS $ver" grep -q "Protocol *: TLSv$ver" cb.out
+    check "TLS $ver: the s_client session is TLS $ver" grep -q "^New, TLSv$ver, Cipher is" cb.out
     want_len=$([ "$ver" = 1.3 ] && echo 32 || echo 12)
     expect_eq "TLS $ver: the binding is $want_len bytes" "$want_len" \
         "$(printf '%s' "$CB" | base64 -d 2>/dev/null | wc -c)"

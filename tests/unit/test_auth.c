@@ -85,8 +85,7 @@ static void write_bytes(const char *path, const void *data, size_t len)
 
 /* ---- basic_parse ---- */
 
-static void expect_basic(struct fixture *fx, const char *header, const char *user,
-                         const char *pass)
+static void expect_basic(struct fixture *fx, const char *header, const char *user, const char *pass)
 {
     enum kp_err rc;
 
@@ -105,8 +104,7 @@ static void expect_basic_refused(struct fixture *fx, const char *header)
     fx_clear(fx);
     rc = basic_parse(header, &fx->user, &fx->pass);
     if (rc != KP_ERR_UNAUTHORIZED)
-        fail_msg("\"%.60s\": rc %d, want KP_ERR_UNAUTHORIZED", header ? header : "(null)",
-                 (int)rc);
+        fail_msg("\"%.60s\": rc %d, want KP_ERR_UNAUTHORIZED", header ? header : "(null)", (int)rc);
     assert_null(fx->user);
     assert_null(fx->pass);
 }
@@ -132,8 +130,7 @@ static void test_basic_scheme_is_case_insensitive(void **state)
     expect_basic(*state, "basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
     expect_basic(*state, "BASIC ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
     expect_basic(*state, "bAsIc\tZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
-    expect_basic(*state, "Basic    ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001",
-                 "a7f3b9c2d1e4");
+    expect_basic(*state, "Basic    ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=", "device-001", "a7f3b9c2d1e4");
 }
 
 static void test_password_containing_colons_is_kept_whole(void **state)
@@ -415,16 +412,16 @@ static void test_bad_otp_key_file_is_rejected(void **state)
     memset(text, 'a', sizeof(text));
     expect_bad_key_file(fx, "", 0);
     expect_bad_key_file(fx, "\n", 1);
-    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 - 1);  /* one short */
-    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 + 1);  /* one too many */
-    expect_bad_key_file(fx, text, OTP_KEY_LEN);          /* raw 32 bytes, not hex */
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 - 1); /* one short */
+    expect_bad_key_file(fx, text, OTP_KEY_LEN * 2 + 1); /* one too many */
+    expect_bad_key_file(fx, text, OTP_KEY_LEN);         /* raw 32 bytes, not hex */
     text[10] = 'g';
     expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
     text[10] = ' ';
     expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
     text[10] = '\0';
     expect_bad_key_file(fx, text, OTP_KEY_LEN * 2);
-    expect_bad_key_file(fx, text, sizeof(text));         /* much too long */
+    expect_bad_key_file(fx, text, sizeof(text)); /* much too long */
 
     assert_int_equal(otp_key_load(fx_file(fx, "missing.key"), key), KP_ERR_IO);
 }

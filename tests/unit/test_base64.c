@@ -18,7 +18,7 @@ static const struct {
     const char *plain;
     const char *b64;
 } rfc4648[] = {
-    {"f", "Zg=="},       {"fo", "Zm8="},         {"foo", "Zm9v"},
+    {"f", "Zg=="},        {"fo", "Zm8="},        {"foo", "Zm9v"},
     {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
 };
 
@@ -57,8 +57,8 @@ static void test_rfc4648_vectors_encode(void **state)
     (void)state;
     for (size_t i = 0; i < NVEC; i++) {
         size_t len = 0;
-        char *got = base64_encode((const unsigned char *)rfc4648[i].plain,
-                                  strlen(rfc4648[i].plain), &len);
+        char *got =
+            base64_encode((const unsigned char *)rfc4648[i].plain, strlen(rfc4648[i].plain), &len);
         char want[16];
         snprintf(want, sizeof(want), "%s\n", rfc4648[i].b64);
         assert_string_equal(got, want);
@@ -250,8 +250,8 @@ static void test_base64_or_der_decodes_base64_text(void **state)
     size_t out_len = 0;
     (void)state;
 
-    assert_int_equal(
-        base64_or_der((const unsigned char *)text, strlen(text), &out, &out_len), KP_OK);
+    assert_int_equal(base64_or_der((const unsigned char *)text, strlen(text), &out, &out_len),
+                     KP_OK);
     assert_int_equal(out_len, sizeof(want));
     assert_memory_equal(out, want, sizeof(want));
     free(out);
@@ -276,8 +276,7 @@ static void test_base64_or_der_rejects_text_that_is_neither(void **state)
     assert_int_equal(base64_or_der((const unsigned char *)"", 0, &out, &out_len), KP_ERR_BASE64);
     assert_null(out);
     /* a lone 0x30 byte is "0": one leftover base64 character, and too short for DER */
-    assert_int_equal(base64_or_der((const unsigned char *)"0", 1, &out, &out_len),
-                     KP_ERR_BASE64);
+    assert_int_equal(base64_or_der((const unsigned char *)"0", 1, &out, &out_len), KP_ERR_BASE64);
     assert_null(out);
 }
 

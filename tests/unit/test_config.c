@@ -123,9 +123,10 @@ static void load_err(struct fixture *fx, const char *text, int line, const char 
     write_text(fx->path, text);
     rc = config_load(fx->path, &cfg, &err);
     if (rc != KP_ERR_CONFIG || cfg != NULL || err == NULL) {
-        snprintf(failbuf, sizeof(failbuf), "config_load: rc %d, cfg %s, message %s (want a "
-                 "refusal saying \"%s\")", (int)rc, cfg ? "set" : "NULL", err ? err : "NULL",
-                 reason);
+        snprintf(failbuf, sizeof(failbuf),
+                 "config_load: rc %d, cfg %s, message %s (want a "
+                 "refusal saying \"%s\")",
+                 (int)rc, cfg ? "set" : "NULL", err ? err : "NULL", reason);
         config_free(cfg);
         free(err);
         fail_msg("%s", failbuf);
@@ -135,8 +136,10 @@ static void load_err(struct fixture *fx, const char *text, int line, const char 
     else
         snprintf(prefix, sizeof(prefix), "%s: ", fx->path);
     if (strncmp(err, prefix, strlen(prefix)) != 0 || strstr(err, reason) == NULL) {
-        snprintf(failbuf, sizeof(failbuf), "message \"%s\" does not start with \"%s\" and "
-                 "say \"%s\"", err, prefix, reason);
+        snprintf(failbuf, sizeof(failbuf),
+                 "message \"%s\" does not start with \"%s\" and "
+                 "say \"%s\"",
+                 err, prefix, reason);
         free(err);
         fail_msg("%s", failbuf);
     }
@@ -287,8 +290,7 @@ static void test_every_key_is_read(void **state)
 static void test_quoted_strings_take_toml_escapes(void **state)
 {
     struct fixture *fx = *state;
-    struct kp_config *cfg =
-        load_ok(fx, MINIMAL "csrattrs_extra = \"a\\\"b\\\\c\\td\"\n");
+    struct kp_config *cfg = load_ok(fx, MINIMAL "csrattrs_extra = \"a\\\"b\\\\c\\td\"\n");
     assert_string_equal(cfg->labels[0].csrattrs_extra, "a\"b\\c\td");
 }
 
@@ -318,12 +320,12 @@ static void test_a_label_can_be_defined_by_dotted_keys_alone(void **state)
 static void test_relative_paths_are_resolved_against_the_config_dir(void **state)
 {
     struct fixture *fx = *state;
-    struct kp_config *cfg = load_ok(fx, "[tls]\n"
-                                        "cert = \"certs/tls.crt\"\n"
-                                        "key = \"/abs/tls.key\"\n"
-                                        "[otp]\n"
-                                        "key_file = \"secret/otp.key\"\n" MINIMAL_LABEL
-                                        "ca_chain = \"chain.pem\"\n");
+    struct kp_config *cfg =
+        load_ok(fx, "[tls]\n"
+                    "cert = \"certs/tls.crt\"\n"
+                    "key = \"/abs/tls.key\"\n"
+                    "[otp]\n"
+                    "key_file = \"secret/otp.key\"\n" MINIMAL_LABEL "ca_chain = \"chain.pem\"\n");
     assert_path(fx, cfg->tls_cert, "certs/tls.crt");
     assert_string_equal(cfg->tls_key, "/abs/tls.key");
     assert_path(fx, cfg->otp_key_file, "secret/otp.key");
@@ -685,9 +687,11 @@ int main(void)
         cmocka_unit_test_teardown(test_quoted_strings_take_toml_escapes, fx_reset),
         cmocka_unit_test_teardown(test_top_level_dotted_keys_set_section_values, fx_reset),
         cmocka_unit_test_teardown(test_a_label_can_be_defined_by_dotted_keys_alone, fx_reset),
-        cmocka_unit_test_teardown(test_relative_paths_are_resolved_against_the_config_dir, fx_reset),
+        cmocka_unit_test_teardown(test_relative_paths_are_resolved_against_the_config_dir,
+                                  fx_reset),
         cmocka_unit_test_teardown(test_sqlite_store_url_is_made_absolute, fx_reset),
-        cmocka_unit_test_teardown(test_paths_are_absolute_when_the_config_path_is_relative, fx_reset),
+        cmocka_unit_test_teardown(test_paths_are_absolute_when_the_config_path_is_relative,
+                                  fx_reset),
         cmocka_unit_test_teardown(test_a_line_of_exactly_1000_characters_is_accepted, fx_reset),
         cmocka_unit_test_teardown(test_text_late_in_a_long_comment_is_not_read_as_a_key, fx_reset),
         cmocka_unit_test_teardown(test_unknown_key_is_rejected_with_its_line, fx_reset),
@@ -701,7 +705,8 @@ int main(void)
         cmocka_unit_test_teardown(test_label_name_of_64_characters_is_kept_whole, fx_reset),
         cmocka_unit_test_teardown(test_label_name_of_65_characters_is_rejected, fx_reset),
         cmocka_unit_test_teardown(test_unknown_key_type_is_rejected, fx_reset),
-        cmocka_unit_test_teardown(test_line_over_1000_characters_is_rejected_with_its_line, fx_reset),
+        cmocka_unit_test_teardown(test_line_over_1000_characters_is_rejected_with_its_line,
+                                  fx_reset),
         cmocka_unit_test_teardown(test_tls_min_version_1_1_is_rejected, fx_reset),
         cmocka_unit_test_teardown(test_tls_min_version_error_names_its_line, fx_reset),
         cmocka_unit_test_teardown(test_other_semantic_errors_are_rejected, fx_reset),

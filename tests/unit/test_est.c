@@ -1,7 +1,1310 @@
+/* The EST core without a transport: est_route on paths, and est_handle on
+ * est_request structs built here, against a real deployment made by hand in a
+ * temporary directory (CA, OTP key, config file, SQLite store). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void test_nothing(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_nothing)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include <ftw.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "auth/otp.h"
+#include "ca/ca.h"
+#include "core/base64.h"
+#include "core/config.h"
+#include "core/xalloc.h"
+#include "est/est.h"
+#include "pki/csr.h"
+#include "store/store.h"
+
+#define CT_CERTS "application/pkcs7-mime; smime-type=certs-only"
+#define WK "/.well-known/est"
+
+static const char config_text[] = "[tls]\n"
+                                  "cert = \"tls.crt\"\n"
+                                  "key = \"tls.key\"\n"
+                                  "[store]\n"
+                                  "url = \"sqlite:t.db\"\n"
+                                  "[otp]\n"
+                                  "key_file = \"otp.key\"\n"
+                                  "[label.default]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "[label.iot]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "key_types = \"ec:P-256\"\n"
+                                  "[label.nootp]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_otp = false\n"
+                                  "[label.bound]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "channel_binding = \"required\"\n"
+                                  "[label.nomtls]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_mtls = false\n";
+
+/* Things a test allocates, released after it whatever its outcome. */
+struct deferred {
+    void (*fn)(void *);
+    void *p;
+};
+
+struct fixture {
+    char dir[64];
+    EVP_PKEY *ca_key;
+    X509 *ca_cert;
+    unsigned char otp_key[OTP_KEY_LEN];
+    struct kp_config *cfg;
+    struct store *store;
+    struct est_server *srv;
+    EVP_PKEY *dev_key; /* P-256, the device's key in most requests */
+    struct est_response resp;
+    struct deferred later[64];
+    size_t nlater;
+};
+
+/* An OTP made for a test: the Authorization header and the stored hash. */
+struct cred {
+    char header[128];
+    char otp[OTP_LEN + 1];
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    int64_t id;
+};
+
+/* ---- fixture ---- */
+
+static void *defer(struct fixture *fx, void (*fn)(void *), void *p)
+{
+    assert_true(fx->nlater < sizeof(fx->later) / sizeof(fx->later[0]));
+    fx->later[fx->nlater].fn = fn;
+    fx->later[fx->nlater].p = p;
+    fx->nlater++;
+    return p;
+}
+
+static void free_x509(void *p)
+{
+    X509_free(p);
+}
+
+static void free_pkey(void *p)
+{
+    EVP_PKEY_free(p);
+}
+
+static void free_json(void *p)
+{
+    json_decref(p);
+}
+
+static char *keep(struct fixture *fx, char *s)
+{
+    return defer(fx, free, s);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    free(path);
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    free(path);
+    assert_non_null(f);
+    if (cert != NULL)
+        assert_int_equal(PEM_write_X509(f, cert), 1);
+    if (key != NULL)
+        assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int fx_setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    X509_NAME *subj = X509_NAME_new();
+    char *path, *err = NULL, *url;
+    enum kp_err rc;
+
+    *state = fx;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/kp-test-est-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+
+    /* the CA, by hand */
+    fx->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    fx->dev_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(fx->ca_key);
+    assert_non_null(fx->dev_key);
+    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)"Test EST CA", -1,
+                               -1, 0);
+    assert_int_equal(ca_create_root(fx->ca_key, subj, 3650, &fx->ca_cert), KP_OK);
+    X509_NAME_free(subj);
+    write_pem(fx->dir, "ca.crt", fx->ca_cert, NULL);
+    write_pem(fx->dir, "ca.key", NULL, fx->ca_key);
+
+    /* the OTP key */
+    path = xasprintf("%s/otp.key", fx->dir);
+    assert_int_equal(otp_key_create(path), KP_OK);
+    assert_int_equal(otp_key_load(path, fx->otp_key), KP_OK);
+    free(path);
+
+    /* the config, the store, the server */
+    write_file(fx->dir, "kipuka.toml", config_text);
+    path = xasprintf("%s/kipuka.toml", fx->dir);
+    rc = config_load(path, &fx->cfg, &err);
+    free(path);
+    if (rc != KP_OK) {
+        print_error("config_load: %s\n", err);
+        free(err);
+        return -1;
+    }
+    url = xasprintf("sqlite:%s/t.db", fx->dir);
+    assert_string_equal(fx->cfg->store_url, url);
+    rc = store_open(url, &fx->store);
+    free(url);
+    if (rc != KP_OK)
+        return -1;
+    rc = est_server_new(fx->cfg, fx->store, &fx->srv, &err);
+    if (rc != KP_OK) {
+        print_error("est_server_new: %s\n", err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int fx_reset(void **state)
+{
+    struct fixture *fx = *state;
+    est_response_cleanup(&fx->resp);
+    memset(&fx->resp, 0, sizeof(fx->resp));
+    while (fx->nlater > 0) {
+        fx->nlater--;
+        fx->later[fx->nlater].fn(fx->later[fx->nlater].p);
+    }
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+    int rc;
+
+    fx_reset(state);
+    est_server_free(fx->srv);
+    store_close(fx->store);
+    config_free(fx->cfg);
+    X509_free(fx->ca_cert);
+    EVP_PKEY_free(fx->ca_key);
+    EVP_PKEY_free(fx->dev_key);
+    rc = fx->dir[0] ? nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) : 0;
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- building requests ---- */
+
+static void req_init(struct est_request *r, enum est_op op, const char *label,
+                     enum est_method method)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    snprintf(r->label, sizeof(r->label), "%s", label);
+    r->method = method;
+    r->peer_verify = X509_V_ERR_UNSPECIFIED;
+    r->peer_addr = "192.0.2.10";
+    r->id = 1;
+}
+
+static struct est_response *handle(struct fixture *fx, const struct est_request *r)
+{
+    est_response_cleanup(&fx->resp);
+    est_handle(fx->srv, r, &fx->resp);
+    return &fx->resp;
+}
+
+static void expect_status(struct fixture *fx, const struct est_request *r, int status,
+                          enum kp_err err)
+{
+    struct est_response *resp = handle(fx, r);
+    if (resp->status != status || resp->err != err)
+        fail_msg("%s label \"%s\": status %d err %s, want %d %s; body: %.*s", est_op_name(r->op),
+                 r->label, resp->status, kp_err_code(resp->err), status, kp_err_code(err),
+                 (int)resp->body_len, resp->body ? resp->body : "");
+}
+
+/* A new OTP for entity (label NULL: any) with uses and ttl seconds to live. */
+static void cred_new(struct fixture *fx, struct cred *c, const char *entity, const char *label,
+                     int64_t uses, int64_t ttl)
+{
+    time_t now = time(NULL);
+    struct store_otp o = {.entity_id = (char *)entity,
+                          .label = (char *)label,
+                          .created_at = now,
+                          .expires_at = now + ttl,
+                          .uses_left = uses,
+                          .uses_total = uses};
+    char *userpass, *b64;
+
+    assert_int_equal(otp_generate(c->otp), KP_OK);
+    otp_hash(fx->otp_key, c->otp, strlen(c->otp), c->hash);
+    assert_int_equal(store_otp_insert(fx->store, c->hash, &o, &c->id), KP_OK);
+    userpass = xasprintf("%s:%s", entity, c->otp);
+    b64 = base64_encode((const unsigned char *)userpass, strlen(userpass), NULL);
+    b64[strcspn(b64, "\n")] = '\0';
+    snprintf(c->header, sizeof(c->header), "Basic %s", b64);
+    free(b64);
+    free(userpass);
+}
+
+static int64_t cred_uses_left(struct fixture *fx, const struct cred *c)
+{
+    struct store_otp *o = NULL;
+    int64_t n;
+    assert_int_equal(store_otp_find(fx->store, c->hash, &o), KP_OK);
+    n = o->uses_left;
+    store_otp_free(o);
+    return n;
+}
+
+static int64_t cert_count(struct fixture *fx)
+{
+    int64_t n = -1;
+    assert_int_equal(store_cert_count(fx->store, &n), KP_OK);
+    return n;
+}
+
+/* A signed PKCS#10 request as DER (kept by fx). challenge may be NULL. */
+static unsigned char *csr_der(struct fixture *fx, EVP_PKEY *key, const char *cn, const char *san,
+                              const char *challenge, size_t *len)
+{
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    unsigned char *der = NULL, *copy;
+    int n;
+
+    assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
+    if (cn != NULL)
+        assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                                    (const unsigned char *)cn, -1, -1, 0),
+                         1);
+    assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    if (san != NULL) {
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+        assert_non_null(ext);
+        sk_X509_EXTENSION_push(exts, ext);
+        assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    if (challenge != NULL)
+        assert_int_equal(X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_UTF8,
+                                                   (const unsigned char *)challenge, -1),
+                         1);
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    n = i2d_X509_REQ(req, &der);
+    assert_true(n > 0);
+    copy = xmalloc((size_t)n);
+    memcpy(copy, der, (size_t)n);
+    OPENSSL_free(der);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    *len = (size_t)n;
+    return (unsigned char *)keep(fx, (char *)copy);
+}
+
+/* The same request as an EST body: base64 with line breaks (kept by fx). */
+static const char *csr_b64(struct fixture *fx, EVP_PKEY *key, const char *cn, const char *san,
+                           const char *challenge)
+{
+    size_t len;
+    unsigned char *der = csr_der(fx, key, cn, san, challenge, &len);
+    return keep(fx, base64_encode(der, len, NULL));
+}
+
+static void set_body(struct est_request *r, const char *text)
+{
+    r->body = (const unsigned char *)text;
+    r->body_len = strlen(text);
+}
+
+/* The one certificate of a certs-only answer (kept by fx). */
+static X509 *resp_cert(struct fixture *fx, const struct est_response *resp, int want_count)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    const unsigned char *p;
+    PKCS7 *p7;
+    X509 *cert;
+
+    assert_string_equal(resp->content_type, CT_CERTS);
+    assert_true(resp->base64_cte);
+    assert_int_equal(strlen(resp->body), resp->body_len);
+    assert_int_equal(base64_decode(resp->body, resp->body_len, &der, &len), KP_OK);
+    p = der;
+    p7 = d2i_PKCS7(NULL, &p, (long)len);
+    assert_non_null(p7);
+    assert_ptr_equal(p, der + len);
+    assert_true(PKCS7_type_is_signed(p7));
+    assert_int_equal(sk_X509_num(p7->d.sign->cert), want_count);
+    cert = X509_dup(sk_X509_value(p7->d.sign->cert, 0));
+    PKCS7_free(p7);
+    free(der);
+    return defer(fx, free_x509, cert);
+}
+
+/* Enroll key/cn/san with a fresh OTP on label; returns the certificate. */
+static X509 *enroll_with_otp(struct fixture *fx, const char *label, EVP_PKEY *key, const char *cn,
+                             const char *san)
+{
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-001", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, label, EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, key, cn, san, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    return resp_cert(fx, &fx->resp, 1);
+}
+
+static EVP_PKEY *new_key(struct fixture *fx, const char *curve)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+    assert_non_null(k);
+    return defer(fx, free_pkey, k);
+}
+
+static json_t *resp_json(struct fixture *fx, const struct est_response *resp)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    assert_string_equal(resp->content_type, "application/json");
+    assert_false(resp->base64_cte);
+    j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    if (j == NULL)
+        fail_msg("not JSON (%s): %.*s", jerr.text, (int)resp->body_len, resp->body);
+    defer(fx, free_json, j);
+    assert_true(json_is_object(j));
+    return j;
+}
+
+/* ---- est_route ---- */
+
+static void expect_route(const char *base, const char *path, enum kp_err want, enum est_op op,
+                         const char *label)
+{
+    struct est_request r;
+    enum kp_err rc;
+
+    memset(&r, 0, sizeof(r));
+    r.op = EST_OP__MAX;
+    memset(r.label, 'Z', EST_LABEL_MAX);
+    rc = est_route(base, path, &r);
+    if (rc != want)
+        fail_msg("\"%s\": %s, want %s", path, kp_err_code(rc), kp_err_code(want));
+    if (want == KP_OK) {
+        assert_int_equal(r.op, op);
+        assert_string_equal(r.label, label);
+    }
+}
+
+static void test_route_finds_every_operation_without_a_label(void **state)
+{
+    (void)state;
+    expect_route(WK, WK "/cacerts", KP_OK, EST_OP_CACERTS, "");
+    expect_route(WK, WK "/simpleenroll", KP_OK, EST_OP_SIMPLEENROLL, "");
+    expect_route(WK, WK "/simplereenroll", KP_OK, EST_OP_SIMPLEREENROLL, "");
+    expect_route(WK, WK "/csrattrs", KP_OK, EST_OP_CSRATTRS, "");
+    expect_route(WK, WK "/serverkeygen", KP_OK, EST_OP_SERVERKEYGEN, "");
+    expect_route(WK, WK "/fullcmc", KP_OK, EST_OP_FULLCMC, "");
+}
+
+static void test_route_takes_the_label_segment(void **state)
+{
+    char path[128], label[EST_LABEL_MAX + 1];
+    (void)state;
+
+    expect_route(WK, WK "/iot/simpleenroll", KP_OK, EST_OP_SIMPLEENROLL, "iot");
+    expect_route(WK, WK "/A-b_c.9/cacerts", KP_OK, EST_OP_CACERTS, "A-b_c.9");
+    memset(label, 'l', EST_LABEL_MAX);
+    label[EST_LABEL_MAX] = '\0';
+    snprintf(path, sizeof(path), WK "/%s/csrattrs", label);
+    expect_route(WK, path, KP_OK, EST_OP_CSRATTRS, label);
+}
+
+static void test_route_honours_the_configured_base_path(void **state)
+{
+    (void)state;
+    expect_route("/est", "/est/cacerts", KP_OK, EST_OP_CACERTS, "");
+    expect_route("/est", "/est/x/cacerts", KP_OK, EST_OP_CACERTS, "x");
+    expect_route("/est", WK "/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route("/a/b/c", "/a/b/c/simpleenroll", KP_OK, EST_OP_SIMPLEENROLL, "");
+}
+
+static void test_route_outside_the_base_path_is_not_found(void **state)
+{
+    (void)state;
+    expect_route(WK, "/.well-known/estx/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, "/.well-known/es/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, "/well-known/est/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, "/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK, KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, "", KP_ERR_NOT_FOUND, 0, NULL);
+}
+
+static void test_route_unknown_operation_is_not_found(void **state)
+{
+    (void)state;
+    expect_route(WK, WK "/foo", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/iot/foo", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/CACERTS", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/cacertsx", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/cacert", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/iot/", KP_ERR_NOT_FOUND, 0, NULL);
+}
+
+static void test_route_bad_label_is_unknown_label(void **state)
+{
+    char path[160], label[EST_LABEL_MAX + 2];
+    (void)state;
+
+    expect_route(WK, WK "/a b/cacerts", KP_ERR_UNKNOWN_LABEL, 0, NULL);
+    expect_route(WK, WK "/a%2Fb/cacerts", KP_ERR_UNKNOWN_LABEL, 0, NULL);
+    expect_route(WK, WK "/caf\xc3\xa9/cacerts", KP_ERR_UNKNOWN_LABEL, 0, NULL);
+    expect_route(WK, WK "/a:b/cacerts", KP_ERR_UNKNOWN_LABEL, 0, NULL);
+    expect_route(WK, WK "//cacerts", KP_ERR_UNKNOWN_LABEL, 0, NULL);
+    memset(label, 'l', EST_LABEL_MAX + 1);
+    label[EST_LABEL_MAX + 1] = '\0';
+    snprintf(path, sizeof(path), WK "/%s/cacerts", label);
+    expect_route(WK, path, KP_ERR_UNKNOWN_LABEL, 0, NULL);
+}
+
+static void test_route_extra_segments_are_not_found(void **state)
+{
+    (void)state;
+    expect_route(WK, WK "/a/b/cacerts", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/iot/cacerts/x", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/iot/cacerts/", KP_ERR_NOT_FOUND, 0, NULL);
+}
+
+static void test_route_trailing_slash_is_not_found(void **state)
+{
+    (void)state;
+    expect_route(WK, WK "/cacerts/", KP_ERR_NOT_FOUND, 0, NULL);
+    expect_route(WK, WK "/simpleenroll/", KP_ERR_NOT_FOUND, 0, NULL);
+}
+
+/* ---- est_handle: cacerts, csrattrs, methods ---- */
+
+static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const labels[] = {"", "default", "iot"};
+    struct est_request r;
+
+    for (size_t i = 0; i < 3; i++) {
+        X509 *cert;
+        req_init(&r, EST_OP_CACERTS, labels[i], EST_GET);
+        expect_status(fx, &r, 200, KP_OK);
+        assert_false(fx->resp.www_authenticate);
+        assert_int_equal(fx->resp.body[fx->resp.body_len - 1], '\n');
+        cert = resp_cert(fx, &fx->resp, 1);
+        assert_int_equal(X509_cmp(cert, fx->ca_cert), 0);
+    }
+    /* no credentials needed, and Accept does not change a success */
+    r.accept = "application/json";
+    expect_status(fx, &r, 200, KP_OK);
+    assert_string_equal(fx->resp.content_type, CT_CERTS);
+}
+
+static void test_get_csrattrs_answers_application_csrattrs(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    req_init(&r, EST_OP_CSRATTRS, "", EST_GET);
+    expect_status(fx, &r, 200, KP_OK);
+    assert_string_equal(fx->resp.content_type, "application/csrattrs");
+    assert_true(fx->resp.base64_cte);
+    assert_int_equal(base64_decode(fx->resp.body, fx->resp.body_len, &der, &len), KP_OK);
+    assert_int_equal(der[0], 0x30);
+    free(der);
+}
+
+static void test_wrong_method_is_405(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    req_init(&r, EST_OP_CACERTS, "", EST_POST);
+    expect_status(fx, &r, 405, KP_ERR_METHOD);
+    req_init(&r, EST_OP_CSRATTRS, "iot", EST_OTHER);
+    expect_status(fx, &r, 405, KP_ERR_METHOD);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
+    expect_status(fx, &r, 405, KP_ERR_METHOD);
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_GET);
+    expect_status(fx, &r, 405, KP_ERR_METHOD);
+}
+
+static void test_unknown_label_is_404(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
+    expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
+    req_init(&r, EST_OP_SIMPLEENROLL, "Default", EST_POST);
+    expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
+}
+
+static void test_serverkeygen_and_fullcmc_are_404(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    req_init(&r, EST_OP_SERVERKEYGEN, "", EST_POST);
+    expect_status(fx, &r, 404, KP_ERR_NOT_FOUND);
+    req_init(&r, EST_OP_FULLCMC, "iot", EST_POST);
+    expect_status(fx, &r, 404, KP_ERR_NOT_FOUND);
+}
+
+/* ---- simpleenroll with an OTP ---- */
+
+static void test_simpleenroll_without_credentials_is_401_with_challenge(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    int64_t before = cert_count(fx);
+
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_true(fx->resp.www_authenticate);
+    assert_false(fx->resp.base64_cte);
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    struct store_cert *row = NULL;
+    int64_t before = cert_count(fx);
+    X509 *cert;
+    char *serial;
+
+    cred_new(fx, &c, "device-001", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", "DNS:dev-1.example", NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_false(fx->resp.www_authenticate);
+    assert_string_equal(fx->resp.auth_subject, "device-001");
+    cert = resp_cert(fx, &fx->resp, 1);
+
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
+    assert_int_equal(cert_count(fx), before + 1);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+
+    serial = ca_serial_hex(cert);
+    assert_int_equal(store_cert_get(fx->store, serial, &row), KP_OK);
+    assert_string_equal(row->label, "default");
+    assert_string_equal(row->auth_method, "otp");
+    assert_string_equal(row->requester, "device-001");
+    assert_string_equal(row->subject, "CN=dev-1.example");
+    assert_string_equal(row->sans, "DNS:dev-1.example");
+    assert_string_equal(row->status, "valid");
+    store_cert_free(row);
+    free(serial);
+}
+
+static void test_reused_otp_is_rejected(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before;
+
+    cred_new(fx, &c, "device-001", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    before = cert_count(fx);
+
+    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "dev-1.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_true(fx->resp.www_authenticate);
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_otp_with_two_uses_enrolls_twice(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-002", NULL, 2, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "iot", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-2.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+static void test_wrong_or_foreign_otp_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c, expired;
+    char header[128], *b64, *first_body;
+    const char *csr = csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL);
+
+    cred_new(fx, &c, "device-001", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr);
+
+    /* right entity, wrong password */
+    r.authorization = "Basic ZGV2aWNlLTAwMTphN2YzYjljMmQxZTQ=";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    first_body = keep(fx, xstrdup(fx->resp.body));
+
+    /* the right OTP claimed by another entity */
+    b64 = keep(fx, xasprintf("device-999:%s", c.otp));
+    b64 = keep(fx, base64_encode((const unsigned char *)b64, strlen(b64), NULL));
+    b64[strcspn(b64, "\n")] = '\0';
+    snprintf(header, sizeof(header), "Basic %s", b64);
+    r.authorization = header;
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    /* 401 bodies say nothing about why */
+    assert_string_equal(fx->resp.body, first_body);
+
+    /* malformed credentials */
+    r.authorization = "Bearer abc";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_true(fx->resp.www_authenticate);
+
+    /* an expired OTP */
+    cred_new(fx, &expired, "device-001", NULL, 1, -10);
+    r.authorization = expired.header;
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_string_equal(fx->resp.body, first_body);
+
+    /* none of this spent the valid OTP */
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    r.authorization = c.header;
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_otp_bound_to_another_label_is_403(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-003", "iot", 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "default", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-3.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    snprintf(r.label, sizeof(r.label), "iot");
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_label_without_otp_refuses_otp(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-004", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "nootp", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-4.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+static void test_wrong_content_type_is_415(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const types[] = {"application/json", "text/plain", "application/pkcs10x",
+                                        "application/pkcs7-mime"};
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-005", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-5.example", NULL, NULL));
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        r.content_type = types[i];
+        expect_status(fx, &r, 415, KP_ERR_MEDIA_TYPE);
+    }
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+
+    /* parameters, case and spaces around the type do not matter */
+    r.content_type = " Application/PKCS10 ; charset=binary";
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_missing_content_type_is_400(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-006", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-6.example", NULL, NULL));
+    expect_status(fx, &r, 400, KP_ERR_NO_CONTENT_TYPE);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+static void test_junk_body_is_400_and_keeps_the_otp(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const junk[] = {"not base64 at all!", "AAAA", "MIIB", ""};
+    static const enum kp_err errs[] = {KP_ERR_BASE64, KP_ERR_CSR, KP_ERR_CSR, KP_ERR_CSR};
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    cred_new(fx, &c, "device-007", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        set_body(&r, junk[i]);
+        expect_status(fx, &r, 400, errs[i]);
+    }
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    assert_int_equal(cert_count(fx), before);
+
+    /* the OTP still has its use */
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-7.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+}
+
+static void test_csr_with_bad_signature_is_400(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    size_t len;
+    unsigned char *der = csr_der(fx, fx->dev_key, "dev-8.example", NULL, NULL, &len);
+    char *b64;
+
+    der[len - 1] ^= 0x01; /* last byte of the signature */
+    b64 = keep(fx, base64_encode(der, len, NULL));
+    cred_new(fx, &c, "device-008", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, b64);
+    expect_status(fx, &r, 400, KP_ERR_CSR_SIGNATURE);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+static void test_raw_der_body_is_accepted(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    size_t len;
+    unsigned char *der = csr_der(fx, fx->dev_key, "dev-9.example", NULL, NULL, &len);
+
+    cred_new(fx, &c, "device-009", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    r.body = der;
+    r.body_len = len;
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_profile_refusal_is_400_with_the_reason(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-010", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "iot", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, new_key(fx, "P-384"), "dev-10.example", NULL, NULL));
+    expect_status(fx, &r, 400, KP_ERR_KEY_TYPE);
+    assert_non_null(strstr(fx->resp.body, "not allowed"));
+
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-10.example", "DNS:a..b", NULL));
+    expect_status(fx, &r, 400, KP_ERR_POLICY);
+    assert_non_null(strstr(fx->resp.body, "dNSName"));
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+/* ---- error bodies ---- */
+
+static void test_accept_json_gives_a_json_error_body(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    json_t *j;
+
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.accept = "application/json";
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-11.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    j = resp_json(fx, &fx->resp);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "unauthorized");
+    assert_non_null(json_string_value(json_object_get(j, "message")));
+    assert_true(strlen(json_string_value(json_object_get(j, "message"))) > 0);
+    assert_int_equal(json_object_size(j), 2);
+
+    /* among other media ranges, with parameters */
+    cred_new(fx, &c, "device-011", NULL, 1, 3600);
+    r.authorization = c.header;
+    r.content_type = "text/plain";
+    r.accept = "text/html, application/json;q=0.9";
+    expect_status(fx, &r, 415, KP_ERR_MEDIA_TYPE);
+    j = resp_json(fx, &fx->resp);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "unsupported_media_type");
+    assert_string_equal(json_string_value(json_object_get(j, "message")),
+                        "Content-Type must be application/pkcs10");
+
+    req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
+    r.accept = "application/json";
+    expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
+    j = resp_json(fx, &fx->resp);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "unknown_label");
+}
+
+static void test_error_body_is_text_without_accept_json(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
+    expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
+    assert_string_equal(fx->resp.content_type, "text/plain; charset=utf-8");
+    assert_int_equal(fx->resp.body[fx->resp.body_len - 1], '\n');
+    r.accept = "text/html, application/jsonx";
+    expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
+    assert_string_equal(fx->resp.content_type, "text/plain; charset=utf-8");
+}
+
+static void test_json_error_escapes_the_detail(void **state)
+{
+    struct fixture *fx = *state;
+    json_t *j;
+
+    est_response_error(&fx->resp, KP_ERR_POLICY, "application/json", "say \"hi\"\n\\ \x01");
+    assert_int_equal(fx->resp.status, 400);
+    j = resp_json(fx, &fx->resp);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "policy_violation");
+    assert_string_equal(json_string_value(json_object_get(j, "message")), "say \"hi\"\n\\ \x01");
+}
+
+/* ---- certificate authentication ---- */
+
+static void test_simplereenroll_without_peer_certificate_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-012", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-12.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    /* an OTP does not stand in for the certificate being renewed */
+    r.authorization = c.header;
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+static void test_simplereenroll_with_same_subject_is_200(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct store_cert *row = NULL;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-1.example", "DNS:re-1.example");
+    EVP_PKEY *rekey = new_key(fx, "P-256");
+    X509 *renewed;
+    char *serial;
+
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, rekey, "re-1.example", "DNS:re-1.example", NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    renewed = resp_cert(fx, &fx->resp, 1);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(renewed), X509_get_subject_name(old)), 0);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(renewed), rekey), 1);
+    assert_int_not_equal(
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(renewed), X509_get0_serialNumber(old)), 0);
+    assert_string_equal(fx->resp.auth_subject, "CN=re-1.example");
+
+    serial = ca_serial_hex(renewed);
+    assert_int_equal(store_cert_get(fx->store, serial, &row), KP_OK);
+    assert_string_equal(row->auth_method, "mtls");
+    assert_string_equal(row->requester, "CN=re-1.example");
+    store_cert_free(row);
+    free(serial);
+}
+
+static void test_simplereenroll_with_different_subject_is_403(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-2.example", "DNS:re-2.example");
+    int64_t before = cert_count(fx);
+
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "someone-else.example", "DNS:re-2.example", NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    /* same subject, other SAN */
+    set_body(&r, csr_b64(fx, fx->dev_key, "re-2.example", "DNS:other.example", NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    /* same subject, SAN dropped */
+    set_body(&r, csr_b64(fx, fx->dev_key, "re-2.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_unverified_peer_certificate_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-3.example", NULL);
+
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_ERR_CERT_HAS_EXPIRED;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "re-3.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    r.peer_verify = X509_V_OK;
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-1.example", NULL);
+
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "mtls-2.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    set_body(&r, csr_b64(fx, fx->dev_key, "mtls-1.example", "DNS:mtls-1.example", NULL));
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_label_without_mtls_refuses_client_certificates(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-3.example", NULL);
+
+    req_init(&r, EST_OP_SIMPLEENROLL, "nomtls", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "mtls-3.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    r.op = EST_OP_SIMPLEREENROLL;
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+/* Mark a certificate revoked the way an operator's revocation would. */
+static void revoke_in_db(struct fixture *fx, X509 *cert)
+{
+    char *path = xasprintf("%s/t.db", fx->dir);
+    char *serial = ca_serial_hex(cert);
+    char *sql = xasprintf("UPDATE certificates SET status = 'revoked', revoked_at = %lld"
+                          " WHERE serial = '%s'",
+                          (long long)time(NULL), serial);
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    free(sql);
+    free(serial);
+    free(path);
+}
+
+static void test_revoked_client_certificate_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "revoked.example", NULL);
+
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "revoked.example", NULL, NULL));
+    revoke_in_db(fx, old);
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    r.op = EST_OP_SIMPLEENROLL;
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+static void test_revoked_otp_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_audit ev = {.event = "otp.revoke", .outcome = "ok", .detail = "test"};
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-014", NULL, 3, 3600);
+    assert_int_equal(store_otp_revoke(fx->store, c.id, &ev), KP_OK);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-14.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+struct audit_last {
+    char event[64];
+    char outcome[64];
+    char label[64];
+    char subject[64];
+    char peer[64];
+    int n;
+};
+
+static void audit_keep_last(int64_t at, const struct store_audit *a, void *arg)
+{
+    struct audit_last *l = arg;
+    (void)at;
+    snprintf(l->event, sizeof(l->event), "%s", a->event ? a->event : "");
+    snprintf(l->outcome, sizeof(l->outcome), "%s", a->outcome ? a->outcome : "");
+    snprintf(l->label, sizeof(l->label), "%s", a->label ? a->label : "");
+    snprintf(l->subject, sizeof(l->subject), "%s", a->subject ? a->subject : "");
+    snprintf(l->peer, sizeof(l->peer), "%s", a->peer ? a->peer : "");
+    l->n++;
+}
+
+static void test_refusals_and_issues_are_audited(void **state)
+{
+    struct fixture *fx = *state;
+    struct audit_last last;
+    struct est_request r;
+    struct cred c;
+
+    cred_new(fx, &c, "device-015", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "iot", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "text/plain";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-15.example", NULL, NULL));
+    expect_status(fx, &r, 415, KP_ERR_MEDIA_TYPE);
+    memset(&last, 0, sizeof(last));
+    assert_int_equal(store_audit_list(fx->store, 0, audit_keep_last, &last), KP_OK);
+    assert_string_equal(last.event, "simpleenroll");
+    assert_string_equal(last.outcome, "unsupported_media_type");
+    assert_string_equal(last.label, "iot");
+    assert_string_equal(last.subject, "device-015");
+    assert_string_equal(last.peer, "192.0.2.10");
+
+    r.content_type = "application/pkcs10";
+    expect_status(fx, &r, 200, KP_OK);
+    memset(&last, 0, sizeof(last));
+    assert_int_equal(store_audit_list(fx->store, 0, audit_keep_last, &last), KP_OK);
+    assert_string_equal(last.event, "simpleenroll");
+    assert_string_equal(last.outcome, "ok");
+    assert_string_equal(last.subject, "device-015");
+}
+
+/* ---- channel binding ---- */
+
+static void test_required_channel_binding_is_checked(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char binding[32];
+    struct est_request r;
+    struct cred c;
+    char *b64;
+
+    for (size_t i = 0; i < sizeof(binding); i++)
+        binding[i] = (unsigned char)(i * 11 + 5);
+    b64 = keep(fx, base64_encode(binding, sizeof(binding), NULL));
+    b64[strcspn(b64, "\n")] = '\0';
+
+    cred_new(fx, &c, "device-013", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "bound", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    r.channel_binding = binding;
+    r.channel_binding_len = sizeof(binding);
+
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb.example", NULL, NULL));
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb.example", NULL, "a-plain-password"));
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    binding[0] ^= 1; /* another connection */
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb.example", NULL, b64));
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    binding[0] ^= 1;
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+/* ---- server construction ---- */
+
+static void test_server_refuses_a_missing_otp_key(void **state)
+{
+    struct fixture *fx = *state;
+    struct kp_config *cfg = NULL;
+    struct est_server *srv = NULL;
+    char *err = NULL, *path;
+
+    write_file(fx->dir, "nokey.toml",
+               "[tls]\ncert = \"c\"\nkey = \"k\"\n[otp]\nkey_file = \"missing.key\"\n"
+               "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
+    path = keep(fx, xasprintf("%s/nokey.toml", fx->dir));
+    assert_int_equal(config_load(path, &cfg, &err), KP_OK);
+    assert_int_not_equal(est_server_new(cfg, fx->store, &srv, &err), KP_OK);
+    assert_null(srv);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "missing.key"));
+    free(err);
+    config_free(cfg);
+}
+
+static void test_server_refuses_fullcmc(void **state)
+{
+    struct fixture *fx = *state;
+    struct kp_config *cfg = NULL;
+    struct est_server *srv = NULL;
+    char *err = NULL, *path;
+
+    write_file(fx->dir, "cmc.toml",
+               "est.fullcmc = true\n[tls]\ncert = \"c\"\nkey = \"k\"\n"
+               "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
+    path = keep(fx, xasprintf("%s/cmc.toml", fx->dir));
+    assert_int_equal(config_load(path, &cfg, &err), KP_OK);
+    assert_int_equal(est_server_new(cfg, fx->store, &srv, &err), KP_ERR_CONFIG);
+    assert_null(srv);
+    assert_non_null(strstr(err, "fullcmc"));
+    free(err);
+    config_free(cfg);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, fx_reset)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_route_finds_every_operation_without_a_label),
+        T(test_route_takes_the_label_segment),
+        T(test_route_honours_the_configured_base_path),
+        T(test_route_outside_the_base_path_is_not_found),
+        T(test_route_unknown_operation_is_not_found),
+        T(test_route_bad_label_is_unknown_label),
+        T(test_route_extra_segments_are_not_found),
+        T(test_route_trailing_slash_is_not_found),
+        T(test_get_cacerts_answers_the_ca_as_certs_only),
+        T(test_get_csrattrs_answers_application_csrattrs),
+        T(test_wrong_method_is_405),
+        T(test_unknown_label_is_404),
+        T(test_serverkeygen_and_fullcmc_are_404),
+        T(test_simpleenroll_without_credentials_is_401_with_challenge),
+        T(test_simpleenroll_with_valid_otp_issues_and_records),
+        T(test_reused_otp_is_rejected),
+        T(test_otp_with_two_uses_enrolls_twice),
+        T(test_wrong_or_foreign_otp_is_401),
+        T(test_otp_bound_to_another_label_is_403),
+        T(test_label_without_otp_refuses_otp),
+        T(test_wrong_content_type_is_415),
+        T(test_missing_content_type_is_400),
+        T(test_junk_body_is_400_and_keeps_the_otp),
+        T(test_csr_with_bad_signature_is_400),
+        T(test_raw_der_body_is_accepted),
+        T(test_profile_refusal_is_400_with_the_reason),
+        T(test_accept_json_gives_a_json_error_body),
+        T(test_error_body_is_text_without_accept_json),
+        T(test_json_error_escapes_the_detail),
+        T(test_simplereenroll_without_peer_certificate_is_401),
+        T(test_simplereenroll_with_same_subject_is_200),
+        T(test_simplereenroll_with_different_subject_is_403),
+        T(test_unverified_peer_certificate_is_401),
+        T(test_simpleenroll_with_client_certificate_must_keep_the_subject),
+        T(test_label_without_mtls_refuses_client_certificates),
+        T(test_revoked_client_certificate_is_401),
+        T(test_revoked_otp_is_401),
+        T(test_refusals_and_issues_are_audited),
+        T(test_required_channel_binding_is_checked),
+        T(test_server_refuses_a_missing_otp_key),
+        T(test_server_refuses_fullcmc),
+    };
+    return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
+}

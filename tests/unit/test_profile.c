@@ -28,9 +28,9 @@
 
 struct fixture {
     char dir[64];
-    EVP_PKEY *ca_key;   /* P-256 */
-    struct ca *ca;      /* 20 years, loaded with ca_load */
-    EVP_PKEY *dev_key;  /* P-256, signs the CSRs built here */
+    EVP_PKEY *ca_key;  /* P-256 */
+    struct ca *ca;     /* 20 years, loaded with ca_load */
+    EVP_PKEY *dev_key; /* P-256, signs the CSRs built here */
     struct label_cfg label;
     /* per test, freed by fx_reset */
     struct csr *csr;
@@ -197,8 +197,8 @@ static const struct rdn cn_only[] = {{"CN", "dev-1.example"}, {NULL, NULL}};
 
 /* profile_apply on the fixture CA; on KP_OK the template is checked to
  * borrow from the CSR. */
-static enum kp_err apply(struct fixture *fx, const struct ca *ca, time_t now,
-                         struct ca_template *t, const char **why)
+static enum kp_err apply(struct fixture *fx, const struct ca *ca, time_t now, struct ca_template *t,
+                         const char **why)
 {
     enum kp_err rc;
 
@@ -306,8 +306,12 @@ static int fx_teardown(void **state)
 
 static time_t utc(int y, int mon, int d, int h, int min, int s)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = min, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mon - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = min,
+                    .tm_sec = s};
     return timegm(&tm);
 }
 
@@ -384,11 +388,17 @@ static void test_weak_or_unknown_keys_are_refused_as_key_type(void **state)
 
 static void test_allowed_subject_attributes_pass(void **state)
 {
-    static const struct rdn all[] = {
-        {"CN", "dev-1.example"}, {"O", "Kipuka"},       {"OU", "Ops"},
-        {"C", "NZ"},             {"ST", "Auckland"},    {"L", "Auckland"},
-        {"serialNumber", "42"},  {"DC", "example"},     {"UID", "dev1"},
-        {"emailAddress", "ops@example.com"},           {NULL, NULL}};
+    static const struct rdn all[] = {{"CN", "dev-1.example"},
+                                     {"O", "Kipuka"},
+                                     {"OU", "Ops"},
+                                     {"C", "NZ"},
+                                     {"ST", "Auckland"},
+                                     {"L", "Auckland"},
+                                     {"serialNumber", "42"},
+                                     {"DC", "example"},
+                                     {"UID", "dev1"},
+                                     {"emailAddress", "ops@example.com"},
+                                     {NULL, NULL}};
     struct fixture *fx = *state;
     expect_policy(fx, csr_build(fx->dev_key, all, NULL), KP_OK, "all allowed attributes");
 }
@@ -438,8 +448,7 @@ static void test_too_many_sans_is_refused(void **state)
     struct fixture *fx = *state;
     fx->label.max_sans = 3;
     expect_san(fx, "DNS:a.example,DNS:b.example,IP:192.0.2.1", KP_OK);
-    expect_san(fx, "DNS:a.example,DNS:b.example,IP:192.0.2.1,email:x@example.com",
-               KP_ERR_POLICY);
+    expect_san(fx, "DNS:a.example,DNS:b.example,IP:192.0.2.1,email:x@example.com", KP_ERR_POLICY);
     fx->label.max_sans = 0;
     expect_san(fx, "DNS:a.example", KP_ERR_POLICY);
     expect_policy(fx, csr_build(fx->dev_key, cn_only, NULL), KP_OK, "no SAN, max 0");
@@ -448,8 +457,9 @@ static void test_too_many_sans_is_refused(void **state)
 static void test_allowed_san_types_pass(void **state)
 {
     struct fixture *fx = *state;
-    expect_san(fx, "DNS:a.example,IP:192.0.2.1,IP:2001:db8::1,email:ops@example.com,"
-                   "URI:https://device.example/1",
+    expect_san(fx,
+               "DNS:a.example,IP:192.0.2.1,IP:2001:db8::1,email:ops@example.com,"
+               "URI:https://device.example/1",
                KP_OK);
 }
 
@@ -464,8 +474,9 @@ static void test_other_name_san_is_refused(void **state)
 static void test_invalid_dns_names_are_refused(void **state)
 {
     static const char *const bad[] = {
-        "DNS:a..b",     "DNS:*.x",          "DNS:*.example.com", "DNS:.lead.example",
-        "DNS:trail.",   "DNS:under_score.example", "DNS:sp ace.example", "DNS:a/b",
+        "DNS:a..b",           "DNS:*.x",    "DNS:*.example.com",
+        "DNS:.lead.example",  "DNS:trail.", "DNS:under_score.example",
+        "DNS:sp ace.example", "DNS:a/b",
     };
     struct fixture *fx = *state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -474,9 +485,9 @@ static void test_invalid_dns_names_are_refused(void **state)
 
 static void test_valid_dns_names_pass(void **state)
 {
-    static const char *const good[] = {"DNS:a", "DNS:a.example", "DNS:xn--bcher-kva.example",
-                                       "DNS:1.example", "DNS:A-B.Example.COM",
-                                       "DNS:a-b-c.d-e.example"};
+    static const char *const good[] = {
+        "DNS:a",         "DNS:a.example",       "DNS:xn--bcher-kva.example",
+        "DNS:1.example", "DNS:A-B.Example.COM", "DNS:a-b-c.d-e.example"};
     struct fixture *fx = *state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         expect_san(fx, good[i], KP_OK);
@@ -671,8 +682,8 @@ static void test_extended_key_usage_follows_the_label(void **state)
     cert = issue(fx, fx->ca, &t);
     assert_int_equal(X509_get_extended_key_usage(cert), XKU_SSL_CLIENT);
 
-    fx->label.ekus = (1u << EKU_CLIENT_AUTH) | (1u << EKU_SERVER_AUTH) |
-                     (1u << EKU_CODE_SIGNING) | (1u << EKU_EMAIL_PROTECTION);
+    fx->label.ekus = (1u << EKU_CLIENT_AUTH) | (1u << EKU_SERVER_AUTH) | (1u << EKU_CODE_SIGNING) |
+                     (1u << EKU_EMAIL_PROTECTION);
     cert = issue(fx, fx->ca, &t);
     assert_int_equal(X509_get_extended_key_usage(cert),
                      XKU_SSL_CLIENT | XKU_SSL_SERVER | XKU_CODE_SIGN | XKU_SMIME);
@@ -832,8 +843,7 @@ static void test_ca_load_refuses_a_key_that_does_not_match(void **state)
 
     fx->tmp_key = ec_key("P-256");
     assert_int_equal(ca_create_root(fx->ca_key, subj, 30, &root), KP_OK);
-    assert_int_equal(ca_from_files(fx, "mismatch", root, fx->tmp_key, &fx->tmp_ca),
-                     KP_ERR_CONFIG);
+    assert_int_equal(ca_from_files(fx, "mismatch", root, fx->tmp_key, &fx->tmp_ca), KP_ERR_CONFIG);
     assert_null(fx->tmp_ca);
     X509_NAME_free(subj);
     X509_free(root);
