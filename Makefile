@@ -2,7 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build deps test-deps run test unit asan clean
+.PHONY: all build deps test-deps run test unit asan clean fuzz bench
 
 all: build
 
@@ -27,3 +27,12 @@ test: test-deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# libFuzzer: each harness for FUZZ_SECONDS (clang build in build-fuzz).
+FUZZ_SECONDS ?= 120
+fuzz: test-deps
+	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# Benchmarks (not part of `make test`): prints a table with references.
+bench: build
+	bench/run.sh
