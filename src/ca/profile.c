@@ -59,18 +59,25 @@ static const char *profile_check_subject(const X509_NAME *name)
     return NULL;
 }
 
-/* Preferred name syntax (RFC 5280 4.2.1.6): letters, digits, hyphens, dots. */
+/* Preferred name syntax (RFC 5280 4.2.1.6, RFC 1034 3.5): dot-separated labels
+ * of 1-63 letters, digits and hyphens, no hyphen at either end of a label. */
 static int profile_dns_valid(const ASN1_IA5STRING *s)
 {
     const unsigned char *p = ASN1_STRING_get0_data(s);
-    int len = ASN1_STRING_length(s);
-    if (len < 1 || len > 253 || p[0] == '.' || p[len - 1] == '.')
+    int len = ASN1_STRING_length(s), start = 0;
+
+    if (len < 1 || len > 253)
         return 0;
-    for (int i = 0; i < len; i++) {
-        unsigned char c = p[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '.';
-        if (!ok || (c == '.' && i > 0 && p[i - 1] == '.'))
+    for (int i = 0; i <= len; i++) {
+        if (i == len || p[i] == '.') {
+            int n = i - start;
+            if (n < 1 || n > 63 || p[start] == '-' || p[i - 1] == '-')
+                return 0;
+            start = i + 1;
+            continue;
+        }
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
             return 0;
     }
     return 1;

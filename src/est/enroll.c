@@ -111,6 +111,12 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
     if (rc == KP_OK && strcmp(mine->status, "valid") != 0) {
         x->why = "client certificate revoked";
         rc = KP_ERR_UNAUTHORIZED;
+    } else if (rc == KP_OK && x->req->op == EST_OP_SIMPLEREENROLL &&
+               strcmp(mine->label, x->l->cfg->name) != 0) {
+        /* a renewal stays under the label (CA and profile) that issued it */
+        x->why = "the certificate being renewed was issued under another label";
+        x->auth.method = "mtls";
+        rc = KP_ERR_FORBIDDEN;
     } else if (rc == KP_OK || rc == KP_ERR_NOT_FOUND) {
         x->auth.method = "mtls";
         rc = KP_OK;

@@ -56,8 +56,12 @@ void est_response_error(struct est_response *resp, enum kp_err err, const char *
     resp->www_authenticate = resp->status == 401;
     if (response_wants_json(accept)) {
         json_t *j = json_pack("{s:s, s:s}", "error", kp_err_code(err), "message", msg);
-        resp->body = json_dumps(j, JSON_COMPACT);
+        if (j == NULL) /* msg not UTF-8: fall back to the fixed message */
+            j = json_pack("{s:s, s:s}", "error", kp_err_code(err), "message", kp_err_message(err));
+        resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
+        if (resp->body == NULL)
+            resp->body = xstrdup("{\"error\":\"internal_error\"}");
         resp->content_type = "application/json";
     } else {
         resp->body = xasprintf("%s\n", msg);

@@ -468,6 +468,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (c->evcon == NULL)
         return;
+    if (c->w->stopping && c->phase == CONN_IDLE) {
+        conn_close(c);
+        return;
+    }
     conn_peer(c->evcon, peer, sizeof(peer));
     log_debug("http: %s: %s timeout, closing", peer, c->phase == CONN_IDLE ? "idle" : "read");
     conn_close(c);
@@ -493,6 +497,13 @@ static void conn_request_done(struct evhttp_request *req, void *arg)
     (void)req;
     if (c->closed)
         return;
+    if (c->w->stopping) {
+        /* Answered before the stop was seen: close from the timer, since evhttp
+         * still uses the connection after this callback. */
+        c->phase = CONN_IDLE;
+        event_active(c->timer, EV_TIMEOUT, 0);
+        return;
+    }
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         /* Pipelined: the next request has already begun. */
         c->phase = CONN_READING;
@@ -839,6 +850,40 @@ static enum kp_err listen_resolve(const char *host, struct addrinfo **out, char 
     return KP_OK;
 }
 
+/* SO_REUSEPORT would let our sockets join those of another process of the same
+ * user (a second instance) and silently share its traffic: first check with a
+ * plain bind that nobody else holds the port. Port 0 needs no check: the kernel
+ * never picks a port in use for it. */
+static enum kp_err listen_probe(const struct addrinfo *ai, int port, char **errmsg)
+{
+    struct sockaddr_storage ss;
+    int fd, one = 1;
+    enum kp_err rc = KP_ERR_IO;
+
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *errmsg = xasprintf("socket: %s", strerror(errno));
+        goto out;
+    }
+    /* SO_REUSEADDR only skips TIME_WAIT leftovers; a listener still conflicts. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0) {
+        *errmsg = xasprintf("bind port %d: %s", port, strerror(errno));
+        goto out;
+    }
+    rc = KP_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 /* A non-blocking SO_REUSEPORT socket listening on ai's address and *port;
  * with *port 0, *port is set to what the kernel chose. */
 static enum kp_err listen_socket(const struct addrinfo *ai, int *port, evutil_socket_t *out,
@@ -955,7 +1000,10 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     /* Port 0: the first socket gets a port from the kernel, the others share it. */
     port = (int)cfg->port;
     for (size_t i = 0; i < hs->nworkers; i++) {
-        rc = listen_socket(ai, &port, &hs->workers[i].fd, errmsg);
+        if (i == 0 && port != 0)
+            rc = listen_probe(ai, port, errmsg);
+        if (rc == KP_OK)
+            rc = listen_socket(ai, &port, &hs->workers[i].fd, errmsg);
         if (rc != KP_OK) {
             char *m = *errmsg;
             *errmsg = xasprintf("server.listen %s:%ld: %s", hs->listen, cfg->port, m);

@@ -67,6 +67,18 @@ expect_eq "the row has label iot-fleet" "iot-fleet" \
     "$(db "select label from certificates where serial = '$(cert_serial sensor.crt)'")"
 expect_eq "one row" $((before + 1)) "$(cert_count)"
 
+# --- a renewal stays under the label that issued the certificate ---
+openssl req -new -key "$T/sensor.key" -subj "/CN=sensor-7.iot.example.com" -outform DER 2>/dev/null |
+    base64 >sensor-renew.csr.b64
+before=$(cert_count)
+code=$(post_csr sensor-renew.csr.b64 "$BASE/corp-devices/simplereenroll" \
+    --cert sensor.crt --key "$T/sensor.key")
+expect_eq "an iot-fleet certificate renewed on corp-devices answers 403" 403 "$code"
+expect_no_new_cert "cross-label renewal" "$before"
+code=$(post_csr sensor-renew.csr.b64 "$BASE/iot-fleet/simplereenroll" \
+    --cert sensor.crt --key "$T/sensor.key")
+expect_eq "the same renewal on iot-fleet answers 200" 200 "$code"
+
 # --- key_types = "ec:P-256" on iot-fleet ---
 make_csr rsa "/CN=rsa.iot.example.com" rsa:2048
 make_csr p384 "/CN=p384.iot.example.com" ec:P-384

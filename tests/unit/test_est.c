@@ -1259,6 +1259,26 @@ static void test_server_refuses_fullcmc(void **state)
     config_free(cfg);
 }
 
+/* A detail that is not UTF-8 cannot go into JSON: the fixed message does. */
+static void test_json_error_with_non_utf8_detail_falls_back(void **state)
+{
+    struct est_response resp = {0};
+    json_error_t jerr;
+    json_t *j;
+    (void)state;
+
+    est_response_error(&resp, KP_ERR_POLICY, "application/json", "bad \xff\xfe byte");
+    assert_int_equal(resp.status, 400);
+    assert_string_equal(resp.content_type, "application/json");
+    j = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "policy_violation");
+    assert_string_equal(json_string_value(json_object_get(j, "message")),
+                        kp_err_message(KP_ERR_POLICY));
+    json_decref(j);
+    est_response_cleanup(&resp);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
@@ -1305,6 +1325,7 @@ int main(void)
         T(test_required_channel_binding_is_checked),
         T(test_server_refuses_a_missing_otp_key),
         T(test_server_refuses_fullcmc),
+        T(test_json_error_with_non_utf8_detail_falls_back),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
