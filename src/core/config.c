@@ -78,6 +78,9 @@ static const struct cfg_row config_rows[] = {
     {"server", "read_timeout", T_DURATION, C(read_timeout), 1, 3600, "10", NULL},
     {"server", "idle_timeout", T_DURATION, C(idle_timeout), 1, 86400, "60", NULL},
     {"server", "max_connections", T_INT, C(max_connections), 1, 1000000, "10000", NULL},
+    {"server", "auth_fail_limit", T_INT, C(auth_fail_limit), 0, 1000000, "10", NULL},
+    {"server", "auth_fail_limit_addr", T_INT, C(auth_fail_limit_addr), 0, 1000000, "100", NULL},
+    {"server", "auth_fail_window", T_DURATION, C(auth_fail_window), 1, 86400, "60", NULL},
     {"tls", "cert", T_PATH, C(tls_cert), 0, 0, NULL, check_not_empty},
     {"tls", "key", T_PATH, C(tls_key), 0, 0, NULL, check_not_empty},
     {"tls", "client_ca", T_PATH, C(tls_client_ca), 0, 0, "", NULL},
@@ -113,9 +116,11 @@ static const struct cfg_row label_rows[] = {
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const key_type_names[KEY__MAX] = {
-    [KEY_EC_P256] = "ec:P-256", [KEY_EC_P384] = "ec:P-384", [KEY_RSA_2048] = "rsa:2048",
-    [KEY_RSA_3072] = "rsa:3072", [KEY_RSA_4096] = "rsa:4096"};
+static const char *const key_type_names[KEY__MAX] = {[KEY_EC_P256] = "ec:P-256",
+                                                     [KEY_EC_P384] = "ec:P-384",
+                                                     [KEY_RSA_2048] = "rsa:2048",
+                                                     [KEY_RSA_3072] = "rsa:3072",
+                                                     [KEY_RSA_4096] = "rsa:4096"};
 
 static const char *const eku_names[EKU__MAX] = {[EKU_CLIENT_AUTH] = "clientAuth",
                                                 [EKU_SERVER_AUTH] = "serverAuth",
@@ -125,8 +130,8 @@ static const char *const eku_names[EKU__MAX] = {[EKU_CLIENT_AUTH] = "clientAuth"
 /* Parser state passed through libinih. */
 struct cfg_parse {
     struct kp_config *cfg;
-    char *why;    /* first error */
-    char **seen;  /* "section\nkey" already set, to refuse duplicates */
+    char *why;   /* first error */
+    char **seen; /* "section\nkey" already set, to refuse duplicates */
     size_t nseen;
 };
 
@@ -215,11 +220,20 @@ static char *config_unquote(const char *v)
             if (i >= n - 1)
                 goto bad;
             switch (v[i]) {
-            case '"': c = '"'; break;
-            case '\\': c = '\\'; break;
-            case 't': c = '\t'; break;
-            case 'n': c = '\n'; break;
-            default: goto bad;
+            case '"':
+                c = '"';
+                break;
+            case '\\':
+                c = '\\';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            default:
+                goto bad;
             }
         }
         s[o++] = c;
@@ -352,11 +366,12 @@ static int config_apply_defaults(struct cfg_parse *p, const struct cfg_row *rows
 
 static int label_name_valid(const char *name)
 {
-    static const char *const reserved[] = {"cacerts", "simpleenroll", "simplereenroll",
+    static const char *const reserved[] = {"cacerts",  "simpleenroll", "simplereenroll",
                                            "csrattrs", "serverkeygen", "fullcmc"};
     size_t n = strlen(name);
-    if (n == 0 || n > 40 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789._-") != n)
+    if (n == 0 || n > 40 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-") != n)
         return 0;
     for (size_t i = 0; i < NROWS(reserved); i++)
         if (strcmp(name, reserved[i]) == 0)

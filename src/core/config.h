@@ -22,9 +22,9 @@ enum cb_policy { CB_OPTIONAL, CB_REQUIRED };
 /* One CA + certificate profile, reached at /.well-known/est/{name}/. */
 struct label_cfg {
     char *name;
-    char *ca_cert;  /* issuing CA certificate (PEM) */
-    char *ca_chain; /* further chain up to the root (PEM, may be empty) */
-    char *ca_key;   /* issuing CA private key (PEM) */
+    char *ca_cert;          /* issuing CA certificate (PEM) */
+    char *ca_chain;         /* further chain up to the root (PEM, may be empty) */
+    char *ca_key;           /* issuing CA private key (PEM) */
     unsigned key_types;     /* bitmask of 1u << enum key_type */
     long max_validity_days; /* further capped by the CA/B BR schedule */
     unsigned ekus;          /* bitmask of 1u << enum eku */
@@ -46,9 +46,12 @@ struct kp_config {
     long threads; /* 0: one per core */
     long max_body_bytes;
     long max_header_bytes;
-    long read_timeout;  /* seconds to receive a whole request */
-    long idle_timeout;  /* seconds a keep-alive connection may sit idle */
+    long read_timeout; /* seconds to receive a whole request */
+    long idle_timeout; /* seconds a keep-alive connection may sit idle */
     long max_connections;
+    long auth_fail_limit;      /* failed authentications per entity before 429; 0: none */
+    long auth_fail_limit_addr; /* the same per client address */
+    long auth_fail_window;     /* seconds they are counted over, and the block lasts */
 
     char *tls_cert;
     char *tls_key;

@@ -20,6 +20,7 @@
     X(KP_ERR_UNKNOWN_LABEL, "unknown_label", 404, 132, "unknown EST label")                        \
     X(KP_ERR_METHOD, "method_not_allowed", 405, 133, "method not allowed")                         \
     X(KP_ERR_TOO_LARGE, "too_large", 413, 141, "request body too large")                           \
+    X(KP_ERR_RATE_LIMITED, "rate_limited", 429, 157, "too many failed attempts, retry later")       \
     X(KP_ERR_MEDIA_TYPE, "unsupported_media_type", 415, 143, "unsupported Content-Type")           \
     X(KP_ERR_INTERNAL, "internal_error", 500, 160, "internal error")                               \
     X(KP_ERR_STORE, "store_error", 500, 160, "database error")                                     \

@@ -32,13 +32,43 @@ struct enroll_ctx {
     const struct est_request *req;
     struct enroll_auth auth;
     const char *why;
+    char addr_key[80]; /* "addr:" + client address without port */
+    long retry_after;  /* set with KP_ERR_RATE_LIMITED */
 };
+
+/* "addr:1.2.3.4" from "1.2.3.4:5678" or "[::1]:5678": failures count per host. */
+static void enroll_addr_key(const char *peer, char *out, size_t len)
+{
+    size_t n;
+    if (peer == NULL)
+        peer = "-";
+    if (peer[0] == '[') {
+        peer++;
+        n = strcspn(peer, "]");
+    } else {
+        const char *colon = strrchr(peer, ':');
+        n = colon ? (size_t)(colon - peer) : strlen(peer);
+    }
+    snprintf(out, len, "addr:%.*s", (int)n, peer);
+}
+
+/* KP_ERR_RATE_LIMITED while key is blocked after repeated failures. */
+static enum kp_err enroll_rate_check(struct enroll_ctx *x, const char *key)
+{
+    long left = ratelimit_blocked(x->srv->auth_failures, key, time(NULL));
+    if (left == 0)
+        return KP_OK;
+    x->retry_after = left;
+    x->why = "too many failed authentications";
+    return KP_ERR_RATE_LIMITED;
+}
 
 static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
 {
     enum kp_err rc = KP_ERR_UNAUTHORIZED;
     char *user = NULL, *pass = NULL;
     unsigned char hash[STORE_OTP_HASH_LEN];
+    char entity_key[EST_SUBJECT_MAX] = "";
     struct store_otp *otp = NULL;
 
     if (!x->l->cfg->allow_otp) {
@@ -50,6 +80,10 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
         goto out;
     }
     x->auth.who = xstrdup(user);
+    snprintf(entity_key, sizeof(entity_key), "entity:%s", user);
+    rc = enroll_rate_check(x, entity_key);
+    if (rc != KP_OK)
+        goto out;
     otp_hash(x->srv->otp_key, pass, strlen(pass), hash);
     rc = store_otp_find(x->srv->store, hash, &otp);
     if (rc == KP_ERR_NOT_FOUND) {
@@ -77,6 +111,8 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
         rc = KP_OK;
     }
 out:
+    if (rc == KP_ERR_UNAUTHORIZED && entity_key[0] != '\0')
+        ratelimit_fail(x->srv->auth_failures, entity_key, x->srv->cfg->auth_fail_limit, time(NULL));
     if (pass)
         OPENSSL_clear_free(pass, strlen(pass));
     free(user);
@@ -125,7 +161,7 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
     return rc;
 }
 
-static enum kp_err enroll_authenticate(struct enroll_ctx *x)
+static enum kp_err enroll_authenticate_once(struct enroll_ctx *x)
 {
     if (x->req->op == EST_OP_SIMPLEREENROLL)
         return enroll_auth_mtls(x); /* RFC 7030 4.2.2: the certificate being renewed */
@@ -135,6 +171,24 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
         return enroll_auth_mtls(x);
     x->why = "no credentials";
     return KP_ERR_UNAUTHORIZED;
+}
+
+/* Authenticate, counting failures per client address and per entity id so
+ * guessing is cut off with 429 (a request without credentials is no guess). */
+static enum kp_err enroll_authenticate(struct enroll_ctx *x)
+{
+    enum kp_err rc;
+    time_t now = time(NULL);
+
+    enroll_addr_key(x->req->peer_addr, x->addr_key, sizeof(x->addr_key));
+    rc = enroll_rate_check(x, x->addr_key);
+    if (rc != KP_OK)
+        return rc;
+    rc = enroll_authenticate_once(x);
+    if (rc != KP_ERR_UNAUTHORIZED || (x->req->authorization == NULL && x->req->peer_cert == NULL))
+        return rc;
+    ratelimit_fail(x->srv->auth_failures, x->addr_key, x->srv->cfg->auth_fail_limit_addr, now);
+    return rc;
 }
 
 /* RFC 7030 3.5 and 4.2.2: tie the CSR to the authenticated certificate. */
@@ -199,8 +253,8 @@ static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
 }
 
 /* Sign and commit; a serial collision (never expected) gets a fresh serial. */
-static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr,
-                                struct ca_template *t, X509 **out)
+static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, struct ca_template *t,
+                                X509 **out)
 {
     enum kp_err rc = KP_ERR_INTERNAL;
     X509 *cert = NULL;
@@ -336,7 +390,8 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
          * state oracle), a 5xx nothing internal; other refusals explain. */
         est_response_error(resp, rc, req->accept,
                            rc == KP_ERR_UNAUTHORIZED || kp_err_http_status(rc) >= 500 ? NULL
-                                                                                     : x.why);
+                                                                                      : x.why);
+        resp->retry_after = x.retry_after;
     } else {
         b64 = base64_encode(der, der_len, &b64_len);
         est_response_ok(resp, EST_CT_CERTS, b64, b64_len);

@@ -5,6 +5,7 @@
 #include "auth/otp.h"
 #include "ca/ca.h"
 #include "est/est.h"
+#include "est/ratelimit.h"
 
 #define EST_CT_CERTS "application/pkcs7-mime; smime-type=certs-only"
 #define EST_CT_CSRATTRS "application/csrattrs"
@@ -25,6 +26,7 @@ struct est_server {
     unsigned char otp_key[OTP_KEY_LEN];
     struct est_label *labels;
     size_t nlabels;
+    struct ratelimit *auth_failures; /* per client address and per entity */
 };
 
 /* Set a 200 answer with an owned base64 body. */

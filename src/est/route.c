@@ -4,9 +4,12 @@
 #include "est/est.h"
 
 static const char *const op_names[EST_OP__MAX] = {
-    [EST_OP_CACERTS] = "cacerts",           [EST_OP_SIMPLEENROLL] = "simpleenroll",
-    [EST_OP_SIMPLEREENROLL] = "simplereenroll", [EST_OP_CSRATTRS] = "csrattrs",
-    [EST_OP_SERVERKEYGEN] = "serverkeygen", [EST_OP_FULLCMC] = "fullcmc",
+    [EST_OP_CACERTS] = "cacerts",
+    [EST_OP_SIMPLEENROLL] = "simpleenroll",
+    [EST_OP_SIMPLEREENROLL] = "simplereenroll",
+    [EST_OP_CSRATTRS] = "csrattrs",
+    [EST_OP_SERVERKEYGEN] = "serverkeygen",
+    [EST_OP_FULLCMC] = "fullcmc",
 };
 
 const char *est_op_name(enum est_op op)
@@ -27,8 +30,8 @@ static int route_op(const char *s, size_t len, enum est_op *op)
 
 static int route_label_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 enum kp_err est_route(const char *base_path, const char *path, struct est_request *req)

@@ -59,6 +59,7 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         *errmsg = xasprintf("cannot load the OTP key %s", cfg->otp_key_file);
         goto out;
     }
+    srv->auth_failures = ratelimit_new(cfg->auth_fail_window);
     srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
     for (size_t i = 0; i < cfg->nlabels; i++) {
         srv->nlabels++;
@@ -84,6 +85,7 @@ void est_server_free(struct est_server *srv)
         free(srv->labels[i].csrattrs_b64);
     }
     free(srv->labels);
+    ratelimit_free(srv->auth_failures);
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
 }

@@ -197,6 +197,7 @@ static const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+
     case 406:
         return "Not Acceptable";
     case 409:

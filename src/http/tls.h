@@ -12,12 +12,11 @@
 /* Longest channel binding tls_channel_binding writes. */
 #define TLS_CHANNEL_BINDING_MAX 64
 
-/* Build a server context from cfg->tls_*: certificate chain and key, TLS 1.2/1.3
- * bounds, ECDHE+AEAD ciphers only, no renegotiation, no tickets (the server-side
- * cache still resumes TLS 1.2). With cfg->tls_client_ca set, a client certificate is
- * requested but never required: the handshake accepts any, and the EST layer reads
- * SSL_get_verify_result (X509_V_OK only for a chain to tls_client_ca).
- * The caller owns *out (SSL_CTX_free); on failure *errmsg (caller frees) says why. */
+/* A server context from cfg->tls_*: chain and key, TLS 1.2..1.3, ECDHE+AEAD only, no
+ * renegotiation or tickets (the server cache still resumes TLS 1.2). With tls_client_ca,
+ * a client certificate is requested, never required, and any is accepted: the EST layer
+ * reads SSL_get_verify_result (X509_V_OK only for a chain to tls_client_ca).
+ * Caller owns *out (SSL_CTX_free); on failure *errmsg (caller frees) says why. */
 enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errmsg);
 
 /* The channel binding of an established connection: on TLS 1.3 the RFC 9266

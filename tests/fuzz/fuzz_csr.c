@@ -1,0 +1,57 @@
+/* csr_parse on arbitrary DER (RFC 2986 PKCS#10, RFC 7030 3.4): refused with
+ * KP_ERR_CSR or KP_ERR_CSR_SIGNATURE, or a request whose strings print
+ * without control characters and whose SANs equal themselves. */
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/csr.h"
+#include "support.h"
+
+/* What goes into logs and the store: no byte that could forge a line. */
+static void check_printable(const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        FUZZ_CHECK((unsigned char)*p >= 0x20);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int quiet;
+    struct csr *c = NULL;
+    enum kp_err rc;
+    char *name, *sans;
+
+    if (!quiet) {
+        fuzz_quiet();
+        quiet = 1;
+    }
+    rc = csr_parse(data, size, &c);
+    if (rc != KP_OK) {
+        FUZZ_CHECK(rc == KP_ERR_CSR || rc == KP_ERR_CSR_SIGNATURE);
+        FUZZ_CHECK(c == NULL);
+        FUZZ_CHECK(ERR_peek_error() == 0);
+        return 0;
+    }
+    FUZZ_CHECK(size > 0 && size <= CSR_MAX_DER);
+    FUZZ_CHECK(c->req != NULL && c->pubkey != NULL && c->subject != NULL);
+    FUZZ_CHECK(c->key_type >= -1 && c->key_type < KEY__MAX);
+    FUZZ_CHECK(c->challenge == NULL || c->challenge[c->challenge_len] == '\0');
+    FUZZ_CHECK(c->sans == NULL || sk_GENERAL_NAME_num(c->sans) > 0);
+
+    name = csr_name_string(c->subject);
+    FUZZ_CHECK(name != NULL);
+    check_printable(name);
+    sans = csr_sans_string(c->sans);
+    FUZZ_CHECK(sans != NULL);
+    FUZZ_CHECK(c->sans != NULL || sans[0] == '\0');
+    check_printable(sans);
+    FUZZ_CHECK(csr_sans_equal(c->sans, c->sans) == 1);
+    FUZZ_CHECK(csr_sans_equal(c->sans, NULL) == (c->sans == NULL));
+
+    free(sans);
+    free(name);
+    csr_free(c);
+    ERR_clear_error();
+    return 0;
+}
