@@ -197,6 +197,7 @@ static enum kp_err init_ca(const struct init_opts *o, const char *ca_dir, char *
         imported = sk_X509_new_null();
         while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
             sk_X509_push(imported, x);
+        BIO_free(bio);
         ERR_clear_error();
         if (key == NULL || sk_X509_num(imported) == 0) {
             fprintf(stderr, "kipuka: cannot read --ca-cert %s / --ca-key %s\n", o->ca_cert,
