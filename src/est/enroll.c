@@ -392,6 +392,8 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
                            rc == KP_ERR_UNAUTHORIZED || kp_err_http_status(rc) >= 500 ? NULL
                                                                                       : x.why);
         resp->retry_after = x.retry_after;
+        if (rc == KP_ERR_UNAVAILABLE) /* RFC 9110 15.6.4: say when to come back */
+            resp->retry_after = srv->cfg->est_retry_after;
     } else {
         b64 = base64_encode(der, der_len, &b64_len);
         est_response_ok(resp, EST_CT_CERTS, b64, b64_len);

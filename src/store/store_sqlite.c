@@ -98,12 +98,37 @@ static void sq_log(sqlite3 *db, const char *what)
               sqlite3_extended_errcode(db));
 }
 
+/* What a failed call means for the client: a full or read-only disk, I/O
+ * errors and lock timeouts pass (503, retry later); anything else is a bug
+ * or corruption (500). */
+static enum kp_err sq_err(sqlite3 *db)
+{
+    switch (sqlite3_errcode(db)) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+        return KP_ERR_UNAVAILABLE;
+    default:
+        return KP_ERR_STORE;
+    }
+}
+
+/* At a function's exit: a generic store error takes the meaning of the
+ * SQLite error behind it (call before finalize or rollback). */
+static enum kp_err sq_refine(sqlite3 *db, enum kp_err rc)
+{
+    return rc == KP_ERR_STORE ? sq_err(db) : rc;
+}
+
 /* Run constant SQL (never SQL built from input). */
 static enum kp_err sq_exec(sqlite3 *db, const char *sql, const char *what)
 {
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         sq_log(db, what);
-        return KP_ERR_STORE;
+        return sq_err(db);
     }
     return KP_OK;
 }
@@ -115,14 +140,14 @@ static enum kp_err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, 
     if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         sq_log(db, what);
         sqlite3_finalize(stmt);
-        return KP_ERR_STORE;
+        return sq_err(db);
     }
     *out = stmt;
     return KP_OK;
 }
 
 /* Step a statement that returns no rows. A UNIQUE or PRIMARY KEY violation is
- * KP_ERR_CONFLICT, anything else KP_ERR_STORE. */
+ * KP_ERR_CONFLICT, anything else as sq_err says. */
 static enum kp_err sq_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *what)
 {
     int r = sqlite3_step(stmt);
@@ -135,7 +160,7 @@ static enum kp_err sq_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *wha
         return KP_ERR_CONFLICT;
     }
     sq_log(db, what);
-    return KP_ERR_STORE;
+    return sq_err(db);
 }
 
 /* Prepare, bind nothing, step one row and read column 0 as an integer. */
@@ -432,6 +457,7 @@ static enum kp_err sq_audit_insert(sqlite3 *db, const struct store_audit *ev)
     }
     rc = sq_step_done(db, stmt, "insert audit event");
 out:
+    rc = sq_refine(db, rc);
     sqlite3_finalize(stmt);
     return rc;
 }
@@ -521,6 +547,7 @@ static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t
         goto out;
     rc = sq_commit(st->db);
 out:
+    rc = sq_refine(st->db, rc);
     sq_rollback(st->db); /* no-op after a successful COMMIT */
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -587,6 +614,7 @@ static enum kp_err sq_cert_get(struct store *s, const char *serial, struct store
     *out = sq_cert_from_row(stmt);
     rc = KP_OK;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -624,6 +652,7 @@ static enum kp_err sq_cert_list(struct store *s, const char *label, store_cert_c
     }
     rc = KP_OK;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -689,6 +718,7 @@ static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE
         goto out;
     *id_out = id;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     sq_rollback(st->db);
     pthread_mutex_unlock(&st->lock);
@@ -740,6 +770,7 @@ static enum kp_err sq_otp_find(struct store *s, const unsigned char hash[STORE_O
     *out = sq_otp_from_row(stmt);
     rc = KP_OK;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -770,6 +801,7 @@ static enum kp_err sq_otp_list(struct store *s, store_otp_cb cb, void *arg)
     }
     rc = KP_OK;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -803,6 +835,7 @@ static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store
         goto out;
     rc = sq_commit(st->db);
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     sq_rollback(st->db);
     pthread_mutex_unlock(&st->lock);
@@ -856,6 +889,7 @@ static enum kp_err sq_audit_list(struct store *s, int64_t since, store_audit_cb 
     }
     rc = KP_OK;
 out:
+    rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
     return rc;
