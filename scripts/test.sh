@@ -7,10 +7,10 @@ build=${1:-build}
 asan=${2:-build-asan}
 status=0
 
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=debugoptimized >/dev/null || exit 1
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=debugoptimized || exit 1
 [ -f "$asan/build.ninja" ] || meson setup "$asan" --buildtype=debug \
     -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dc_args=-fno-sanitize-recover=all >/dev/null || exit 1
+    -Dc_args=-fno-sanitize-recover=all || exit 1
 
 for b in "$build" "$asan"; do
     ninja -C "$b" || exit 1
