@@ -233,6 +233,18 @@ static int csrattrs_attr_valid(const ASN1_STRING *enc)
     return ok;
 }
 
+/* OpenSSL's decoder also takes BER (indefinite or long-form lengths, a
+ * primitive SEQUENCE tag); DER is exactly what re-encodes to the same bytes. */
+static int csrattrs_is_der(const ASN1_SEQUENCE_ANY *seq, const unsigned char *der, size_t len)
+{
+    unsigned char *again = NULL;
+    int n = i2d_ASN1_SEQUENCE_ANY(seq, &again);
+    int same = n > 0 && (size_t)n == len && memcmp(again, der, len) == 0;
+
+    OPENSSL_free(again);
+    return same;
+}
+
 enum kp_err csrattrs_check(const unsigned char *der, size_t len, size_t *count)
 {
     enum kp_err rc = KP_ERR_BAD_REQUEST;
@@ -247,6 +259,10 @@ enum kp_err csrattrs_check(const unsigned char *der, size_t len, size_t *count)
     seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, (long)len);
     if (seq == NULL || p != der + len) {
         log_debug("csrattrs: not a DER SEQUENCE OF (RFC 8951 3.3)");
+        goto out;
+    }
+    if (!csrattrs_is_der(seq, der, len)) {
+        log_debug("csrattrs: BER, not DER (RFC 7030 4.5.2)");
         goto out;
     }
     n = sk_ASN1_TYPE_num(seq);

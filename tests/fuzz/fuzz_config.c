@@ -9,7 +9,8 @@
 #include "core/xalloc.h"
 #include "support.h"
 
-static const char label_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+static const char label_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
 static void check_path(const char *path)
 {

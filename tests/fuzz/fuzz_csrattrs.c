@@ -10,6 +10,7 @@
  *            which may be refused; bit 7 clear: (byte 1 & 3) + 1 OIDs are
  *            built from 6 bytes each (arc0 = b0 % 3, arc1 = b1 % 40, arc2 =
  *            big-endian b2..b5) and must be accepted. Missing bytes are 0. */
+#include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,8 @@ static void check_spec(const uint8_t *data, size_t size)
         text_mode = (how & 0x80) != 0;
         if (text_mode) {
             size_t n = size > 2 ? size - 2 : 0;
-            extra = fuzz_cstring(data + (size > 2 ? 2 : 0), n < EXTRA_TEXT_MAX ? n : EXTRA_TEXT_MAX);
+            extra =
+                fuzz_cstring(data + (size > 2 ? 2 : 0), n < EXTRA_TEXT_MAX ? n : EXTRA_TEXT_MAX);
         } else {
             size_t noids = (how & 3) + 1, off = 2;
             char oids[EXTRA_BUILT_MAX * 40] = "";
@@ -104,6 +106,23 @@ out:
     ERR_clear_error();
 }
 
+/* csrattrs_check promises DER (RFC 7030 4.5.2): what it accepts must be its
+ * own DER re-encoding, so no BER (indefinite or long-form lengths, a
+ * primitive SEQUENCE tag) gets through. */
+static void check_der(const uint8_t *data, size_t size)
+{
+    const unsigned char *p = data;
+    ASN1_SEQUENCE_ANY *seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, (long)size);
+    unsigned char *der = NULL;
+    int n;
+
+    FUZZ_CHECK(seq != NULL && p == data + size);
+    n = i2d_ASN1_SEQUENCE_ANY(seq, &der);
+    FUZZ_CHECK(n > 0 && (size_t)n == size && memcmp(der, data, size) == 0);
+    OPENSSL_free(der);
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int quiet;
@@ -117,7 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = csrattrs_check(data, size, &count);
     if (rc == KP_OK) {
         /* SEQUENCE header, then at least two bytes per element */
-        FUZZ_CHECK(size >= 2 && data[0] == 0x30 && count <= (size - 2) / 2);
+        FUZZ_CHECK(size >= 2 && count <= (size - 2) / 2);
+        check_der(data, size);
     } else {
         FUZZ_CHECK(rc == KP_ERR_BAD_REQUEST && count == (size_t)-1);
     }

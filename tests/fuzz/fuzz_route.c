@@ -8,7 +8,8 @@
 #include "est/est.h"
 #include "support.h"
 
-static const char label_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+static const char label_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
 static void check_route(const char *base, const char *path)
 {

@@ -254,6 +254,26 @@ static void test_junk_fails_check(void **state)
     assert_int_equal(count, 77);
 }
 
+/* Found by fuzz_csrattrs: OpenSSL decodes BER, so these passed before the
+ * re-encoding check. */
+static void test_ber_fails_check(void **state)
+{
+    static const unsigned char indefinite[] = {0x30, 0x80, 0x06, 0x03, 0x55,
+                                               0x1d, 0x11, 0x00, 0x00};
+    static const unsigned char long_form[] = {0x30, 0x81, 0x05, 0x06, 0x03, 0x55, 0x1d, 0x11};
+    static const unsigned char primitive_seq[] = {0x10, 0x00};
+    static const unsigned char one_oid[] = {0x30, 0x05, 0x06, 0x03, 0x55, 0x1d, 0x11};
+    size_t count = 0;
+    (void)state;
+
+    assert_int_equal(csrattrs_check(indefinite, sizeof(indefinite), &count), KP_ERR_BAD_REQUEST);
+    assert_int_equal(csrattrs_check(long_form, sizeof(long_form), &count), KP_ERR_BAD_REQUEST);
+    assert_int_equal(csrattrs_check(primitive_seq, sizeof(primitive_seq), &count),
+                     KP_ERR_BAD_REQUEST);
+    assert_int_equal(csrattrs_check(one_oid, sizeof(one_oid), &count), KP_OK);
+    assert_int_equal(count, 1);
+}
+
 static void test_every_truncation_fails_check(void **state)
 {
     (void)state;
@@ -278,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_malformed_extra_oid_is_config_error),
         cmocka_unit_test(test_rfc8951_example_passes_check),
         cmocka_unit_test(test_junk_fails_check),
+        cmocka_unit_test(test_ber_fails_check),
         cmocka_unit_test(test_every_truncation_fails_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,397 @@
+/* The EST core as the HTTP transport drives it (RFC 7030 4): est_route, then
+ * est_handle against a real deployment (CA, OTP key, config, SQLite store)
+ * built once per process in a scratch directory.
+ *
+ * Input: seven lines, each ended by "\n", then the body (every byte left).
+ *   1 operation      cacerts, simpleenroll, simplereenroll, csrattrs, ...
+ *   2 label          an empty line is the default label
+ *   3 method         GET, POST; anything else is another method
+ *   4 Content-Type   an empty line means the header is absent
+ *   5 Accept         likewise
+ *   6 Authorization  likewise
+ *   7 TLS            words separated by spaces: "mtls" presents a client
+ *                    certificate issued by the label CA and verified;
+ *                    "untrusted" presents it with a failed verification;
+ *                    "cb" sets a channel binding of 32 bytes 0xcb
+ * Lines past the end of the input are empty; a NUL ends a line, as it would
+ * end a header. Unless est_route accepts "/.well-known/est[/label]/op" the
+ * input is dropped: the transport answers such paths itself.
+ *
+ * Credentials the seeds use: Basic device-001:fuzz-otp-any (any label, 2^40
+ * uses), device-002:fuzz-otp-iot (label iot only), device-003:fuzz-otp-expired
+ * (expired). The client certificate has the subject and SANs of
+ * tests/data/csr/ec-p256.der: CN=ec-p256.example, DNS:ec-p256.example,
+ * IP:192.0.2.1.
+ *
+ * Checked: the status is one EST answers with (429 only with Retry-After,
+ * though the limits are off here) and matches resp.err; every
+ * answer has a body and a content type; WWW-Authenticate exactly on 401; a
+ * 401 or 5xx tells nothing beyond the default message; a 200 carries valid
+ * base64 of the right object; and a certificate is stored exactly when an
+ * enrollment answers 200 (store_cert_count before and after). */
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/otp.h"
+#include "ca/ca.h"
+#include "core/base64.h"
+#include "core/config.h"
+#include "core/xalloc.h"
+#include "est/est.h"
+#include "pki/csrattrs.h"
+#include "store/store.h"
+#include "support.h"
+
+#define NLINES 7
+#define CB_LEN 32
+#define PEER_NAME "ec-p256.example"
+#define PEER_SANS "DNS:ec-p256.example,IP:192.0.2.1"
+
+/* No failed-authentication limit: a fuzzer that guesses wrong credentials
+ * ten times would otherwise get nothing but 429 for the next minute. */
+static const char config_text[] = "[server]\n"
+                                  "auth_fail_limit = 0\n"
+                                  "auth_fail_limit_addr = 0\n"
+                                  "[tls]\n"
+                                  "cert = \"tls.crt\"\n"
+                                  "key = \"tls.key\"\n"
+                                  "[store]\n"
+                                  "url = \"sqlite:est.db\"\n"
+                                  "[otp]\n"
+                                  "key_file = \"otp.key\"\n"
+                                  "[label.default]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "[label.iot]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "key_types = \"ec:P-256\"\n"
+                                  "max_sans = 2\n"
+                                  "csrattrs_extra = \"1.3.6.1.1.1.1.22, 2.5.4.5\"\n"
+                                  "[label.nootp]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_otp = false\n"
+                                  "[label.bound]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "channel_binding = \"required\"\n"
+                                  "[label.nomtls]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_mtls = false\n"
+                                  "[label.open]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "mtls_subject_match = false\n"
+                                  "reenroll_allow_change = true\n"
+                                  "eku = \"clientAuth, serverAuth\"\n"
+                                  "max_validity_days = 30\n"
+                                  "[label.nosan]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "key_types = \"ec:P-384, rsa:2048\"\n"
+                                  "max_sans = 0\n";
+
+/* The deployment every input is sent to. */
+struct deployment {
+    EVP_PKEY *ca_key;
+    X509 *ca_cert;
+    EVP_PKEY *peer_key;
+    X509 *peer_cert; /* what "mtls" presents */
+    struct kp_config *cfg;
+    struct store *store;
+    struct est_server *srv;
+    unsigned char binding[CB_LEN];
+    uint64_t next_id;
+};
+
+static struct deployment *dep;
+
+static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
+    FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+    FUZZ_CHECK(fclose(f) == 0);
+    free(path);
+}
+
+/* A client certificate from the CA, as an earlier enrollment would give. */
+static X509 *peer_cert_new(X509 *ca_cert, EVP_PKEY *ca_key, EVP_PKEY *key)
+{
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    X509_EXTENSION *ext;
+    X509V3_CTX ctx;
+
+    FUZZ_CHECK(cert != NULL && name != NULL);
+    FUZZ_CHECK(X509_set_version(cert, X509_VERSION_3) == 1);
+    FUZZ_CHECK(ASN1_INTEGER_set(X509_get_serialNumber(cert), 0x5eed) == 1);
+    FUZZ_CHECK(X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1);
+    FUZZ_CHECK(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                          (const unsigned char *)PEER_NAME, -1, -1, 0) == 1);
+    FUZZ_CHECK(X509_set_subject_name(cert, name) == 1);
+    FUZZ_CHECK(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL);
+    FUZZ_CHECK(X509_gmtime_adj(X509_getm_notAfter(cert), 30L * 86400) != NULL);
+    FUZZ_CHECK(X509_set_pubkey(cert, key) == 1);
+    X509V3_set_ctx(&ctx, ca_cert, cert, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, PEER_SANS);
+    FUZZ_CHECK(ext != NULL && X509_add_ext(cert, ext, -1) == 1);
+    FUZZ_CHECK(X509_sign(cert, ca_key, EVP_sha256()) > 0);
+    X509_EXTENSION_free(ext);
+    X509_NAME_free(name);
+    return cert;
+}
+
+static void otp_add(const unsigned char key[OTP_KEY_LEN], const char *entity, const char *otp,
+                    const char *label, int64_t ttl, int64_t uses)
+{
+    time_t now = time(NULL);
+    struct store_otp o = {.entity_id = (char *)entity,
+                          .label = (char *)label,
+                          .created_at = now - 7200,
+                          .expires_at = now + ttl,
+                          .uses_left = uses,
+                          .uses_total = uses};
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    int64_t id = 0;
+
+    otp_hash(key, otp, strlen(otp), hash);
+    FUZZ_CHECK(store_otp_insert(dep->store, hash, &o, &id) == KP_OK);
+}
+
+static void deployment_free(void)
+{
+    if (dep == NULL)
+        return;
+    est_server_free(dep->srv);
+    store_close(dep->store);
+    config_free(dep->cfg);
+    X509_free(dep->peer_cert);
+    X509_free(dep->ca_cert);
+    EVP_PKEY_free(dep->peer_key);
+    EVP_PKEY_free(dep->ca_key);
+    free(dep);
+    dep = NULL;
+}
+
+static void deployment_new(void)
+{
+    const char *dir = fuzz_scratch_dir();
+    unsigned char otp_key[OTP_KEY_LEN];
+    X509_NAME *subj = X509_NAME_new();
+    char *path, *errmsg = NULL;
+
+    fuzz_quiet();
+    dep = xcalloc(1, sizeof(*dep));
+    memset(dep->binding, 0xcb, sizeof(dep->binding));
+    dep->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    dep->peer_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    FUZZ_CHECK(dep->ca_key != NULL && dep->peer_key != NULL && subj != NULL);
+    FUZZ_CHECK(X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
+                                          (const unsigned char *)"Fuzz EST CA", -1, -1, 0) == 1);
+    FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
+    X509_NAME_free(subj);
+    write_pem(dir, "ca.crt", dep->ca_cert, NULL);
+    write_pem(dir, "ca.key", NULL, dep->ca_key);
+    dep->peer_cert = peer_cert_new(dep->ca_cert, dep->ca_key, dep->peer_key);
+
+    path = xasprintf("%s/otp.key", dir);
+    FUZZ_CHECK(otp_key_create(path) == KP_OK);
+    FUZZ_CHECK(otp_key_load(path, otp_key) == KP_OK);
+    free(path);
+
+    path = xasprintf("%s/kipuka.toml", dir);
+    fuzz_write_file(path, config_text, strlen(config_text));
+    if (config_load(path, &dep->cfg, &errmsg) != KP_OK) {
+        fprintf(stderr, "config_load: %s\n", errmsg);
+        FUZZ_CHECK(!"config_load");
+    }
+    free(path);
+    FUZZ_CHECK(store_open(dep->cfg->store_url, &dep->store) == KP_OK);
+    if (est_server_new(dep->cfg, dep->store, &dep->srv, &errmsg) != KP_OK) {
+        fprintf(stderr, "est_server_new: %s\n", errmsg);
+        FUZZ_CHECK(!"est_server_new");
+    }
+    otp_add(otp_key, "device-001", "fuzz-otp-any", NULL, 365L * 86400, (int64_t)1 << 40);
+    otp_add(otp_key, "device-002", "fuzz-otp-iot", "iot", 365L * 86400, (int64_t)1 << 40);
+    otp_add(otp_key, "device-003", "fuzz-otp-expired", NULL, -3600, 1);
+    OPENSSL_cleanse(otp_key, sizeof(otp_key));
+    /* after fuzz_scratch_dir's handler, so it runs first: close, then delete */
+    atexit(deployment_free);
+}
+
+/* 1 when word is one of the space-separated words of s. */
+static int has_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+
+    while (*s != '\0') {
+        size_t len;
+        s += strspn(s, " ");
+        len = strcspn(s, " ");
+        if (len == n && memcmp(s, word, n) == 0)
+            return 1;
+        s += len;
+    }
+    return 0;
+}
+
+static int64_t cert_count(void)
+{
+    int64_t n = -1;
+
+    FUZZ_CHECK(store_cert_count(dep->store, &n) == KP_OK && n >= 0);
+    return n;
+}
+
+/* A 401 says nothing about why (no OTP state oracle), a 5xx nothing internal. */
+static void check_default_message(const struct est_response *resp)
+{
+    char *want;
+
+    if (strcmp(resp->content_type, "application/json") == 0)
+        want = xasprintf("{\"error\":\"%s\",\"message\":\"%s\"}", kp_err_code(resp->err),
+                         kp_err_message(resp->err));
+    else
+        want = xasprintf("%s\n", kp_err_message(resp->err));
+    FUZZ_CHECK(strcmp(resp->body, want) == 0);
+    free(want);
+}
+
+/* The certificates of a certs-only PKCS#7 (RFC 7030 4.1.3, 4.2.3). */
+static int certs_only_count(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)len);
+    int n;
+
+    FUZZ_CHECK(p7 != NULL && p == der + len && PKCS7_type_is_signed(p7));
+    n = sk_X509_num(p7->d.sign->cert);
+    PKCS7_free(p7);
+    return n;
+}
+
+static void check_ok(const struct est_request *req, const struct est_response *resp, int64_t issued)
+{
+    unsigned char *der = NULL;
+    size_t der_len = 0, count = 0;
+
+    FUZZ_CHECK(resp->err == KP_OK && resp->base64_cte);
+    FUZZ_CHECK(base64_decode(resp->body, resp->body_len, &der, &der_len) == KP_OK);
+    switch (req->op) {
+    case EST_OP_CACERTS:
+        FUZZ_CHECK(issued == 0);
+        FUZZ_CHECK(strcmp(resp->content_type, "application/pkcs7-mime; smime-type=certs-only") ==
+                   0);
+        FUZZ_CHECK(certs_only_count(der, der_len) >= 1);
+        break;
+    case EST_OP_CSRATTRS:
+        FUZZ_CHECK(issued == 0);
+        FUZZ_CHECK(strcmp(resp->content_type, "application/csrattrs") == 0);
+        FUZZ_CHECK(csrattrs_check(der, der_len, &count) == KP_OK);
+        break;
+    case EST_OP_SIMPLEENROLL:
+    case EST_OP_SIMPLEREENROLL:
+        FUZZ_CHECK(issued == 1);
+        FUZZ_CHECK(strcmp(resp->content_type, "application/pkcs7-mime; smime-type=certs-only") ==
+                   0);
+        FUZZ_CHECK(certs_only_count(der, der_len) == 1);
+        FUZZ_CHECK(resp->auth_subject[0] != '\0');
+        break;
+    default:
+        FUZZ_CHECK(!"200 for an operation that is not offered");
+    }
+    free(der);
+}
+
+static void check_response(const struct est_request *req, const struct est_response *resp,
+                           int64_t issued)
+{
+    static const int statuses[] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
+    int known = 0;
+
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+        known |= resp->status == statuses[i];
+    FUZZ_CHECK(known);
+    FUZZ_CHECK((unsigned)resp->err < KP_ERR__MAX);
+    FUZZ_CHECK(resp->status == kp_err_http_status(resp->err));
+    FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL);
+    FUZZ_CHECK(strlen(resp->body) == resp->body_len);
+    FUZZ_CHECK(resp->www_authenticate == (resp->status == 401));
+    FUZZ_CHECK(resp->status != 429 || resp->retry_after > 0);
+    FUZZ_CHECK(memchr(resp->auth_subject, '\0', sizeof(resp->auth_subject)) != NULL);
+    if (resp->status == 200) {
+        check_ok(req, resp, issued);
+        return;
+    }
+    FUZZ_CHECK(issued == 0);
+    FUZZ_CHECK(!resp->base64_cte);
+    if (resp->status == 401 || resp->status >= 500)
+        check_default_message(resp);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *line[NLINES];
+    size_t off = 0;
+    struct est_request req;
+    struct est_response resp;
+    char *path;
+    int64_t before;
+
+    if (dep == NULL)
+        deployment_new();
+    for (size_t i = 0; i < NLINES; i++) {
+        const uint8_t *nl = off < size ? memchr(data + off, '\n', size - off) : NULL;
+        size_t end = nl != NULL ? (size_t)(nl - data) : size;
+        line[i] = fuzz_cstring(data + off, end - off);
+        off = nl != NULL ? end + 1 : size;
+    }
+
+    memset(&req, 0, sizeof(req));
+    path = xasprintf("%s%s%s/%s", dep->cfg->est_base_path, line[1][0] ? "/" : "", line[1], line[0]);
+    if (est_route(dep->cfg->est_base_path, path, &req) != KP_OK)
+        goto out;
+    req.method = strcmp(line[2], "GET") == 0    ? EST_GET
+                 : strcmp(line[2], "POST") == 0 ? EST_POST
+                                                : EST_OTHER;
+    req.content_type = line[3][0] ? line[3] : NULL;
+    req.accept = line[4][0] ? line[4] : NULL;
+    req.authorization = line[5][0] ? line[5] : NULL;
+    req.peer_verify = X509_V_ERR_UNSPECIFIED;
+    if (has_word(line[6], "mtls") || has_word(line[6], "untrusted")) {
+        req.peer_cert = dep->peer_cert;
+        req.peer_verify = has_word(line[6], "mtls") ? X509_V_OK : X509_V_ERR_CERT_UNTRUSTED;
+    }
+    if (has_word(line[6], "cb")) {
+        req.channel_binding = dep->binding;
+        req.channel_binding_len = sizeof(dep->binding);
+    }
+    req.body = data + off;
+    req.body_len = size - off;
+    req.peer_addr = "192.0.2.10";
+    req.id = ++dep->next_id;
+
+    before = cert_count();
+    est_handle(dep->srv, &req, &resp);
+    check_response(&req, &resp, cert_count() - before);
+    est_response_cleanup(&resp);
+    FUZZ_CHECK(ERR_peek_error() == 0);
+out:
+    free(path);
+    for (size_t i = 0; i < NLINES; i++)
+        free(line[i]);
+    return 0;
+}
