@@ -28,6 +28,9 @@ struct ca_template {
     const X509_NAME *subject;
     const GENERAL_NAMES *sans; /* may be NULL */
     EVP_PKEY *pubkey;
+    /* The request's SubjectPublicKeyInfo, when there is one: copied as is,
+     * which skips OpenSSL 3.0's costly re-encode and decode of pubkey. */
+    const X509_PUBKEY *spki;
     time_t not_before;
     time_t not_after;
     unsigned ekus; /* 1u << enum eku */
@@ -44,7 +47,9 @@ void ca_free(struct ca *ca);
 enum kp_err ca_serial_random(unsigned char serial[CA_SERIAL_LEN]);
 
 /* Build and sign: version 3, basicConstraints CA:FALSE (critical), keyUsage
- * by key type, EKUs, SKI/AKI, SANs. Caller owns *out. */
+ * by key type, EKUs, SKI/AKI, SANs. Caller owns *out. With t->spki set,
+ * *out holds that key as bytes only: it encodes and signs whole, but
+ * X509_get0_pubkey(*out) is NULL until it is re-read from DER. */
 enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out);
 
 /* Lowercase hex of a certificate's serial (caller frees). */

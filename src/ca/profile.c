@@ -148,6 +148,7 @@ enum kp_err profile_apply(const struct label_cfg *label, const struct ca *ca, co
     t->subject = csr->subject;
     t->sans = csr->sans;
     t->pubkey = csr->pubkey;
+    t->spki = X509_REQ_get_X509_PUBKEY(csr->req);
     t->not_before = now - PROFILE_BACKDATE;
     /* validity counts both ends (RFC 5280 4.1.2.5), so a day-count ends 1 s early */
     t->not_after = t->not_before + (time_t)days * 86400 - 1;

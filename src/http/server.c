@@ -607,6 +607,9 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
     if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0)
         http_die("evbuffer_add");
     evhttp_send_reply(req, resp->status, http_reason(resp->status), NULL);
+    /* evhttp queues the head and the body as separate chunks, which the TLS
+     * bufferevent would send as two records and two write(2)s: join them. */
+    evbuffer_pullup(bufferevent_get_output(c->bev), -1);
 }
 
 /* The request's path, percent-decoded, query ignored. NULL when the target is
@@ -696,7 +699,8 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
         er.peer_verify = X509_V_ERR_UNSPECIFIED;
     }
-    if (tls_channel_binding(ssl, cb, &cb_len) == KP_OK) {
+    /* Only a POSTed CSR can carry the binding; the exporter costs an HKDF. */
+    if (er.method == EST_POST && tls_channel_binding(ssl, cb, &cb_len) == KP_OK) {
         er.channel_binding = cb;
         er.channel_binding_len = cb_len;
     }
@@ -805,7 +809,14 @@ static enum kp_err worker_init(struct http_worker *w, char **errmsg)
 {
     struct http_gen *g = w->hs->cur; /* no thread runs yet */
 
-    w->base = event_base_new();
+    struct event_config *ec = event_config_new();
+
+    /* The changelist folds evhttp's disable-read/enable-read around every
+     * response into at most one epoll_ctl per loop turn. */
+    if (ec == NULL || event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+        http_die("event_config");
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (w->base == NULL)
         http_die("event_base_new");
     w->http = evhttp_new(w->base);

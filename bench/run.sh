@@ -1,0 +1,423 @@
+#!/bin/bash
+# `make bench`: enrollment throughput, latency, CPU and memory of a real
+# `kipuka serve` on loopback, next to the crypto-only bound (openssl speed) and
+# nginx serving the same /cacerts bytes, all measured in this run. Prints a
+# table and appends it to bench/RESULTS.md. Method: bench/README.md.
+#
+# Environment: BENCH_SECONDS (10) per scenario, BENCH_IDLE_CONNS (10000),
+# BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists; default: first half of
+# the cores for the server, the rest for the load generator), BENCH_THREADS
+# (server threads and nginx workers; default: cores in BENCH_SERVER_CPUS),
+# BENCH_CLIENT_THREADS, BENCH_RESULTS (bench/RESULTS.md; "" for none).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=./build/kipuka
+LG=./build/bench-loadgen
+DUR=${BENCH_SECONDS:-10}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+RESULTS=${BENCH_RESULTS-bench/RESULTS.md}
+EST=/.well-known/est
+WAIT_TRIES=100 # x 0.1 s for a server to come up or go away
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+# ---- CPUs: server and load generator on separate cores ----
+ncpu=$(nproc)
+count_cpus() { # "0-1,3" -> 3
+    local n=0 part a b
+    IFS=, read -ra parts <<<"$1"
+    for part in "${parts[@]}"; do
+        a=${part%-*} b=${part#*-}
+        n=$((n + b - a + 1))
+    done
+    echo "$n"
+}
+if [ "$ncpu" -ge 2 ]; then
+    half=$((ncpu / 2))
+    SERVER_CPUS=${BENCH_SERVER_CPUS:-0-$((half - 1))}
+    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-$half-$((ncpu - 1))}
+else
+    SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
+    CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
+fi
+THREADS=${BENCH_THREADS:-$(count_cpus "$SERVER_CPUS")}
+CLIENT_THREADS=${BENCH_CLIENT_THREADS:-$(count_cpus "$CLIENT_CPUS")}
+SERVER_CORES=$(count_cpus "$SERVER_CPUS")
+on_server() { taskset -c "$SERVER_CPUS" "$@"; }
+on_client() { taskset -c "$CLIENT_CPUS" "$@"; }
+
+# ---- file descriptors: 10,000 idle connections on each side ----
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=65536
+[ "$hard" -gt 65536 ] && hard=65536
+ulimit -n "$hard"
+NOFILE=$(ulimit -n)
+if [ "$IDLE_CONNS" -gt $((NOFILE - 500)) ]; then
+    log "RLIMIT_NOFILE is $NOFILE: holding $((NOFILE - 500)) idle connections, not $IDLE_CONNS"
+    IDLE_CONNS=$((NOFILE - 500))
+fi
+MAX_CONNS=$((IDLE_CONNS + 1000))
+
+# ---- tools ----
+[ -x "$BIN" ] || die "$BIN is missing: run make build"
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+    -Werror -o "$LG" bench/loadgen.c $(pkg-config --cflags --libs openssl) -lpthread ||
+    die "cannot build the load generator"
+if ! command -v nginx >/dev/null; then
+    log "installing nginx-light (the reference server)"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq nginx-light >/dev/null 2>&1 ||
+        { $sudo apt-get update -qq && $sudo apt-get install -y -qq nginx-light >/dev/null; } ||
+        log "cannot install nginx: its references are left out"
+fi
+NGINX=$(command -v nginx || true)
+[ -n "$NGINX" ] && [ "$(id -u)" != 0 ] && {
+    log "nginx needs root here: its references are left out"
+    NGINX=""
+}
+
+# ---- scratch and cleanup: only what this script started ----
+W=$(mktemp -d /tmp/kipuka-bench.XXXXXX)
+chmod 711 "$W" # nginx workers (nobody) read $W/www
+PIDS=()
+stop_pid() { # TERM, wait up to WAIT_TRIES/10 s, then KILL
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < WAIT_TRIES * 2; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+kv() { # FILE KEY: a value from the load generator's key=value line
+    awk -v k="$2" '{for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) { print substr($i, n + 1); exit } } }' "$1"
+}
+calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# ---- kipuka deployments ----
+deploy() { # NAME CA-KEY: init, bench config, 64 multi-use OTPs
+    local dir=$W/$1 cfg=$W/$1/kipuka.toml
+    "$BIN" init --dir "$dir" --port 0 --ca-key "$2" >/dev/null 2>&1 || die "kipuka init failed"
+    # inserted, not replaced: the generated file has no such keys and
+    # duplicates are refused
+    sed -i -e "s/^port = 0\$/port = 0\nthreads = $THREADS\nmax_connections = $MAX_CONNS\nidle_timeout = 600/" \
+        -e 's/^level = "info"$/level = "warn"/' "$cfg"
+    grep -q "^threads = $THREADS\$" "$cfg" && grep -q '^level = "warn"$' "$cfg" ||
+        die "unexpected kipuka.toml layout in $cfg"
+    "$BIN" otp create -c "$cfg" --entity bench --uses 1000000 --count 64 --ttl 24h \
+        >"$dir/otps" 2>/dev/null || die "kipuka otp create failed"
+}
+
+KPID="" PORT=""
+kipuka_start() { # NAME: serve pinned to the server CPUs, wait for readiness
+    local dir=$W/$1 i
+    : >"$dir/serve.out"
+    # taskset execs, so $! is the server itself (a function would add a subshell)
+    taskset -c "$SERVER_CPUS" "$BIN" serve -c "$dir/kipuka.toml" >"$dir/serve.out" \
+        2>>"$dir/serve.err" &
+    KPID=$!
+    PIDS+=("$KPID")
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        grep -q '^kipuka: listening on' "$dir/serve.out" && break
+        kill -0 "$KPID" 2>/dev/null || die "kipuka serve exited: $(tail -3 "$dir/serve.err")"
+        sleep 0.1
+    done
+    PORT=$(sed -n 's|^kipuka: listening on https://[^/]*:\([0-9]*\)/.*|\1|p' "$dir/serve.out")
+    [ -n "$PORT" ] || die "kipuka serve did not come up"
+}
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+kipuka_stop() {
+    stop_pid "$KPID"
+    forget_pid "$KPID"
+}
+
+NPID="" NPORT="" NPIDARGS=()
+free_port() {
+    local p i
+    for ((i = 0; i < 50; i++)); do
+        p=$((20000 + RANDOM % 20000))
+        ss -Htln "sport = :$p" | grep -q . || {
+            echo "$p"
+            return
+        }
+    done
+    die "no free port"
+}
+nginx_start() {
+    local i workers
+    NPORT=$(free_port)
+    mkdir -p "$W/nginx"
+    sed -e "s#@DIR@#$W/nginx#g" -e "s#@WWW@#$W/www#g" -e "s#@WORKERS@#$THREADS#" \
+        -e "s#@PORT@#$NPORT#" -e "s#@NOFILE@#$NOFILE#" -e "s#@CONNS@#$MAX_CONNS#" \
+        -e "s#@CERT@#$W/ec/tls/server.pem#" -e "s#@KEY@#$W/ec/tls/server.key#" \
+        bench/nginx.conf.in >"$W/nginx/nginx.conf"
+    taskset -c "$SERVER_CPUS" "$NGINX" -p "$W/nginx" -c "$W/nginx/nginx.conf" \
+        -e "$W/nginx/error.log" >"$W/nginx/out" 2>&1 &
+    NPID=$!
+    PIDS+=("$NPID")
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        workers=$({ pgrep -P "$NPID" || true; } | wc -l)
+        [ "$workers" -ge "$THREADS" ] &&
+            curl -sf --cacert "$W/ec/ca/ca.pem" -o /dev/null \
+                "https://127.0.0.1:$NPORT$EST/cacerts" && break
+        kill -0 "$NPID" 2>/dev/null || die "nginx exited: $(tail -3 "$W/nginx/error.log")"
+        sleep 0.1
+    done
+    NPIDARGS=(--pid "$NPID")
+    for i in $(pgrep -P "$NPID"); do NPIDARGS+=(--pid "$i"); done
+}
+nginx_stop() {
+    stop_pid "$NPID"
+    forget_pid "$NPID"
+}
+nginx_rss_kb() {
+    local t=0 p
+    for p in "$NPID" $(pgrep -P "$NPID"); do t=$((t + $(rss_kb "$p"))); done
+    echo "$t"
+}
+
+# ---- the crypto-only bound ----
+log "openssl speed (one core, CPU time): ecdsap256 ecdhx25519 rsa2048"
+# CPU time, not -elapsed: the bound is compared with the server's CPU time,
+# and wall time on a shared machine would fold other load into it.
+on_server openssl speed -seconds 3 ecdsap256 ecdhx25519 rsa2048 >"$W/speed" 2>/dev/null ||
+    die "openssl speed failed"
+read -r P256_SIGN P256_VERIFY < <(awk '/ecdsa \(nistp256\)/ { print $(NF-1), $NF }' "$W/speed")
+read -r RSA_SIGN RSA_VERIFY < <(awk '/^rsa 2048 bits/ { print $(NF-1), $NF }' "$W/speed")
+X25519=$(awk '/ecdh \(X25519\)/ { print $NF }' "$W/speed")
+[ -n "$P256_SIGN" ] && [ -n "$RSA_SIGN" ] && [ -n "$X25519" ] || die "cannot read openssl speed"
+# seconds of CPU per enrollment, server side (accounting printed below)
+T_TLS=$(calc "2 / $X25519 + 1 / $P256_SIGN")
+T_OTP_EC=$(calc "$T_TLS + 1 / $P256_VERIFY + 1 / $P256_SIGN")
+T_MTLS_EC=$(calc "$T_OTP_EC + 2 / $P256_VERIFY")
+T_OTP_RSA=$(calc "$T_TLS + 1 / $P256_VERIFY + 1 / $RSA_SIGN")
+
+# ---- runs ----
+run_lg() { # OUT MODE ARGS...: one load generator run on the client CPUs
+    local out=$1
+    shift
+    on_client "$LG" "$@" --threads "$CLIENT_THREADS" --seconds "$DUR" >"$W/$out" 2>"$W/$out.err" ||
+        die "load generator failed: $(tail -3 "$W/$out.err")"
+    [ -s "$W/$out.err" ] && sed 's/^/  /' "$W/$out.err" | head -6 >&2
+    return 0
+}
+
+deploy ec ec:P-256
+deploy rsa rsa:2048
+
+log "kipuka (P-256 CA): simpleenroll with OTP, simplereenroll with mTLS, cacerts"
+kipuka_start ec
+KRSS_START=$(rss_kb "$KPID")
+# the mTLS client: a certificate enrolled with an OTP, then renewed over and over
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/client.key" \
+    -subj /CN=bench-client -outform DER -out "$W/client.csr" 2>/dev/null
+base64 -w0 "$W/client.csr" >"$W/client.csr.b64"
+curl -sf --cacert "$W/ec/ca/ca.pem" -u "bench:$(head -1 "$W/ec/otps")" \
+    -H 'Content-Type: application/pkcs10' --data-binary @"$W/client.csr.b64" \
+    -o "$W/client.p7" "https://127.0.0.1:$PORT$EST/simpleenroll" || die "cannot enroll the mTLS client"
+base64 -d "$W/client.p7" | openssl pkcs7 -inform DER -print_certs -out "$W/client.pem"
+mkdir -p "$W/www"
+chmod 755 "$W/www"
+curl -sf --cacert "$W/ec/ca/ca.pem" -o "$W/www/cacerts" "https://127.0.0.1:$PORT$EST/cacerts" ||
+    die "cannot fetch /cacerts"
+chmod 644 "$W/www/cacerts"
+
+KARGS=(--port "$PORT" --cafile "$W/ec/ca/ca.pem" --pid "$KPID")
+for c in 8 64; do
+    run_lg "otp_ec_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
+        --otp-file "$W/ec/otps" --entity bench
+    run_lg "mtls_ec_$c" enroll "${KARGS[@]}" --path "$EST/simplereenroll" --clients "$c" \
+        --cert "$W/client.pem" --key "$W/client.key" --cn bench-client
+done
+run_lg cacerts_kipuka get "${KARGS[@]}" --path "$EST/cacerts" --clients 64 --keepalive
+KHWM=$(hwm_kb "$KPID")
+kipuka_stop
+
+log "kipuka (RSA-2048 CA): simpleenroll with OTP"
+kipuka_start rsa
+KARGS=(--port "$PORT" --cafile "$W/rsa/ca/ca.pem" --pid "$KPID")
+for c in 8 64; do
+    run_lg "otp_rsa_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
+        --otp-file "$W/rsa/otps" --entity bench
+done
+KHWM_RSA=$(hwm_kb "$KPID")
+kipuka_stop
+
+log "kipuka: $IDLE_CONNS idle keep-alive TLS connections (fresh server)"
+kipuka_start ec
+on_client "$LG" idle --port "$PORT" --cafile "$W/ec/ca/ca.pem" --pid "$KPID" --clients 64 \
+    --conns "$IDLE_CONNS" --seconds 120 >"$W/idle_kipuka" 2>"$W/idle_kipuka.err" || true
+kipuka_stop
+
+if [ -n "$NGINX" ]; then
+    log "nginx $(nginx -v 2>&1 | sed 's|.*/||'): $IDLE_CONNS idle connections, then cacerts"
+    nginx_start
+    NRSS_START=$(nginx_rss_kb)
+    on_client "$LG" idle --port "$NPORT" --cafile "$W/ec/ca/ca.pem" "${NPIDARGS[@]}" \
+        --clients 64 --conns "$IDLE_CONNS" --seconds 120 >"$W/idle_nginx" 2>"$W/idle_nginx.err" ||
+        true
+    run_lg cacerts_nginx get --port "$NPORT" --cafile "$W/ec/ca/ca.pem" "${NPIDARGS[@]}" \
+        --path "$EST/cacerts" --clients 64 --keepalive
+    nginx_stop
+fi
+
+# ---- report ----
+f1() { calc "sprintf(\"%.1f\", $1)"; }
+fmt_ratio() { [ -n "$2" ] && [ "$(calc "($2 > 0)")" = 1 ] && calc "sprintf(\"%.2fx\", $1 / $2)" || echo "-"; }
+met() { [ "$(calc "($1) ? 1 : 0")" = 1 ] && echo "met" || echo "NOT met"; }
+
+report() {
+    local name c f ref refname bound eps srv
+    echo "kipuka $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "server on CPUs $SERVER_CPUS ($THREADS thread(s)); load generator on CPUs $CLIENT_CPUS" \
+        "($CLIENT_THREADS thread(s)); ${DUR} s per scenario after 1 s warm-up; TLS 1.3, X25519"
+    echo
+    printf '| %-34s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' scenario clients \
+        'req/s' 'p50 ms' 'p90 ms' 'p99 ms' errors reference ratio
+    printf '|%s|\n' "------------------------------------|---------|-----------|---------|---------|---------|--------|--------------------------------|--------"
+    for row in "otp_ec_8 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+        "otp_ec_64 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+        "mtls_ec_8 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
+        "mtls_ec_64 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
+        "otp_rsa_8 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
+        "otp_rsa_64 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
+        "cacerts_kipuka cacerts_keep-alive,_kipuka -" \
+        "cacerts_nginx cacerts_keep-alive,_nginx -"; do
+        read -r f name bound <<<"$row"
+        [ -s "$W/$f" ] || continue
+        if [ "$bound" != - ]; then
+            eps=$(calc "$SERVER_CORES / $bound")
+            ref=$eps
+            refname="$(f1 "$eps") crypto bound ($SERVER_CORES core)"
+        elif [ "$f" = cacerts_kipuka ] && [ -s "$W/cacerts_nginx" ]; then
+            ref=$(kv "$W/cacerts_nginx" rps)
+            refname="$ref nginx"
+        else
+            ref="" refname="-"
+        fi
+        printf '| %-34s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' "${name//_/ }" \
+            "$(kv "$W/$f" clients)" "$(kv "$W/$f" rps)" "$(kv "$W/$f" p50_ms)" \
+            "$(kv "$W/$f" p90_ms)" "$(kv "$W/$f" p99_ms)" "$(kv "$W/$f" errors)" "$refname" \
+            "$(fmt_ratio "$(kv "$W/$f" rps)" "$ref")"
+    done
+    echo
+    echo "Server CPU (utime+stime from /proc/PID/stat over the window) per request:"
+    echo
+    printf '| %-34s | %7s | %8s | %12s | %14s | %6s | %8s | %8s |\n' scenario clients 'srv CPU' \
+        'CPU/req us' 'reference us' ratio 'lg CPU' 'other'
+    printf '|%s|\n' "------------------------------------|---------|----------|--------------|----------------|--------|----------|---------"
+    for row in "otp_ec_8 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+        "otp_ec_64 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+        "mtls_ec_8 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
+        "mtls_ec_64 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
+        "otp_rsa_8 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
+        "otp_rsa_64 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
+        "cacerts_kipuka cacerts_keep-alive,_kipuka -" \
+        "cacerts_nginx cacerts_keep-alive,_nginx -"; do
+        read -r f name bound <<<"$row"
+        [ -s "$W/$f" ] || continue
+        if [ "$bound" != - ]; then
+            ref=$(f1 "$bound * 1e6")
+            refname="$ref crypto"
+        elif [ "$f" = cacerts_kipuka ] && [ -s "$W/cacerts_nginx" ]; then
+            ref=$(kv "$W/cacerts_nginx" srv_cpu_us_per_req)
+            refname="$ref nginx"
+        else
+            ref="" refname="-"
+        fi
+        srv=$(kv "$W/$f" srv_cpu_us_per_req)
+        printf '| %-34s | %7s | %7s%% | %12s | %14s | %6s | %7s%% | %7s%% |\n' "${name//_/ }" \
+            "$(kv "$W/$f" clients)" "$(kv "$W/$f" srv_cpu_pct)" "$srv" "$refname" \
+            "$(fmt_ratio "$srv" "$ref")" "$(kv "$W/$f" lg_cpu_pct)" "$(kv "$W/$f" other_cpu_pct)"
+    done
+    echo
+    echo "srv CPU: server CPU time / wall time (100% = one core busy); lg CPU: the load"
+    echo "generator's; other: the rest of the machine meanwhile (other processes, interrupts)."
+    echo
+    echo "Crypto bound per enrollment, server side, one core, from openssl speed (CPU time):"
+    echo "  X25519 $X25519 op/s, ECDSA P-256 sign $P256_SIGN/s verify $P256_VERIFY/s," \
+        "RSA-2048 sign $RSA_SIGN/s verify $RSA_VERIFY/s"
+    echo "  TLS 1.3 handshake = 2 X25519 (ephemeral keygen counted as one op + derive)"
+    echo "                      + 1 P-256 sign (CertificateVerify)       = $(f1 "$T_TLS * 1e6") us"
+    echo "  OTP,  P-256 CA    = handshake + 1 P-256 verify (CSR) + 1 P-256 sign (certificate)" \
+        "= $(f1 "$T_OTP_EC * 1e6") us = $(f1 "1 / $T_OTP_EC") enrollments/s/core"
+    echo "  mTLS, P-256 CA    = OTP + 2 P-256 verify (client CertificateVerify, client cert)" \
+        "= $(f1 "$T_MTLS_EC * 1e6") us = $(f1 "1 / $T_MTLS_EC") enrollments/s/core"
+    echo "  OTP, RSA-2048 CA  = handshake + 1 P-256 verify (CSR) + 1 RSA-2048 sign (certificate)" \
+        "= $(f1 "$T_OTP_RSA * 1e6") us = $(f1 "1 / $T_OTP_RSA") enrollments/s/core"
+    echo "  Not counted: hashing, AES-GCM records, HMAC of the OTP, the store."
+    echo
+    local kidle nidle kper nper kopen nopen
+    kidle=$W/idle_kipuka nidle=$W/idle_nginx
+    kper=$(kv "$kidle" bytes_per_conn)
+    kopen=$(kv "$kidle" open)
+    nper="" nopen=""
+    [ -s "$nidle" ] && nper=$(kv "$nidle" bytes_per_conn) && nopen=$(kv "$nidle" open)
+    echo "Memory (VmRSS/VmHWM of /proc/PID/status; nginx = master + workers):"
+    local nstart="n/a" nidle_s="n/a"
+    [ -n "${NRSS_START:-}" ] && nstart="$(f1 "$NRSS_START / 1024") MB"
+    [ -n "$nper" ] && nidle_s="$(f1 "$nper / 1024") KB ($nopen open)"
+    echo "  RSS idle at start:      kipuka $(f1 "$KRSS_START / 1024") MB; nginx $nstart;" \
+        "ratio $(fmt_ratio "$KRSS_START" "${NRSS_START:-}")"
+    echo "  peak RSS (VmHWM):       kipuka $(f1 "$KHWM / 1024") MB after the P-256 scenarios," \
+        "$(f1 "$KHWM_RSA / 1024") MB after the RSA-2048 ones"
+    echo "  RSS per idle TLS conn:  kipuka $(f1 "${kper:-0} / 1024") KB ($kopen of $IDLE_CONNS open," \
+        "RSS $(kv "$kidle" rss_before_kb) -> $(kv "$kidle" rss_after_kb) KB);" \
+        "nginx $nidle_s; ratio $(fmt_ratio "${kper:-0}" "$nper")"
+    echo
+    local cpu64 p99 kc nc
+    cpu64=$(kv "$W/otp_ec_64" srv_cpu_us_per_req)
+    p99=$(kv "$W/otp_ec_64" p99_ms)
+    kc=$(kv "$W/cacerts_kipuka" rps)
+    nc=""
+    [ -s "$W/cacerts_nginx" ] && nc=$(kv "$W/cacerts_nginx" rps)
+    echo "Targets (reported, not asserted):"
+    echo "  CPU per enrollment <= 1.5x crypto bound: $(fmt_ratio "$cpu64" "$(calc "$T_OTP_EC * 1e6")")" \
+        "(OTP, P-256, 64 clients): $(met "$cpu64 <= 1.5 * $T_OTP_EC * 1e6")"
+    echo "  cacerts keep-alive req/s >= nginx:       $kc vs ${nc:-n/a}:" \
+        "$([ -n "$nc" ] && met "$kc >= $nc" || echo 'n/a')"
+    echo "  < 64 KB per idle TLS connection:         $(f1 "${kper:-0} / 1024") KB:" \
+        "$([ "${kopen:-0}" -gt 0 ] && met "${kper:-0} < 65536" || echo 'n/a')"
+    echo "  < 25 MB RSS idle at start:               $(f1 "$KRSS_START / 1024") MB:" \
+        "$(met "$KRSS_START < 25600")"
+    echo "  p99 enrollment < 50 ms at 64 clients:    $p99 ms (OTP, P-256):" \
+        "$(met "$p99 < 50")"
+}
+
+report >"$W/report"
+cat "$W/report"
+if [ -n "$RESULTS" ]; then
+    {
+        [ -s "$RESULTS" ] || printf '# kipuka benchmark results\n\nWritten by `make bench` (method: bench/README.md), newest last.\n'
+        echo
+        echo "## $(date -u '+%Y-%m-%d %H:%M UTC'): $ncpu x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)"
+        echo
+        echo '```'
+        cat "$W/report"
+        echo '```'
+    } >>"$RESULTS"
+    log "appended to $RESULTS"
+fi
