@@ -44,10 +44,14 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est.h"
+#include "http/pool.h"
 #include "http/tls.h"
 
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
+/* Pool threads per event loop: they mostly wait on the store, and the more
+ * enrollments wait together, the more one commit carries. */
+#define HTTP_POOL_THREADS_PER_WORKER 8
 /* Event loop passes allowed for closed connections to be finalized at teardown. */
 #define HTTP_TEARDOWN_PASSES 64
 
@@ -93,6 +97,8 @@ struct http_conn {
     bool set_up;
     bool reject; /* over max_connections: closed at setup */
     bool closed;
+    struct http_exchange *job;     /* a request on the pool: evhttp must not free it */
+    bool close_after_job;          /* conn_close came while job ran */
     struct http_conn *prev, *next; /* worker's list */
 };
 
@@ -111,6 +117,7 @@ struct http_worker {
     struct http_limits lim;  /* copy of those limits */
     struct http_conn *conns; /* not yet freed, closed or not */
     size_t nconns;
+    size_t jobs; /* exchanges begun and not finished */
     bool stopping;
 };
 
@@ -120,6 +127,7 @@ struct http_server {
     unsigned serial;      /* guarded by lock */
     struct http_worker *workers;
     size_t nworkers;
+    struct http_pool *pool;
     int port;  /* bound */
     int grace; /* seconds, set before workers are told to stop */
     bool stopped;
@@ -361,6 +369,12 @@ static void conn_arm(struct http_conn *c, long seconds)
 /* Close now: evhttp frees the connection, which calls conn_closecb. */
 static void conn_close(struct http_conn *c)
 {
+    /* Freeing the connection would free the request the pool is answering:
+     * that answer closes it instead. */
+    if (c->job != NULL) {
+        c->close_after_job = true;
+        return;
+    }
     if (c->evcon != NULL)
         evhttp_connection_free(c->evcon);
 }
@@ -602,11 +616,13 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
     }
     if (resp->status == 405)
         evhttp_add_header(oh, "Allow", http_allow(er->op));
-    if (c->w->stopping)
+    if (c == NULL || c->w->stopping || c->close_after_job)
         evhttp_add_header(oh, "Connection", "close");
     if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0)
         http_die("evbuffer_add");
     evhttp_send_reply(req, resp->status, http_reason(resp->status), NULL);
+    if (c == NULL)
+        return;
     /* evhttp queues the head and the body as separate chunks, which the TLS
      * bufferevent would send as two records and two write(2)s: join them. */
     evbuffer_pullup(bufferevent_get_output(c->bev), -1);
@@ -635,6 +651,77 @@ static char *http_request_path(struct evhttp_request *req)
     return path;
 }
 
+/* One request from its arrival to its answer. Built and finished on the
+ * worker's thread; in between it may run on a pool thread (exchange_run). */
+struct http_exchange {
+    struct http_worker *w;
+    struct http_conn *c;
+    SSL *ssl; /* a reference: keeps c, its ex_data, alive if the peer leaves */
+    struct evhttp_request *req;
+    struct http_gen *g;
+    enum evhttp_cmd_type cmd;
+    struct est_request er;
+    struct est_response resp;
+    X509 *peer_cert;
+    char *path;
+    char peer[80];
+    unsigned char cb[TLS_CHANNEL_BINDING_MAX];
+    struct timespec t0;
+};
+
+/* Which requests leave the event loop: those that may wait on the store or
+ * spend a signature. GETs answer from memory. */
+static bool exchange_blocks(const struct http_exchange *x)
+{
+    return x->er.method == EST_POST;
+}
+
+/* Answer, log and free. Worker thread. */
+static void exchange_finish(struct http_exchange *x)
+{
+    struct http_conn *c = x->c;
+    char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
+    bool has_subject = x->resp.auth_subject[0] != '\0';
+
+    if (c->job == x)
+        c->job = NULL;
+    /* Gone peers: evhttp detached the request and frees it on this reply. */
+    http_reply(x->req, c->closed ? NULL : c, &x->er, &x->resp);
+    log_field(logpath, sizeof(logpath), x->path != NULL ? x->path : "?");
+    if (has_subject)
+        log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
+    log_info("http: req=%" PRIu64 " peer=%s method=%s path=\"%s\" status=%d bytes=%zu "
+             "ms=%.1f%s%s%s",
+             x->er.id, x->peer, http_method_name(x->cmd), logpath, x->resp.status, x->resp.body_len,
+             ms_since(&x->t0), has_subject ? " subject=\"" : "", has_subject ? logsubj : "",
+             has_subject ? "\"" : "");
+    est_response_cleanup(&x->resp);
+    X509_free(x->peer_cert);
+    OPENSSL_cleanse(x->cb, sizeof(x->cb));
+    free(x->path);
+    gen_release(x->w->hs, x->g);
+    x->w->jobs--;
+    SSL_free(x->ssl); /* may free c, when the connection closed meanwhile */
+    free(x);
+}
+
+static void exchange_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    exchange_finish(arg);
+}
+
+/* Pool thread: the EST core, then back to the worker's loop to answer. */
+static void exchange_run(void *arg)
+{
+    struct http_exchange *x = arg;
+
+    est_handle(x->g->est, &x->er, &x->resp);
+    if (event_base_once(x->w->base, -1, EV_TIMEOUT, exchange_done_cb, x, NULL) != 0)
+        http_die("event_base_once");
+}
+
 /* evhttp_set_gencb: one complete request (headers and body within the limits). */
 static void http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -646,82 +733,73 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     struct http_conn *c = SSL_get_ex_data(ssl, conn_ex_idx);
     struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    struct est_request er = {0};
-    struct est_response resp = {0};
-    struct http_gen *g = NULL;
-    X509 *peer_cert = NULL;
-    unsigned char cb[TLS_CHANNEL_BINDING_MAX];
-    size_t cb_len = 0;
-    char peer[80], logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
-    char *path = NULL;
+    struct http_exchange *x = xcalloc(1, sizeof(*x));
     const char *accept = evhttp_find_header(ih, "Accept");
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    struct timespec t0;
-    bool has_subject;
+    size_t cb_len = 0;
     enum kp_err rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_MONOTONIC, &x->t0);
     assert(c != NULL && c->w == w);
     c->phase = CONN_BUSY;
     event_del(c->timer);
     evhttp_request_set_on_complete_cb(req, conn_request_done, c);
 
-    g = gen_acquire(hs);
-    er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
-    conn_peer(evcon, peer, sizeof(peer));
-    er.peer_addr = peer;
+    x->w = w;
+    x->c = c;
+    x->ssl = ssl;
+    SSL_up_ref(ssl);
+    x->req = req;
+    x->cmd = evhttp_request_get_command(req);
+    x->g = gen_acquire(hs);
+    w->jobs++;
+    x->er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
+    conn_peer(evcon, x->peer, sizeof(x->peer));
+    x->er.peer_addr = x->peer;
 
-    path = http_request_path(req);
-    if (path == NULL)
+    x->path = http_request_path(req);
+    if (x->path == NULL)
         rc = KP_ERR_BAD_REQUEST;
     else
-        rc = est_route(g->base_path, path, &er);
+        rc = est_route(x->g->base_path, x->path, &x->er);
     if (rc != KP_OK) {
-        est_response_error(&resp, rc, accept, NULL);
-        goto reply;
+        est_response_error(&x->resp, rc, accept, NULL);
+        exchange_finish(x);
+        return;
     }
 
-    er.method = cmd == EVHTTP_REQ_GET ? EST_GET : cmd == EVHTTP_REQ_POST ? EST_POST : EST_OTHER;
-    er.content_type = evhttp_find_header(ih, "Content-Type");
-    er.accept = accept;
-    er.authorization = evhttp_find_header(ih, "Authorization");
-    er.body_len = evbuffer_get_length(in);
-    er.body = er.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
-    if (er.body == NULL)
+    x->er.method = x->cmd == EVHTTP_REQ_GET    ? EST_GET
+                   : x->cmd == EVHTTP_REQ_POST ? EST_POST
+                                               : EST_OTHER;
+    x->er.content_type = evhttp_find_header(ih, "Content-Type");
+    x->er.accept = accept;
+    x->er.authorization = evhttp_find_header(ih, "Authorization");
+    x->er.body_len = evbuffer_get_length(in);
+    x->er.body = x->er.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
+    if (x->er.body == NULL)
         http_die("evbuffer_pullup");
 
-    peer_cert = SSL_get1_peer_certificate(ssl);
-    if (peer_cert != NULL) {
-        er.peer_cert = peer_cert;
-        er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
-        er.peer_verify = SSL_get_verify_result(ssl);
+    x->peer_cert = SSL_get1_peer_certificate(ssl);
+    if (x->peer_cert != NULL) {
+        x->er.peer_cert = x->peer_cert;
+        x->er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
+        x->er.peer_verify = SSL_get_verify_result(ssl);
     } else {
         /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
-        er.peer_verify = X509_V_ERR_UNSPECIFIED;
+        x->er.peer_verify = X509_V_ERR_UNSPECIFIED;
     }
     /* Only a POSTed CSR can carry the binding; the exporter costs an HKDF. */
-    if (er.method == EST_POST && tls_channel_binding(ssl, cb, &cb_len) == KP_OK) {
-        er.channel_binding = cb;
-        er.channel_binding_len = cb_len;
+    if (x->er.method == EST_POST && tls_channel_binding(ssl, x->cb, &cb_len) == KP_OK) {
+        x->er.channel_binding = x->cb;
+        x->er.channel_binding_len = cb_len;
     }
 
-    est_handle(g->est, &er, &resp);
-
-reply:
-    http_reply(req, c, &er, &resp);
-    log_field(logpath, sizeof(logpath), path != NULL ? path : evhttp_request_get_uri(req));
-    has_subject = resp.auth_subject[0] != '\0';
-    if (has_subject)
-        log_field(logsubj, sizeof(logsubj), resp.auth_subject);
-    log_info("http: req=%" PRIu64 " peer=%s method=%s path=\"%s\" status=%d bytes=%zu "
-             "ms=%.1f%s%s%s",
-             er.id, peer, http_method_name(cmd), logpath, resp.status, resp.body_len, ms_since(&t0),
-             has_subject ? " subject=\"" : "", has_subject ? logsubj : "", has_subject ? "\"" : "");
-    est_response_cleanup(&resp);
-    X509_free(peer_cert);
-    OPENSSL_cleanse(cb, sizeof(cb));
-    free(path);
-    gen_release(hs, g);
+    if (exchange_blocks(x)) {
+        c->job = x;
+        http_pool_submit(hs->pool, exchange_run, x);
+        return;
+    }
+    est_handle(x->g->est, &x->er, &x->resp);
+    exchange_finish(x);
 }
 
 /* ---- workers ---- */
@@ -800,6 +878,10 @@ static void *worker_main(void *arg)
 
     if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
         log_error("http: event loop failed");
+    /* Requests still on the pool come back through this loop; teardown
+     * would free them under the pool. */
+    while (w->jobs > 0)
+        event_base_loop(w->base, EVLOOP_ONCE);
     worker_teardown(w);
     return NULL;
 }
@@ -1024,6 +1106,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
         }
     }
     hs->port = port;
+    hs->pool = http_pool_new(hs->nworkers * HTTP_POOL_THREADS_PER_WORKER);
     for (size_t i = 0; i < hs->nworkers; i++) {
         rc = worker_init(&hs->workers[i], errmsg);
         if (rc != KP_OK)
@@ -1122,6 +1205,9 @@ void http_server_stop(struct http_server *hs, int grace_seconds)
             worker_teardown(w);
         }
     }
+    /* Idle by now: every worker waited for its requests. */
+    http_pool_free(hs->pool);
+    hs->pool = NULL;
 }
 
 void http_server_free(struct http_server *hs)

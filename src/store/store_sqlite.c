@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,27 @@
 #define SQ_BUSY_TIMEOUT_MS 5000
 #define SQ_BUSY_RETRY_MS 10
 
+/* One store_issue call waiting for its commit. */
+struct sq_issue_job {
+    const struct store_cert *cert;
+    int64_t otp_id;
+    const struct store_audit *ev;
+    enum kp_err rc;
+    bool done;
+    struct sq_issue_job *next;
+};
+
 struct sqlite_store {
     struct store base; /* first: struct store * converts to this */
     sqlite3 *db;
     pthread_mutex_t lock; /* one statement or transaction at a time */
+    /* Group commit: issues queue here; one caller at a time (the leader)
+     * writes all that are queued in one transaction, so one fsync covers
+     * every certificate that arrived while the previous commit ran. */
+    pthread_mutex_t gc_lock;
+    pthread_cond_t gc_cond;
+    struct sq_issue_job *gc_head, *gc_tail; /* guarded by gc_lock */
+    bool gc_leading;                        /* guarded by gc_lock */
 };
 
 /* Migration N is sq_migrations[N - 1]; append only, never edit a shipped one. */
@@ -415,6 +433,8 @@ static enum kp_err sq_open(const char *location, struct store **out)
     st->db = db;
     db = NULL; /* steal */
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->gc_lock, NULL);
+    pthread_cond_init(&st->gc_cond, NULL);
     *out = &st->base;
     rc = KP_OK;
 out:
@@ -429,6 +449,8 @@ static void sq_close(struct store *s)
     if (sqlite3_close(st->db) != SQLITE_OK)
         sq_log(st->db, "close"); /* a statement left unfinalized: a bug here */
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->gc_lock);
+    pthread_cond_destroy(&st->gc_cond);
     free(st);
 }
 
@@ -525,32 +547,92 @@ out:
     return rc;
 }
 
+/* One issue inside the batch's transaction, undone alone on failure. */
+static enum kp_err sq_issue_one(sqlite3 *db, const struct sq_issue_job *job)
+{
+    enum kp_err rc = sq_exec(db, "SAVEPOINT issue", "savepoint");
+
+    if (rc == KP_OK && job->otp_id > 0)
+        rc = sq_otp_consume(db, job->otp_id);
+    if (rc == KP_OK)
+        rc = sq_cert_insert(db, job->cert);
+    if (rc == KP_OK)
+        rc = sq_audit_insert(db, job->ev);
+    rc = sq_refine(db, rc);
+    if (rc != KP_OK && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK TO issue", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(db) && sq_exec(db, "RELEASE issue", "release") != KP_OK &&
+        rc == KP_OK)
+        rc = KP_ERR_STORE;
+    return rc;
+}
+
+/* Write a batch in one transaction. A job that fails alone (serial taken,
+ * OTP used up) is rolled back alone; a failure of the transaction itself
+ * (disk full, I/O error, failed COMMIT) fails every job: nothing is kept. */
+static void sq_issue_batch(struct sqlite_store *st, struct sq_issue_job *batch)
+{
+    enum kp_err rc;
+
+    pthread_mutex_lock(&st->lock);
+    rc = sq_refine(st->db, sq_begin(st->db));
+    for (struct sq_issue_job *j = batch; j != NULL; j = j->next) {
+        if (rc != KP_OK) {
+            j->rc = rc;
+            continue;
+        }
+        j->rc = sq_issue_one(st->db, j);
+        if (sqlite3_get_autocommit(st->db)) {
+            /* SQLite ended the transaction (disk full, I/O): all of it is gone */
+            rc = j->rc != KP_OK ? j->rc : KP_ERR_STORE;
+            for (struct sq_issue_job *k = batch; k != j->next; k = k->next)
+                k->rc = rc;
+        }
+    }
+    if (rc == KP_OK) {
+        rc = sq_refine(st->db, sq_commit(st->db));
+        if (rc != KP_OK)
+            for (struct sq_issue_job *j = batch; j != NULL; j = j->next)
+                j->rc = rc;
+    }
+    sq_rollback(st->db); /* no-op after a successful COMMIT */
+    pthread_mutex_unlock(&st->lock);
+}
+
 static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
                             const struct store_audit *ev)
 {
     struct sqlite_store *st = sq_store(s);
-    enum kp_err rc = KP_ERR_STORE;
+    struct sq_issue_job job = {.cert = c, .otp_id = otp_id, .ev = ev, .rc = KP_ERR_STORE};
 
-    pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
-        goto out;
-    if (otp_id > 0) {
-        rc = sq_otp_consume(st->db, otp_id);
-        if (rc != KP_OK)
-            goto out;
+    pthread_mutex_lock(&st->gc_lock);
+    if (st->gc_tail != NULL)
+        st->gc_tail->next = &job;
+    else
+        st->gc_head = &job;
+    st->gc_tail = &job;
+    while (!job.done) {
+        struct sq_issue_job *batch;
+
+        if (st->gc_leading) {
+            pthread_cond_wait(&st->gc_cond, &st->gc_lock);
+            continue;
+        }
+        st->gc_leading = true;
+        batch = st->gc_head;
+        st->gc_head = st->gc_tail = NULL;
+        pthread_mutex_unlock(&st->gc_lock);
+        sq_issue_batch(st, batch);
+        pthread_mutex_lock(&st->gc_lock);
+        for (struct sq_issue_job *j = batch, *next; j != NULL; j = next) {
+            next = j->next; /* j belongs to its caller once done */
+            j->done = true;
+        }
+        st->gc_leading = false;
+        pthread_cond_broadcast(&st->gc_cond);
     }
-    rc = sq_cert_insert(st->db, c);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_audit_insert(st->db, ev);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_commit(st->db);
-out:
-    rc = sq_refine(st->db, rc);
-    sq_rollback(st->db); /* no-op after a successful COMMIT */
-    pthread_mutex_unlock(&st->lock);
-    return rc;
+    pthread_mutex_unlock(&st->gc_lock);
+    return job.rc;
 }
 
 static char *sq_column_strdup(sqlite3_stmt *stmt, int col)
