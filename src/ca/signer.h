@@ -13,6 +13,8 @@ struct signer_ops {
     const char *name;
     /* Sign a fully built certificate (digest chosen from the key). */
     enum kp_err (*sign_cert)(struct signer *s, X509 *cert);
+    /* Sign a fully built CRL, likewise. */
+    enum kp_err (*sign_crl)(struct signer *s, X509_CRL *crl);
     /* The public half, borrowed. */
     EVP_PKEY *(*public_key)(struct signer *s);
     void (*free)(struct signer *s);
@@ -31,6 +33,10 @@ struct signer *signer_soft_new(EVP_PKEY *key);
 static inline enum kp_err signer_sign_cert(struct signer *s, X509 *cert)
 {
     return s->ops->sign_cert(s, cert);
+}
+static inline enum kp_err signer_sign_crl(struct signer *s, X509_CRL *crl)
+{
+    return s->ops->sign_crl(s, crl);
 }
 static inline EVP_PKEY *signer_public_key(struct signer *s)
 {

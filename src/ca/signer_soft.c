@@ -29,6 +29,16 @@ static enum kp_err soft_sign_cert(struct signer *s, X509 *cert)
     return KP_OK;
 }
 
+static enum kp_err soft_sign_crl(struct signer *s, X509_CRL *crl)
+{
+    struct signer_soft *ss = (struct signer_soft *)s;
+    if (X509_CRL_sign(crl, ss->key, signer_digest_for(ss->key)) <= 0) {
+        log_openssl("soft signer: X509_CRL_sign failed");
+        return KP_ERR_SIGN;
+    }
+    return KP_OK;
+}
+
 static EVP_PKEY *soft_public_key(struct signer *s)
 {
     return ((struct signer_soft *)s)->key;
@@ -44,6 +54,7 @@ static void soft_free(struct signer *s)
 static const struct signer_ops soft_ops = {
     .name = "soft",
     .sign_cert = soft_sign_cert,
+    .sign_crl = soft_sign_crl,
     .public_key = soft_public_key,
     .free = soft_free,
 };

@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,8 +93,8 @@ static X509_NAME *init_parse_dn(const char *dn)
         ok = eq != NULL && eq != p && eq[1] != '\0';
         if (ok) {
             *eq = '\0';
-            ok = X509_NAME_add_entry_by_txt(name, p, MBSTRING_UTF8, (unsigned char *)eq + 1, -1,
-                                            -1, 0) == 1;
+            ok = X509_NAME_add_entry_by_txt(name, p, MBSTRING_UTF8, (unsigned char *)eq + 1, -1, -1,
+                                            0) == 1;
         }
         p = end ? end + 1 : p + strlen(p);
     }
@@ -305,10 +306,50 @@ static char *init_label_section(const char *name, const char *chain)
                      name, chain ? chain : "");
 }
 
+/* A bearer token for the admin API: written to DIR/admin.token (0600) and
+ * shown once; the config keeps only its SHA-256. */
+static enum kp_err init_admin_token(const char *dir, char hash_hex[65])
+{
+    unsigned char raw[32], md[32];
+    char token[65];
+    char *path = fs_path_join(dir, "admin.token");
+    enum kp_err rc = KP_ERR_INTERNAL;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        goto out;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    if (EVP_Digest(token, 64, md, NULL, EVP_sha256(), NULL) != 1)
+        goto out;
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(hash_hex + 2 * i, 3, "%02x", md[i]);
+    token[64] = '\n';
+    rc = fs_write_new(path, 0600, token, 65);
+    if (rc != KP_OK) {
+        fprintf(stderr, "kipuka: cannot write %s\n", path);
+        goto out;
+    }
+    token[64] = '\0';
+    fprintf(stderr, "kipuka: admin API token (shown once, kept in %s): %s\n", path, token);
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(token, sizeof(token));
+    free(path);
+    return rc;
+}
+
 static enum kp_err init_config(const struct init_opts *o, const char *chain, const char *path)
 {
-    char *text = xasprintf(config_head, o->port);
+    char hash[65];
+    char *text, *admin;
+
+    if (init_admin_token(o->dir, hash) != KP_OK)
+        return KP_ERR_IO;
+    admin = xasprintf(config_head, o->port);
+    text = xasprintf("%s\n[admin]\ntoken_sha256 = \"%s\"\n", admin, hash);
+    free(admin);
     enum kp_err rc;
+
     for (size_t i = 0; i <= o->nlabels; i++) {
         char *section = init_label_section(i == 0 ? "default" : o->labels[i - 1], chain);
         char *joined = xasprintf("%s%s", text, section);
@@ -326,20 +367,28 @@ static enum kp_err init_config(const struct init_opts *o, const char *chain, con
 static int init_parse(int argc, char **argv, struct init_opts *o)
 {
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},     {"ca-key", required_argument, NULL, 'k'},
-        {"ca-cert", required_argument, NULL, 'C'}, {"ca-subject", required_argument, NULL, 's'},
+        {"dir", required_argument, NULL, 'd'},      {"ca-key", required_argument, NULL, 'k'},
+        {"ca-cert", required_argument, NULL, 'C'},  {"ca-subject", required_argument, NULL, 's'},
         {"hostname", required_argument, NULL, 'H'}, {"label", required_argument, NULL, 'l'},
-        {"port", required_argument, NULL, 'p'},    {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"port", required_argument, NULL, 'p'},     {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': o->dir = optarg; break;
-        case 'k': o->ca_key = optarg; break;
-        case 'C': o->ca_cert = optarg; break;
-        case 's': o->ca_subject = optarg; break;
+        case 'd':
+            o->dir = optarg;
+            break;
+        case 'k':
+            o->ca_key = optarg;
+            break;
+        case 'C':
+            o->ca_cert = optarg;
+            break;
+        case 's':
+            o->ca_subject = optarg;
+            break;
         case 'H':
             if (o->nhostnames == INIT_MAX_NAMES)
                 return 2;
@@ -350,10 +399,17 @@ static int init_parse(int argc, char **argv, struct init_opts *o)
                 return 2;
             o->labels[o->nlabels++] = optarg;
             break;
-        case 'p': o->port = strtol(optarg, NULL, 10); break;
-        case 'c': break; /* init writes the config; accepted for symmetry */
-        case 'h': fputs(init_usage, stdout); return 0;
-        default: fputs(init_usage, stderr); return 2;
+        case 'p':
+            o->port = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            break; /* init writes the config; accepted for symmetry */
+        case 'h':
+            fputs(init_usage, stdout);
+            return 0;
+        default:
+            fputs(init_usage, stderr);
+            return 2;
         }
     }
     if (o->ca_cert != NULL && o->ca_key == NULL) {
@@ -373,10 +429,8 @@ static int init_parse(int argc, char **argv, struct init_opts *o)
 
 int cmd_init(int argc, char **argv)
 {
-    struct init_opts o = {.dir = "./var",
-                          .ca_key = "ec:P-256",
-                          .ca_subject = "/CN=kipuka demo CA",
-                          .port = 9443};
+    struct init_opts o = {
+        .dir = "./var", .ca_key = "ec:P-256", .ca_subject = "/CN=kipuka demo CA", .port = 9443};
     char *ca_dir = NULL, *tls_dir = NULL, *cfg_path = NULL, *p = NULL, *chain = NULL;
     struct kp_config *cfg = NULL;
     struct store *st = NULL;

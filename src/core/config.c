@@ -61,6 +61,27 @@ static const char *check_log_format(const char *v)
     return log_format_parse(v) >= 0 ? NULL : "must be \"text\" or \"json\"";
 }
 
+/* "" or comma-separated 64-digit lowercase hex SHA-256 values. */
+static const char *check_sha256_list(const char *v)
+{
+    const char *p = v;
+
+    while (*p != '\0') {
+        size_t n;
+        p += strspn(p, " ");
+        n = strspn(p, "0123456789abcdef");
+        if (n != 64)
+            return "must be SHA-256 values in lowercase hex, separated by commas";
+        p += n;
+        p += strspn(p, " ");
+        if (*p == ',')
+            p++;
+        else if (*p != '\0')
+            return "must be SHA-256 values in lowercase hex, separated by commas";
+    }
+    return NULL;
+}
+
 static const char *check_not_empty(const char *v)
 {
     return v[0] != '\0' ? NULL : "cannot be empty";
@@ -95,6 +116,12 @@ static const struct cfg_row config_rows[] = {
     {"otp", "default_uses", T_INT, C(otp_default_uses), 1, 1000000, "1", NULL},
     {"log", "level", T_STRING, C(log_level), 0, 0, "info", check_log_level},
     {"log", "format", T_STRING, C(log_format), 0, 0, "text", check_log_format},
+    {"admin", "token_sha256", T_STRING, C(admin_token_sha256), 0, 0, "", check_sha256_list},
+    {"admin", "client_subjects", T_STRING, C(admin_client_subjects), 0, 0, "", NULL},
+    {"metrics", "require_auth", T_BOOL, C(metrics_require_auth), 0, 0, "true", NULL},
+    {"crl", "path", T_STRING, C(crl_path), 0, 0, "/crl", check_base_path},
+    {"crl", "next_update", T_DURATION, C(crl_next_update), 3600, 366 * 86400, "24h", NULL},
+    {"crl", "refresh", T_DURATION, C(crl_refresh), 1, 86400, "5m", NULL},
 };
 
 static const struct cfg_row label_rows[] = {

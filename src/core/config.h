@@ -72,6 +72,13 @@ struct kp_config {
     char *log_level;
     char *log_format;
 
+    char *admin_token_sha256;    /* comma-separated SHA-256 hex of bearer tokens */
+    char *admin_client_subjects; /* ";"-separated subjects of admin client certificates */
+    bool metrics_require_auth;   /* /metrics needs admin credentials */
+    char *crl_path;              /* CRLs at PATH/LABEL.crl */
+    long crl_next_update;        /* seconds from thisUpdate to nextUpdate */
+    long crl_refresh;            /* seconds a built CRL is served before rebuilding */
+
     struct label_cfg *labels;
     size_t nlabels;
 };

@@ -55,6 +55,7 @@ struct est_response {
     const char *content_type; /* static string */
     bool base64_cte;          /* add Content-Transfer-Encoding: base64 */
     bool www_authenticate;    /* add WWW-Authenticate: Basic realm="est" */
+    const char *challenge;    /* else, when set: this WWW-Authenticate value (static) */
     long retry_after;         /* > 0: add Retry-After */
     char *body;               /* owned */
     size_t body_len;
@@ -83,5 +84,16 @@ void est_response_error(struct est_response *resp, enum kp_err err, const char *
 void est_response_cleanup(struct est_response *resp);
 
 const char *est_op_name(enum est_op op);
+
+/* What the admin API reads of a running EST core: its store, its OTP key
+ * and each label with its CA (borrowed, alive as long as srv). */
+struct ca;
+struct store *est_server_store(const struct est_server *srv);
+const unsigned char *est_server_otp_key(const struct est_server *srv);
+size_t est_server_label_count(const struct est_server *srv);
+const char *est_server_label_name(const struct est_server *srv, size_t i);
+struct ca *est_server_label_ca(const struct est_server *srv, size_t i);
+/* Index of the label, or -1. */
+long est_server_label_index(const struct est_server *srv, const char *name);
 
 #endif

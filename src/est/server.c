@@ -137,3 +137,36 @@ void est_handle(struct est_server *srv, const struct est_request *req, struct es
     else
         est_enroll(srv, l, req, resp);
 }
+
+struct store *est_server_store(const struct est_server *srv)
+{
+    return srv->store;
+}
+
+const unsigned char *est_server_otp_key(const struct est_server *srv)
+{
+    return srv->otp_key;
+}
+
+size_t est_server_label_count(const struct est_server *srv)
+{
+    return srv->nlabels;
+}
+
+const char *est_server_label_name(const struct est_server *srv, size_t i)
+{
+    return i < srv->nlabels ? srv->labels[i].cfg->name : NULL;
+}
+
+struct ca *est_server_label_ca(const struct est_server *srv, size_t i)
+{
+    return i < srv->nlabels ? srv->labels[i].ca : NULL;
+}
+
+long est_server_label_index(const struct est_server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->nlabels; i++)
+        if (strcmp(srv->labels[i].cfg->name, name) == 0)
+            return (long)i;
+    return -1;
+}

@@ -41,7 +41,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "admin/admin.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xalloc.h"
 #include "est/est.h"
 #include "http/pool.h"
@@ -71,6 +73,7 @@ struct http_gen {
     unsigned serial;
     SSL_CTX *ctx;
     struct est_server *est;
+    struct admin_server *admin; /* reads est */
     char *base_path;
     struct http_limits lim;
 };
@@ -281,6 +284,7 @@ static void gen_free(struct http_gen *g)
 {
     if (g == NULL)
         return;
+    admin_server_free(g->admin);
     est_server_free(g->est);
     SSL_CTX_free(g->ctx);
     free(g->base_path);
@@ -610,6 +614,8 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
         evhttp_add_header(oh, "Content-Transfer-Encoding", "base64");
     if (resp->www_authenticate)
         evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"est\"");
+    else if (resp->challenge != NULL)
+        evhttp_add_header(oh, "WWW-Authenticate", resp->challenge);
     if (resp->retry_after > 0) {
         snprintf(num, sizeof(num), "%ld", resp->retry_after);
         evhttp_add_header(oh, "Retry-After", num);
@@ -628,9 +634,9 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
     evbuffer_pullup(bufferevent_get_output(c->bev), -1);
 }
 
-/* The request's path, percent-decoded, query ignored. NULL when the target is
- * malformed or decodes to a NUL. Caller frees. */
-static char *http_request_path(struct evhttp_request *req)
+/* The request's path, percent-decoded, and its raw query (NULL when none).
+ * NULL when the target is malformed or decodes to a NUL. Caller frees both. */
+static char *http_request_path(struct evhttp_request *req, char **query)
 {
     struct evhttp_uri *uri = evhttp_uri_parse(evhttp_request_get_uri(req));
     const char *raw;
@@ -647,6 +653,8 @@ static char *http_request_path(struct evhttp_request *req)
         free(path);
         path = NULL;
     }
+    raw = evhttp_uri_get_query(uri);
+    *query = path != NULL && raw != NULL ? xstrdup(raw) : NULL;
     evhttp_uri_free(uri);
     return path;
 }
@@ -661,9 +669,13 @@ struct http_exchange {
     struct http_gen *g;
     enum evhttp_cmd_type cmd;
     struct est_request er;
+    bool routed;             /* est_route accepted the path: er.op and er.label are set */
+    struct admin_request ar; /* for /admin, /metrics and CRLs */
+    bool admin;
     struct est_response resp;
     X509 *peer_cert;
     char *path;
+    char *query;
     char peer[80];
     unsigned char cb[TLS_CHANNEL_BINDING_MAX];
     struct timespec t0;
@@ -673,7 +685,25 @@ struct http_exchange {
  * spend a signature. GETs answer from memory. */
 static bool exchange_blocks(const struct http_exchange *x)
 {
-    return x->er.method == EST_POST;
+    return x->admin || x->er.method == EST_POST;
+}
+
+/* Counters for /metrics; op and label only from the routing tables. */
+static void exchange_count(const struct http_exchange *x, double seconds)
+{
+    bool est = !x->admin && x->routed;
+    const char *op = x->admin ? "admin" : est ? est_op_name(x->er.op) : "none";
+    const char *label = !est || x->resp.err == KP_ERR_UNKNOWN_LABEL ? ""
+                        : x->er.label[0] != '\0'                    ? x->er.label
+                                                                    : "default";
+    bool enrolls = est && (x->er.op == EST_OP_SIMPLEENROLL || x->er.op == EST_OP_SIMPLEREENROLL ||
+                           x->er.op == EST_OP_SERVERKEYGEN);
+
+    metrics_request(op, label, x->resp.status, seconds, enrolls);
+    if (est && x->resp.status == 401 && x->er.authorization != NULL)
+        metrics_otp_failure();
+    if (est && (x->resp.err == KP_ERR_UNAVAILABLE || x->resp.err == KP_ERR_STORE))
+        metrics_store_error();
 }
 
 /* Answer, log and free. Worker thread. */
@@ -682,9 +712,11 @@ static void exchange_finish(struct http_exchange *x)
     struct http_conn *c = x->c;
     char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
     bool has_subject = x->resp.auth_subject[0] != '\0';
+    double ms = ms_since(&x->t0);
 
     if (c->job == x)
         c->job = NULL;
+    exchange_count(x, ms / 1000.0);
     /* Gone peers: evhttp detached the request and frees it on this reply. */
     http_reply(x->req, c->closed ? NULL : c, &x->er, &x->resp);
     log_field(logpath, sizeof(logpath), x->path != NULL ? x->path : "?");
@@ -693,12 +725,13 @@ static void exchange_finish(struct http_exchange *x)
     log_info("http: req=%" PRIu64 " peer=%s method=%s path=\"%s\" status=%d bytes=%zu "
              "ms=%.1f%s%s%s",
              x->er.id, x->peer, http_method_name(x->cmd), logpath, x->resp.status, x->resp.body_len,
-             ms_since(&x->t0), has_subject ? " subject=\"" : "", has_subject ? logsubj : "",
+             ms, has_subject ? " subject=\"" : "", has_subject ? logsubj : "",
              has_subject ? "\"" : "");
     est_response_cleanup(&x->resp);
     X509_free(x->peer_cert);
     OPENSSL_cleanse(x->cb, sizeof(x->cb));
     free(x->path);
+    free(x->query);
     gen_release(x->w->hs, x->g);
     x->w->jobs--;
     SSL_free(x->ssl); /* may free c, when the connection closed meanwhile */
@@ -717,7 +750,10 @@ static void exchange_run(void *arg)
 {
     struct http_exchange *x = arg;
 
-    est_handle(x->g->est, &x->er, &x->resp);
+    if (x->admin)
+        admin_handle(x->g->admin, &x->ar, &x->resp);
+    else
+        est_handle(x->g->est, &x->er, &x->resp);
     if (event_base_once(x->w->base, -1, EV_TIMEOUT, exchange_done_cb, x, NULL) != 0)
         http_die("event_base_once");
 }
@@ -756,11 +792,30 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     conn_peer(evcon, x->peer, sizeof(x->peer));
     x->er.peer_addr = x->peer;
 
-    x->path = http_request_path(req);
+    x->path = http_request_path(req, &x->query);
+    x->peer_cert = SSL_get1_peer_certificate(ssl);
+    if (x->path != NULL && admin_owns(x->g->admin, x->path)) {
+        x->admin = true;
+        x->ar.method = http_method_name(x->cmd);
+        x->ar.path = x->path;
+        x->ar.query = x->query;
+        x->ar.body_len = evbuffer_get_length(in);
+        x->ar.body = x->ar.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
+        if (x->ar.body == NULL)
+            http_die("evbuffer_pullup");
+        x->ar.authorization = evhttp_find_header(ih, "Authorization");
+        x->ar.peer_cert = x->peer_cert;
+        x->ar.peer_verify = x->peer_cert != NULL ? SSL_get_verify_result(ssl) : -1;
+        x->ar.peer_addr = x->peer;
+        c->job = x;
+        http_pool_submit(hs->pool, exchange_run, x);
+        return;
+    }
     if (x->path == NULL)
         rc = KP_ERR_BAD_REQUEST;
     else
         rc = est_route(x->g->base_path, x->path, &x->er);
+    x->routed = rc == KP_OK;
     if (rc != KP_OK) {
         est_response_error(&x->resp, rc, accept, NULL);
         exchange_finish(x);
@@ -778,7 +833,6 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     if (x->er.body == NULL)
         http_die("evbuffer_pullup");
 
-    x->peer_cert = SSL_get1_peer_certificate(ssl);
     if (x->peer_cert != NULL) {
         x->er.peer_cert = x->peer_cert;
         x->er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
@@ -1114,6 +1168,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     }
 
     hs->cur->est = est; /* borrowed until success, then owned */
+    hs->cur->admin = admin_server_new(cfg, est);
     /* Workers take no signals: handlers and sigwait stay in the caller's threads. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1170,6 +1225,7 @@ enum kp_err http_server_reload(struct http_server *hs, const struct kp_config *c
         return rc;
     }
     g->est = est;
+    g->admin = admin_server_new(cfg, est);
     if (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 || cfg->port != hs->cfg_port ||
         cfg->threads != hs->cfg_threads)
         log_warn("http: server.listen, server.port and server.threads change only on restart");

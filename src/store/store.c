@@ -60,6 +60,23 @@ enum kp_err store_cert_list(struct store *s, const char *label, store_cert_cb cb
     return s->ops->cert_list(s, label, cb, arg);
 }
 
+enum kp_err store_cert_query(struct store *s, const struct store_cert_query *q, store_cert_cb cb,
+                             void *arg, int64_t *total)
+{
+    return s->ops->cert_query(s, q, cb, arg, total);
+}
+
+enum kp_err store_cert_revoke(struct store *s, const char *serial, const char *reason, int64_t at,
+                              const struct store_audit *ev)
+{
+    return s->ops->cert_revoke(s, serial, reason, at, ev);
+}
+
+enum kp_err store_revoked_list(struct store *s, const char *label, store_revoked_cb cb, void *arg)
+{
+    return s->ops->revoked_list(s, label, cb, arg);
+}
+
 enum kp_err store_cert_count(struct store *s, int64_t *out)
 {
     return s->ops->cert_count(s, out);

@@ -16,8 +16,8 @@
 struct store_cert {
     char *serial; /* lowercase hex, no leading zeros beyond what DER has */
     char *label;
-    char *subject;     /* RFC 2253 one-line form */
-    char *sans;        /* comma-separated "DNS:x, IP:y" */
+    char *subject; /* RFC 2253 one-line form */
+    char *sans;    /* comma-separated "DNS:x, IP:y" */
     int64_t not_before;
     int64_t not_after;
     int64_t issued_at;
@@ -51,12 +51,29 @@ struct store_audit {
     const char *detail;  /* serial issued, or the failure reason */
 };
 
+/* What the admin API lists: every field optional (NULL or 0: no filter). */
+struct store_cert_query {
+    const char *label;
+    const char *status;  /* "valid" or "revoked" */
+    const char *subject; /* substring of the subject */
+    int64_t limit;       /* 0: no limit */
+    int64_t offset;
+};
+
+/* One entry of a CRL: borrowed, valid during the callback. */
+struct store_revoked {
+    const char *serial;
+    int64_t revoked_at;
+    const char *reason; /* RFC 5280 5.3.1 name, e.g. "keyCompromise"; may be NULL */
+};
+
 struct store;
 
 /* List callbacks run while the handle is locked: they must not call the store. */
 typedef void (*store_cert_cb)(const struct store_cert *c, void *arg);
 typedef void (*store_otp_cb)(const struct store_otp *o, void *arg);
 typedef void (*store_audit_cb)(int64_t at, const struct store_audit *a, void *arg);
+typedef void (*store_revoked_cb)(const struct store_revoked *r, void *arg);
 
 struct store_ops {
     const char *scheme; /* "sqlite" */
@@ -75,6 +92,11 @@ struct store_ops {
     enum kp_err (*otp_revoke)(struct store *s, int64_t id, const struct store_audit *ev);
     enum kp_err (*audit_add)(struct store *s, const struct store_audit *ev);
     enum kp_err (*audit_list)(struct store *s, int64_t since, store_audit_cb cb, void *arg);
+    enum kp_err (*cert_query)(struct store *s, const struct store_cert_query *q, store_cert_cb cb,
+                              void *arg, int64_t *total);
+    enum kp_err (*cert_revoke)(struct store *s, const char *serial, const char *reason, int64_t at,
+                               const struct store_audit *ev);
+    enum kp_err (*revoked_list)(struct store *s, const char *label, store_revoked_cb cb, void *arg);
 };
 
 /* Every back end's handle starts with this. */
@@ -110,6 +132,17 @@ enum kp_err store_otp_list(struct store *s, store_otp_cb cb, void *arg);
 /* KP_ERR_NOT_FOUND when no such id. */
 enum kp_err store_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev);
 void store_otp_free(struct store_otp *o);
+
+/* Certificates matching q, newest first; *total counts all matches, without
+ * limit and offset. */
+enum kp_err store_cert_query(struct store *s, const struct store_cert_query *q, store_cert_cb cb,
+                             void *arg, int64_t *total);
+/* Mark a valid certificate revoked at `at`, with its audit event in the same
+ * commit. KP_ERR_NOT_FOUND: no such serial; KP_ERR_CONFLICT: already revoked. */
+enum kp_err store_cert_revoke(struct store *s, const char *serial, const char *reason, int64_t at,
+                              const struct store_audit *ev);
+/* The revoked certificates of a label, oldest revocation first (for its CRL). */
+enum kp_err store_revoked_list(struct store *s, const char *label, store_revoked_cb cb, void *arg);
 
 enum kp_err store_audit_add(struct store *s, const struct store_audit *ev);
 /* Events with time >= since, oldest first. */

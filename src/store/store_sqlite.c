@@ -977,6 +977,162 @@ out:
     return rc;
 }
 
+/* ?n IS NULL: one statement whatever filters are set. */
+#define SQ_CERT_FILTER                                                                             \
+    " WHERE (?1 IS NULL OR label = ?1) AND (?2 IS NULL OR status = ?2)"                            \
+    " AND (?3 IS NULL OR instr(subject, ?3) > 0)"
+
+static enum kp_err sq_bind_query(sqlite3 *db, sqlite3_stmt *stmt, const struct store_cert_query *q)
+{
+    if (sqlite3_bind_text(stmt, 1, q->label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, q->status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, q->subject, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(db, "query certificates");
+        return KP_ERR_STORE;
+    }
+    return KP_OK;
+}
+
+static enum kp_err sq_cert_query(struct store *s, const struct store_cert_query *q,
+                                 store_cert_cb cb, void *arg, int64_t *total)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT count(*) FROM certificates" SQ_CERT_FILTER, &stmt,
+                   "count certificates") != KP_OK ||
+        sq_bind_query(st->db, stmt, q) != KP_OK)
+        goto out;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sq_log(st->db, "count certificates");
+        goto out;
+    }
+    *total = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    if (sq_prepare(st->db,
+                   "SELECT " SQ_CERT_COLUMNS " FROM certificates" SQ_CERT_FILTER
+                   " ORDER BY issued_at DESC, rowid DESC LIMIT ?4 OFFSET ?5",
+                   &stmt, "query certificates") != KP_OK ||
+        sq_bind_query(st->db, stmt, q) != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 4, q->limit > 0 ? q->limit : -1) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 5, q->offset > 0 ? q->offset : 0) != SQLITE_OK) {
+        sq_log(st->db, "query certificates");
+        goto out;
+    }
+    for (;;) {
+        struct store_cert *c;
+        int r = sqlite3_step(stmt);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            sq_log(st->db, "query certificates");
+            goto out;
+        }
+        c = sq_cert_from_row(stmt);
+        cb(c, arg);
+        store_cert_free(c);
+    }
+    rc = KP_OK;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const char *reason,
+                                  int64_t at, const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (sq_prepare(st->db,
+                   "UPDATE certificates SET status = 'revoked', revoked_at = ?2,"
+                   " revocation_reason = ?3 WHERE serial = ?1 AND status = 'valid'",
+                   &stmt, "revoke certificate") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, at) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "revoke certificate");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "revoke certificate");
+    if (rc != KP_OK)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        int64_t n = 0;
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+        rc = KP_ERR_STORE;
+        if (sq_prepare(st->db, "SELECT count(*) FROM certificates WHERE serial = ?1", &stmt,
+                       "find certificate") != KP_OK ||
+            sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(stmt) != SQLITE_ROW)
+            goto out;
+        n = sqlite3_column_int64(stmt, 0);
+        rc = n == 0 ? KP_ERR_NOT_FOUND : KP_ERR_CONFLICT;
+        goto out;
+    }
+    rc = sq_audit_insert(st->db, ev);
+    if (rc == KP_OK)
+        rc = sq_commit(st->db);
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db); /* no-op after a successful COMMIT */
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_revoked_list(struct store *s, const char *label, store_revoked_cb cb,
+                                   void *arg)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db,
+                   "SELECT serial, revoked_at, revocation_reason FROM certificates"
+                   " WHERE label = ?1 AND status = 'revoked' ORDER BY revoked_at, rowid",
+                   &stmt, "list revoked certificates") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, label, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "list revoked certificates");
+        goto out;
+    }
+    for (;;) {
+        struct store_revoked r;
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            sq_log(st->db, "list revoked certificates");
+            goto out;
+        }
+        /* borrowed: valid until the next step */
+        r.serial = (const char *)sqlite3_column_text(stmt, 0);
+        r.revoked_at = sqlite3_column_int64(stmt, 1);
+        r.reason = (const char *)sqlite3_column_text(stmt, 2);
+        cb(&r, arg);
+    }
+    rc = KP_OK;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -991,4 +1147,7 @@ const struct store_ops store_sqlite_ops = {
     .otp_revoke = sq_otp_revoke,
     .audit_add = sq_audit_add,
     .audit_list = sq_audit_list,
+    .cert_query = sq_cert_query,
+    .cert_revoke = sq_cert_revoke,
+    .revoked_list = sq_revoked_list,
 };

@@ -1,0 +1,181 @@
+# The admin API (/admin), /metrics and the CRLs: every route with and without
+# credentials, revocation refusing mTLS and showing in a CRL that verifies,
+# counters moving after enrollments.
+kp_init
+kp_start
+fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
+cd "$T" || exit 1
+TOKEN=$(cat "$SRV/admin.token")
+ADMIN=${BASE%/.well-known/est}/admin
+ROOT=${BASE%/.well-known/est}
+
+check "kipuka init wrote admin.token with mode 0600" \
+    test "$(stat -c %a "$SRV/admin.token")" = 600
+check "the config keeps only the token's SHA-256" \
+    sh -c "! grep -q '$TOKEN' '$CFG' && grep -q \"$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)\" '$CFG'"
+
+# areq METHOD PATH [curl args]: admin request with the token; prints the status
+areq() {
+    local m=$1 p=$2; shift 2
+    req -X "$m" -H "Authorization: Bearer $TOKEN" "$@" "$ADMIN$p"
+}
+# jq_body FILTER: FILTER applied to the last response body
+jq_body() { jq -r "$1" "$T/resp.body"; }
+
+# --- every route refuses without credentials, and with a wrong token ---
+for route in "GET /health" "GET /health/db" "GET /health/ca" "GET /cas" "GET /cas/default" \
+    "GET /certs" "GET /certs/0a" "POST /certs/0a/revoke" "POST /otp/generate" "GET /otp" \
+    "DELETE /otp/1" "GET /audit"; do
+    set -- $route
+    code=$(req -X "$1" "$ADMIN$2")
+    expect_eq "$1 /admin$2 without credentials: 401" 401 "$code"
+    code=$(req -X "$1" -H "Authorization: Bearer wrong-token" "$ADMIN$2")
+    expect_eq "$1 /admin$2 with a wrong token: 401" 401 "$code"
+done
+req "$ADMIN/health" >/dev/null
+expect_eq "the 401 challenges for a bearer token" 'Bearer realm="kipuka-admin"' \
+    "$(header WWW-Authenticate)"
+check "the 401 body is JSON with error unauthorized" \
+    test "$(jq_body .error)" = unauthorized
+code=$(req -H "Authorization: Basic $(printf 'admin:%s' "$TOKEN" | base64 -w0)" "$ADMIN/health")
+expect_eq "the token as HTTP Basic is refused: 401" 401 "$code"
+
+# --- health ---
+expect_eq "GET /admin/health: 200" 200 "$(areq GET /health)"
+expect_eq "health body" "healthy 1" "$(jq_body '"\(.status) \(.ca_count)"')"
+check "health carries the version" test "$(jq_body .version)" = "$("$KIPUKA" version | awk '{print $2}')"
+expect_eq "GET /admin/health/db: 200" 200 "$(areq GET /health/db)"
+expect_eq "GET /admin/health/ca: 200" 200 "$(areq GET /health/ca)"
+expect_eq "POST /admin/health: 405" 405 "$(areq POST /health)"
+expect_eq "GET /admin/nope: 404" 404 "$(areq GET /nope)"
+
+# --- CAs ---
+expect_eq "GET /admin/cas: 200" 200 "$(areq GET /cas)"
+expect_eq "one CA, label default, subject of ca.pem" \
+    "1 default $(openssl x509 -in "$SRV/ca/ca.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" \
+    "$(jq_body '"\(.cas | length) \(.cas[0].label) \(.cas[0].subject)"')"
+expect_eq "GET /admin/cas/default: 200" 200 "$(areq GET /cas/default)"
+expect_eq "its serial is ca.pem's" \
+    "$(openssl x509 -in "$SRV/ca/ca.pem" -noout -serial | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')" \
+    "$(jq_body .serial | sed 's/^0*//')"
+expect_eq "GET /admin/cas/nope: 404 unknown_label" "404 unknown_label" \
+    "$(areq GET /cas/nope) $(jq_body .error)"
+
+# --- OTPs ---
+code=$(areq POST /otp/generate -d '{"entity_id":"dev-a","ttl":3600,"uses":1}')
+expect_eq "POST /admin/otp/generate: 201" 201 "$code"
+OTP_A=$(jq_body .token)
+OTP_A_ID=$(jq_body .id)
+check "the answer has a 20-character token and expires in an hour" \
+    sh -c "test ${#OTP_A} = 20 && test $(jq_body .expires_at) -ge $(($(date +%s) + 3590))"
+check "the OTP is not in the server log" sh -c "! grep -q '$OTP_A' '$T/server.log'"
+expect_eq "generate without entity_id: 400" 400 "$(areq POST /otp/generate -d '{}')"
+expect_eq "generate with an unknown label: 400" 400 \
+    "$(areq POST /otp/generate -d '{"entity_id":"x","label":"nope"}')"
+expect_eq "generate with uses 0: 400" 400 "$(areq POST /otp/generate -d '{"entity_id":"x","uses":0}')"
+expect_eq "generate with a non-JSON body: 400" 400 "$(areq POST /otp/generate -d 'entity_id=x')"
+expect_eq "GET /admin/otp: 200" 200 "$(areq GET /otp)"
+expect_eq "it lists dev-a as active" "dev-a active" \
+    "$(jq_body ".otps[] | select(.id == $OTP_A_ID) | \"\(.entity_id) \(.state)\"")"
+
+make_csr deva "/CN=dev-a.example.com" ec:P-256
+expect_eq "the generated OTP enrolls: 200" 200 "$(enroll_otp deva "dev-a:$OTP_A")"
+p7_to_pem "$T/deva.p7b" "$T/deva.crt"
+SERIAL_A=$(cert_serial "$T/deva.crt")
+
+code=$(areq POST /otp/generate -d '{"entity_id":"dev-b"}')
+OTP_B=$(jq_body .token)
+OTP_B_ID=$(jq_body .id)
+expect_eq "DELETE /admin/otp/ID: 200" 200 "$(areq DELETE "/otp/$OTP_B_ID")"
+make_csr devb "/CN=dev-b.example.com" ec:P-256
+expect_eq "the revoked OTP no longer enrolls: 401" 401 "$(enroll_otp devb "dev-b:$OTP_B")"
+expect_eq "DELETE /admin/otp/999999: 404" 404 "$(areq DELETE /otp/999999)"
+expect_eq "DELETE /admin/otp/abc: 404" 404 "$(areq DELETE /otp/abc)"
+
+# --- certificates ---
+enroll_ok devc "/CN=dev-c.example.com" dev-c || not_ok "enroll dev-c"
+expect_eq "GET /admin/certs: 200" 200 "$(areq GET /certs)"
+expect_eq "two certificates, newest first" "2 dev-c" \
+    "$(jq_body '"\(.total) \(.certificates[0].requester)"')"
+expect_eq "filter by subject" "1 $SERIAL_A" \
+    "$(areq GET "/certs?subject=dev-a.example" >/dev/null; jq_body '"\(.total) \(.certificates[0].serial)"')"
+expect_eq "limit 1 offset 1: total 2, one row, the older one" "2 1 $SERIAL_A" \
+    "$(areq GET "/certs?limit=1&offset=1" >/dev/null; jq_body '"\(.total) \(.certificates | length) \(.certificates[0].serial)"')"
+expect_eq "filter by label nope: none" "0" "$(areq GET "/certs?label=nope" >/dev/null; jq_body .total)"
+expect_eq "status=bogus: 400" 400 "$(areq GET "/certs?status=bogus")"
+expect_eq "limit=-1: 400" 400 "$(areq GET "/certs?limit=-1")"
+expect_eq "GET /admin/certs/SERIAL: 200" 200 "$(areq GET "/certs/$SERIAL_A")"
+jq_body .pem >from-api.pem
+check "its PEM is the certificate the client received" \
+    cmp <(openssl x509 -in from-api.pem -outform DER) <(openssl x509 -in "$T/deva.crt" -outform DER)
+expect_eq "GET /admin/certs/ffff: 404" 404 "$(areq GET /certs/ffff)"
+expect_eq "GET /admin/certs/not-hex: 404" 404 "$(areq GET /certs/not-hex)"
+
+# --- revocation: mTLS refused, CRL lists it and verifies ---
+make_csr reA "/CN=dev-a.example.com" ec:P-256
+code=$(post_csr reA.csr.b64 "$BASE/simplereenroll" --cert deva.crt --key deva.key)
+expect_eq "before revocation, dev-a re-enrolls with its certificate: 200" 200 "$code"
+expect_eq "revoke with a bad reason: 400" 400 \
+    "$(areq POST "/certs/$SERIAL_A/revoke" -d '{"reason":"because"}')"
+expect_eq "POST /admin/certs/SERIAL/revoke: 200" 200 \
+    "$(areq POST "/certs/$SERIAL_A/revoke" -d '{"reason":"keyCompromise"}')"
+expect_eq "its status is revoked" "revoked" "$(areq GET "/certs/$SERIAL_A" >/dev/null; jq_body .status)"
+expect_eq "revoking again: 409" 409 "$(areq POST "/certs/$SERIAL_A/revoke" -d '{}')"
+expect_eq "revoking an unknown serial: 404" 404 "$(areq POST /certs/abcdef/revoke -d '{}')"
+code=$(post_csr reA.csr.b64 "$BASE/simplereenroll" --cert deva.crt --key deva.key)
+expect_eq "the revoked certificate cannot re-enroll: 401" 401 "$code"
+code=$(post_csr reA.csr.b64 "$BASE/simpleenroll" --cert deva.crt --key deva.key)
+expect_eq "nor enroll with mTLS: 401" 401 "$code"
+check "the revocation is audited" \
+    test "$(db "select count(*) from audit where event = 'cert.revoke' and detail = '$SERIAL_A'")" = 1
+
+code=$(curl -s -o crl.der -w '%{http_code} %{content_type}' --cacert ca-chain.pem "$ROOT/crl/default.crl")
+expect_eq "GET /crl/default.crl: 200 application/pkix-crl, no credentials" \
+    "200 application/pkix-crl" "$code"
+check "openssl crl -verify accepts it against the CA" \
+    sh -c "openssl crl -inform DER -in crl.der -CAfile '$SRV/ca/ca.pem' -noout 2>&1 | grep -q 'verify OK'"
+check "it lists the revoked serial with reason Key Compromise" \
+    sh -c "openssl crl -inform DER -in crl.der -noout -text | tr -d ' :' | grep -qi '$(echo "$SERIAL_A" | sed 's/^0*//')' &&
+           openssl crl -inform DER -in crl.der -noout -text | grep -q 'Key Compromise'"
+check "openssl verify -crl_check refuses the revoked certificate" \
+    sh -c "openssl crl -inform DER -in crl.der -out crl.pem &&
+           openssl verify -crl_check -CAfile '$SRV/ca/ca.pem' -CRLfile crl.pem deva.crt 2>&1 | grep -q 'revoked'"
+check "and accepts a valid one" \
+    openssl verify -crl_check -CAfile "$SRV/ca/ca.pem" -CRLfile crl.pem devc.crt
+expect_eq "GET /crl/nope.crl: 404" 404 "$(req "$ROOT/crl/nope.crl")"
+expect_eq "GET /crl/default.pem: 404" 404 "$(req "$ROOT/crl/default.pem")"
+
+# --- audit ---
+expect_eq "GET /admin/audit: 200" 200 "$(areq GET /audit)"
+check "it shows the enrollments and the revocation" \
+    sh -c "jq -e '[.events[].event] | index(\"cert.revoke\") and index(\"simpleenroll\")' '$T/resp.body'"
+expect_eq "GET /admin/audit?limit=2: two events" 2 "$(areq GET '/audit?limit=2' >/dev/null; jq_body '.events | length')"
+expect_eq "GET /admin/audit?since=far future: none" 0 \
+    "$(areq GET '/audit?since=9999999999' >/dev/null; jq_body '.events | length')"
+
+# --- metrics ---
+code=$(req "$ROOT/metrics")
+expect_eq "GET /metrics without credentials: 401" 401 "$code"
+metric() { # NAME_AND_LABELS: its value in the last /metrics body
+    awk -v k="$1" '$1 == k { print $2 }' "$T/resp.body"
+}
+req -H "Authorization: Bearer $TOKEN" "$ROOT/metrics" >/dev/null
+issued0=$(metric kipuka_certificates_issued_total)
+ok200_0=$(metric 'kipuka_requests_total{op="simpleenroll",label="default",status="200"}')
+fail0=$(metric kipuka_otp_failures_total)
+check "text format with TYPE lines" grep -q '^# TYPE kipuka_enrollment_duration_seconds histogram' "$T/resp.body"
+enroll_ok devd "/CN=dev-d.example.com" dev-d || not_ok "enroll dev-d"
+make_csr deve "/CN=dev-e.example.com" ec:P-256
+enroll_otp deve "dev-e:wrongwrongwrongwrong1" >/dev/null
+req -H "Authorization: Bearer $TOKEN" "$ROOT/metrics" >/dev/null
+expect_eq "certificates issued +1 after an enrollment" $((issued0 + 1)) "$(metric kipuka_certificates_issued_total)"
+expect_eq "simpleenroll 200 for label default +1" $((${ok200_0:-0} + 1)) \
+    "$(metric 'kipuka_requests_total{op="simpleenroll",label="default",status="200"}')"
+expect_eq "OTP failures +1 after a wrong OTP" $((fail0 + 1)) "$(metric kipuka_otp_failures_total)"
+check "the latency histogram counted the enrollments" \
+    test "$(metric kipuka_enrollment_duration_seconds_count)" -ge 4
+code=$(req "$BASE/no-such-label-xyz/cacerts")
+req -H "Authorization: Bearer $TOKEN" "$ROOT/metrics" >/dev/null
+check "an unknown label from a client makes no series of its own" \
+    sh -c "! grep -q 'no-such-label-xyz' '$T/resp.body'"
+
