@@ -20,6 +20,7 @@ static const char usage[] =
     "  serve     run the server\n"
     "  otp       create, list and revoke one-time passwords for enrollment\n"
     "  cert      list and show issued certificates\n"
+    "  admin     operate a running server through its admin API (no database access)\n"
     "  version   print the version\n"
     "\n"
     "Every command takes -c FILE (default " CLI_DEFAULT_CONFIG ") and --help.\n";
@@ -42,6 +43,7 @@ int cli_main(int argc, char **argv)
                 {"serve", cmd_serve},
                 {"otp", cmd_otp},
                 {"cert", cmd_cert},
+                {"admin", cmd_admin},
                 {"version", cmd_version}};
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -179,3 +179,30 @@ req -H "Authorization: Bearer $TOKEN" "$ROOT/metrics" >/dev/null
 check "an unknown label from a client makes no series of its own" \
     sh -c "! grep -q 'no-such-label-xyz' '$T/resp.body'"
 
+
+# --- the CLI talks to the API, not to the database ---
+KA() { "$KIPUKA" admin -c "$CFG" --server "https://localhost:$PORT" "$@"; }
+check "kipuka admin health" sh -c "$(declare -f KA); KIPUKA='$KIPUKA' CFG='$CFG' PORT='$PORT'; KA health | jq -e '.status == \"healthy\"'"
+OTP_CLI=$(KA otp-create --entity dev-cli --uses 1 2>"$T/cli.err")
+check "kipuka admin otp-create prints a 20-character OTP alone on stdout" \
+    test "${#OTP_CLI}" = 20
+make_csr devcli "/CN=dev-cli.example.com" ec:P-256
+expect_eq "that OTP enrolls: 200" 200 "$(enroll_otp devcli "dev-cli:$OTP_CLI")"
+p7_to_pem "$T/devcli.p7b" "$T/devcli.crt"
+SERIAL_CLI=$(cert_serial "$T/devcli.crt")
+expect_eq "kipuka admin certs --subject finds it" "$SERIAL_CLI" \
+    "$(KA certs --subject dev-cli.example 2>/dev/null | jq -r '.certificates[0].serial')"
+check "kipuka admin revoke SERIAL --reason superseded" \
+    sh -c "$(declare -f KA); KIPUKA='$KIPUKA' CFG='$CFG' PORT='$PORT'; KA revoke $SERIAL_CLI --reason superseded | jq -e '.status == \"revoked\"'"
+check "kipuka admin revoke again fails with exit status 1" \
+    sh -c "$(declare -f KA); KIPUKA='$KIPUKA' CFG='$CFG' PORT='$PORT'; ! KA revoke $SERIAL_CLI 2>/dev/null"
+check "kipuka admin with a wrong token fails (401)" \
+    sh -c "echo nope >'$T/bad.token'; ! '$KIPUKA' admin -c '$CFG' --server https://localhost:$PORT --token-file '$T/bad.token' health 2>'$T/bad.err' && grep -q 401 '$T/bad.err'"
+
+# --- an admin client certificate instead of a token ---
+sed -i "s|^token_sha256 = .*|&\nclient_subjects = \"CN=dev-c.example.com\"|" "$CFG"
+check "reload with admin.client_subjects" kp_reload
+expect_eq "the listed client certificate opens /admin/health" 200 \
+    "$(req --cert devc.crt --key devc.key "$ADMIN/health")"
+expect_eq "another client certificate does not: 401" 401 \
+    "$(req --cert devd.crt --key devd.key "$ADMIN/health")"
