@@ -72,6 +72,51 @@ static void log_emit(enum log_level level, const char *msg)
     pthread_mutex_unlock(&log_lock);
 }
 
+void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n)
+{
+    char ts[32];
+    struct timespec now;
+    struct tm tm;
+
+    if (level < log_min)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    pthread_mutex_lock(&log_lock);
+    if (log_fmt == LOG_JSON) {
+        fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", ts,
+                now.tv_nsec / 1000000, level_names[level]);
+        log_json_escape(stderr, msg);
+        fputc('"', stderr);
+        for (int i = 0; i < n; i++) {
+            fprintf(stderr, ",\"%s\":", f[i].key);
+            if (f[i].str != NULL) {
+                fputc('"', stderr);
+                log_json_escape(stderr, f[i].str);
+                fputc('"', stderr);
+            } else {
+                fprintf(stderr, "%.10g", f[i].num);
+            }
+        }
+        fputs("}\n", stderr);
+    } else {
+        fprintf(stderr, "%s.%03ldZ %-5s %s", ts, now.tv_nsec / 1000000, level_names[level], msg);
+        for (int i = 0; i < n; i++) {
+            if (f[i].str != NULL) {
+                fprintf(stderr, " %s=\"", f[i].key);
+                log_json_escape(stderr, f[i].str);
+                fputc('"', stderr);
+            } else {
+                fprintf(stderr, " %s=%.10g", f[i].key, f[i].num);
+            }
+        }
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     char buf[2048];

@@ -15,6 +15,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* Like log_msg(LOG_ERROR), appending and clearing the OpenSSL error queue. */
 void log_openssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* One structured event: in JSON each field is its own member (numbers
+ * unquoted), in text "msg key=value ..." with string values quoted. */
+struct log_field {
+    const char *key;
+    const char *str; /* NULL: use num */
+    double num;
+};
+void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n);
+
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

@@ -688,17 +688,27 @@ static bool exchange_blocks(const struct http_exchange *x)
     return x->admin || x->er.method == EST_POST;
 }
 
-/* Counters for /metrics; op and label only from the routing tables. */
+/* Operation and label for logs and metrics: only from the routing tables,
+ * never a client's raw path segment. */
+static void exchange_names(const struct http_exchange *x, const char **op, const char **label)
+{
+    bool est = !x->admin && x->routed;
+
+    *op = x->admin ? "admin" : est ? est_op_name(x->er.op) : "none";
+    *label = !est || x->resp.err == KP_ERR_UNKNOWN_LABEL ? ""
+             : x->er.label[0] != '\0'                    ? x->er.label
+                                                         : "default";
+}
+
+/* Counters for /metrics. */
 static void exchange_count(const struct http_exchange *x, double seconds)
 {
     bool est = !x->admin && x->routed;
-    const char *op = x->admin ? "admin" : est ? est_op_name(x->er.op) : "none";
-    const char *label = !est || x->resp.err == KP_ERR_UNKNOWN_LABEL ? ""
-                        : x->er.label[0] != '\0'                    ? x->er.label
-                                                                    : "default";
+    const char *op, *label;
     bool enrolls = est && (x->er.op == EST_OP_SIMPLEENROLL || x->er.op == EST_OP_SIMPLEREENROLL ||
                            x->er.op == EST_OP_SERVERKEYGEN);
 
+    exchange_names(x, &op, &label);
     metrics_request(op, label, x->resp.status, seconds, enrolls);
     if (est && x->resp.status == 401 && x->er.authorization != NULL)
         metrics_otp_failure();
@@ -710,9 +720,10 @@ static void exchange_count(const struct http_exchange *x, double seconds)
 static void exchange_finish(struct http_exchange *x)
 {
     struct http_conn *c = x->c;
-    char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
+    char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX] = "";
     bool has_subject = x->resp.auth_subject[0] != '\0';
     double ms = ms_since(&x->t0);
+    const char *op, *label;
 
     if (c->job == x)
         c->job = NULL;
@@ -722,11 +733,22 @@ static void exchange_finish(struct http_exchange *x)
     log_field(logpath, sizeof(logpath), x->path != NULL ? x->path : "?");
     if (has_subject)
         log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
-    log_info("http: req=%" PRIu64 " peer=%s method=%s path=\"%s\" status=%d bytes=%zu "
-             "ms=%.1f%s%s%s",
-             x->er.id, x->peer, http_method_name(x->cmd), logpath, x->resp.status, x->resp.body_len,
-             ms, has_subject ? " subject=\"" : "", has_subject ? logsubj : "",
-             has_subject ? "\"" : "");
+    exchange_names(x, &op, &label);
+    {
+        struct log_field f[] = {
+            {"req", NULL, (double)x->er.id},
+            {"peer", x->peer, 0},
+            {"method", http_method_name(x->cmd), 0},
+            {"path", logpath, 0},
+            {"op", op, 0},
+            {"label", label, 0},
+            {"status", NULL, x->resp.status},
+            {"bytes", NULL, (double)x->resp.body_len},
+            {"ms", NULL, (double)(long)(ms * 10) / 10},
+            {"subject", logsubj, 0},
+        };
+        log_fields(LOG_INFO, "request", f, has_subject ? 10 : 9);
+    }
     est_response_cleanup(&x->resp);
     X509_free(x->peer_cert);
     OPENSSL_cleanse(x->cb, sizeof(x->cb));

@@ -206,3 +206,18 @@ expect_eq "the listed client certificate opens /admin/health" 200 \
     "$(req --cert devc.crt --key devc.key "$ADMIN/health")"
 expect_eq "another client certificate does not: 401" 401 \
     "$(req --cert devd.crt --key devd.key "$ADMIN/health")"
+
+# --- structured access log: one JSON object per request ---
+cfg_set log format '"json"'
+kp_restart
+code=$(req "$BASE/cacerts")
+enroll_ok devj "/CN=dev-j.example.com" dev-j || not_ok "enroll dev-j"
+sleep 0.2
+grep '"msg":"request"' "$T/server.log" >access.jsonl
+check "every access log line is a JSON object" jq -e . access.jsonl
+check "the cacerts line: op, label, status, method, peer, ms" \
+    jq -se 'map(select(.op == "cacerts")) | .[0] | .label == "default" and .status == 200 and .method == "GET" and (.peer | startswith("127.0.0.1:")) and (.ms | type == "number")' access.jsonl
+check "the enrollment line names the authenticated identity" \
+    jq -se 'map(select(.op == "simpleenroll" and .status == 200)) | .[-1].subject == "dev-j"' access.jsonl
+check "no OTP or token in the log" \
+    sh -c "! grep -q '$TOKEN' '$T/server.log' && ! grep -qi 'authorization' '$T/server.log'"
