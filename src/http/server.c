@@ -10,7 +10,13 @@
  * evhttp_connection is gone. evhttp's own timeout restarts at every read, so
  * each connection also carries a deadline: read_timeout from accept (TLS
  * handshake and first request) or from a request's first byte to its end, and
- * idle_timeout between requests. */
+ * idle_timeout between requests.
+ *
+ * evhttp answers an over-long header block with a bare 400 and has no limit
+ * on the URL or the number of headers, so each request's header block is
+ * measured as it arrives, before evhttp parses it (conn_scan_*): over a limit,
+ * the connection is taken from evhttp and answered 414 or 431 here
+ * (conn_refuse_*), then closed cleanly. */
 #include "http/server.h"
 
 #include <assert.h>
@@ -26,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +55,10 @@
 
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
+/* Bytes of each header line kept to read a Content-Length. */
+#define HTTP_SCAN_HEAD 64
+/* Longest chunk-size line (with extensions) followed. */
+#define HTTP_SCAN_CHUNK_LINE 1024
 /* Event loop passes allowed for closed connections to be finalized at teardown. */
 #define HTTP_TEARDOWN_PASSES 64
 
@@ -55,6 +66,8 @@
 struct http_limits {
     long max_body;
     long max_headers;
+    long max_url;
+    long max_header_count;
     long read_timeout; /* seconds */
     long idle_timeout; /* seconds */
     long max_connections;
@@ -78,6 +91,29 @@ enum conn_phase {
     CONN_IDLE,    /* keep-alive, waiting for the next request: idle_timeout */
 };
 
+/* A request's header block as it arrives, before evhttp parses it. */
+struct hdr_scan {
+    bool on;       /* from a request's first byte to its blank line (chunked: its end) */
+    size_t bytes;  /* of the block so far, line ends included */
+    size_t line;   /* bytes of the current line, CR and LF excluded */
+    size_t lines;  /* complete non-empty lines, the request line first */
+    size_t target; /* request-target bytes so far */
+    unsigned sp;   /* spaces seen in the request line */
+    char head[HTTP_SCAN_HEAD]; /* start of the current line, for Content-Length */
+    bool in_body;
+    bool chunked;                         /* Transfer-Encoding: chunked */
+    enum { CK_SIZE, CK_DATA, CK_END } ck; /* where in the chunk framing */
+    size_t ck_size, ck_sum, ck_line;      /* chunk left, body so far, size line */
+};
+
+/* A request refused before evhttp saw it, answered by conn_refuse_*. */
+enum refuse_state {
+    REFUSE_NONE,
+    REFUSE_PENDING, /* taken from evhttp, answer to write (from the timer) */
+    REFUSE_SENT,    /* answer written: drain input until EOF or the deadline */
+    REFUSE_CLOSE,   /* the client is gone: close at the next timer pass */
+};
+
 struct http_worker;
 
 /* One accepted connection. Owned by its SSL (ex_data, freed by conn_ex_free),
@@ -90,6 +126,10 @@ struct http_conn {
     struct event *timer;             /* setup, then the deadline */
     struct evbuffer_cb_entry *input_cb;
     enum conn_phase phase;
+    struct hdr_scan scan;
+    enum refuse_state refuse;
+    int refuse_status;      /* 413, 414 or 431 */
+    const char *refuse_why; /* static text: the answer's body */
     bool set_up;
     bool reject; /* over max_connections: closed at setup */
     bool closed;
@@ -204,10 +244,14 @@ static const char *http_reason(int status)
         return "Conflict";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -264,6 +308,8 @@ static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim
 {
     lim->max_body = lmax(cfg->max_body_bytes, 0);
     lim->max_headers = lmax(cfg->max_header_bytes, 256);
+    lim->max_url = lmax(cfg->max_url_bytes, 16);
+    lim->max_header_count = lmax(cfg->max_header_count, 1);
     lim->read_timeout = lmax(cfg->read_timeout, 1);
     lim->idle_timeout = lmax(cfg->idle_timeout, 1);
     lim->max_connections = lmax(cfg->max_connections, 1);
@@ -454,6 +500,275 @@ static void conn_setup(struct http_conn *c)
     conn_arm(c, c->w->lim.read_timeout);
 }
 
+/* ---- header limits ---- */
+
+/* A new request begins: measure its header block from its first byte. */
+static void conn_scan_start(struct http_conn *c)
+{
+    memset(&c->scan, 0, sizeof(c->scan));
+    c->scan.on = true;
+}
+
+/* Whether a complete header line announces a body over max_body, which
+ * evhttp would answer only after reading all of it. A malformed value is left
+ * to evhttp (400). */
+static bool conn_scan_body_over(const struct hdr_scan *s, size_t len, long max_body)
+{
+    static const char name[] = "content-length:";
+    size_t i = sizeof(name) - 1, digits = 0;
+    unsigned long long v = 0;
+
+    if (len < i || strncasecmp(s->head, name, i) != 0)
+        return false;
+    if (len > sizeof(s->head))
+        return true; /* a value of 40+ characters: digits or garbage, too big */
+    while (i < len && (s->head[i] == ' ' || s->head[i] == '\t'))
+        i++;
+    for (; i < len && s->head[i] >= '0' && s->head[i] <= '9'; i++, digits++)
+        if (digits < 18)
+            v = v * 10 + (unsigned)(s->head[i] - '0');
+    return digits > 18 || v > (unsigned long long)max_body;
+}
+
+/* Whether a complete header line says Transfer-Encoding: ...chunked. */
+static bool conn_scan_chunked(const struct hdr_scan *s, size_t len)
+{
+    static const char name[] = "transfer-encoding:";
+    size_t n = len < sizeof(s->head) ? len : sizeof(s->head);
+    char v[HTTP_SCAN_HEAD + 1];
+
+    if (n < sizeof(name) - 1 || strncasecmp(s->head, name, sizeof(name) - 1) != 0)
+        return false;
+    memcpy(v, s->head, n);
+    v[n] = '\0';
+    return strcasestr(v, "chunked") != NULL;
+}
+
+/* The header block: 413 (Content-Length), 414 or 431; *used is where the body
+ * starts once the blank line is seen (s->in_body). */
+static int conn_scan_header(struct http_conn *c, const unsigned char *p, size_t n, size_t *used)
+{
+    struct hdr_scan *s = &c->scan;
+    const struct http_limits *lim = &c->w->lim;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        s->bytes++;
+        if (p[i] == '\n') {
+            /* An empty line ends the block, except before the request line. */
+            if (s->line == 0 && s->lines > 0) {
+                s->in_body = true;
+                i++;
+                break;
+            }
+            if (s->lines > 0 && conn_scan_body_over(s, s->line, lim->max_body)) {
+                c->refuse_why = "body larger than server.max_body_bytes";
+                return 413;
+            }
+            if (s->lines > 0 && conn_scan_chunked(s, s->line))
+                s->chunked = true;
+            if (s->line > 0)
+                s->lines++;
+            s->line = 0;
+            if (s->lines > 1 + (size_t)lim->max_header_count) {
+                c->refuse_why = "more header fields than server.max_header_count";
+                return 431;
+            }
+        } else if (p[i] != '\r') {
+            if (s->line < sizeof(s->head))
+                s->head[s->line] = (char)p[i];
+            s->line++;
+            if (s->lines == 0 && p[i] == ' ')
+                s->sp++;
+            else if (s->lines == 0 && s->sp == 1 && ++s->target > (size_t)lim->max_url) {
+                c->refuse_why = "request-target longer than server.max_url_bytes";
+                return 414;
+            }
+        }
+        if (s->bytes > (size_t)lim->max_headers) {
+            c->refuse_why = "header block larger than server.max_header_bytes";
+            return 431;
+        }
+    }
+    *used = i;
+    return 0;
+}
+
+/* Follow a chunked body (RFC 9112 7.1) to refuse it at the chunk that takes
+ * it over max_body: evhttp would answer 413 and close at once, resetting the
+ * connection under a client still sending. Framing we cannot follow is left
+ * to evhttp. */
+static int conn_scan_chunks(struct http_conn *c, const unsigned char *p, size_t n)
+{
+    struct hdr_scan *s = &c->scan;
+    size_t max = (size_t)c->w->lim.max_body, k;
+    int d;
+
+    for (size_t i = 0; i < n && s->on; i++) {
+        switch (s->ck) {
+        case CK_SIZE:
+            d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+                : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+                                             : -1;
+            if (d >= 0 && s->ck_line == 0) {
+                s->ck_size = s->ck_size > max ? s->ck_size : s->ck_size * 16 + (size_t)d;
+                break;
+            }
+            if (p[i] != '\n') {
+                /* extension, whitespace or CR: the rest of the size line */
+                if (++s->ck_line > HTTP_SCAN_CHUNK_LINE) {
+                    c->refuse_why = "chunk size line too long";
+                    return 400;
+                }
+                break;
+            }
+            if (s->ck_size == 0) {
+                s->on = false; /* last chunk: trailers are evhttp's */
+                break;
+            }
+            if (s->ck_size > max || s->ck_sum + s->ck_size > max) {
+                c->refuse_why = "body larger than server.max_body_bytes";
+                return 413;
+            }
+            s->ck_sum += s->ck_size;
+            s->ck = CK_DATA;
+            break;
+        case CK_DATA:
+            k = n - i < s->ck_size ? n - i : s->ck_size;
+            s->ck_size -= k;
+            i += k - 1;
+            if (s->ck_size == 0)
+                s->ck = CK_END;
+            break;
+        case CK_END:
+            if (p[i] == '\n') {
+                s->ck = CK_SIZE;
+                s->ck_line = 0;
+            } else if (p[i] != '\r') {
+                s->on = false;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Feed n bytes of a request; 0, or a status with c->refuse_why set. */
+static int conn_scan(struct http_conn *c, const unsigned char *p, size_t n)
+{
+    struct hdr_scan *s = &c->scan;
+    size_t used = 0;
+    int status;
+
+    if (!s->in_body) {
+        status = conn_scan_header(c, p, n, &used);
+        if (status != 0 || !s->in_body)
+            return status;
+        if (!s->chunked) {
+            s->on = false; /* Content-Length bodies are checked up front */
+            return 0;
+        }
+    }
+    return conn_scan_chunks(c, p + used, n - used);
+}
+
+/* Scan the last n bytes added to buf (the connection's input). */
+static int conn_scan_added(struct http_conn *c, struct evbuffer *buf, size_t n)
+{
+    size_t len = evbuffer_get_length(buf), k;
+    struct evbuffer_ptr pos;
+    struct evbuffer_iovec v;
+    int status = 0;
+
+    if (n > len)
+        n = len;
+    if (evbuffer_ptr_set(buf, &pos, len - n, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    while (n > 0 && status == 0 && c->scan.on) {
+        if (evbuffer_peek(buf, (ev_ssize_t)n, &pos, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        k = v.iov_len < n ? v.iov_len : n;
+        status = conn_scan(c, v.iov_base, k);
+        n -= k;
+        if (n > 0 && evbuffer_ptr_set(buf, &pos, k, EVBUFFER_PTR_ADD) != 0)
+            break;
+    }
+    return status;
+}
+
+/* While refusing: whatever else the client sends is read and dropped, so
+ * that closing does not reset the connection under the answer. */
+static void conn_refuse_readcb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    (void)arg;
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* The answer is out: say close_notify; the client closes after reading it. */
+static void conn_refuse_writecb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+
+    if (c->refuse != REFUSE_SENT || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        return;
+    if (SSL_is_init_finished(c->ssl) && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+        SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
+/* EOF, error or timeout: close from the timer, outside bufferevent code. */
+static void conn_refuse_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)bev;
+    (void)what;
+    c->refuse = REFUSE_CLOSE;
+    event_active(c->timer, EV_TIMEOUT, 0);
+}
+
+/* Take the connection from evhttp before it parses the request: from now on
+ * its bufferevent calls us, and the timer writes the answer. */
+static void conn_refuse(struct http_conn *c, int status)
+{
+    char peer[80];
+
+    c->scan.on = false;
+    c->refuse = REFUSE_PENDING;
+    c->refuse_status = status;
+    bufferevent_setcb(c->bev, conn_refuse_readcb, conn_refuse_writecb, conn_refuse_eventcb, c);
+    conn_peer(c->evcon, peer, sizeof(peer));
+    log_info("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
+    event_active(c->timer, EV_TIMEOUT, 0);
+}
+
+/* Timer pass of a refused connection: write the answer (Connection: close),
+ * then wait read_timeout at most for the client to close first. */
+static void conn_refuse_step(struct http_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char body[128];
+    int n;
+
+    if (c->refuse != REFUSE_PENDING) {
+        conn_close(c);
+        return;
+    }
+    n = snprintf(body, sizeof(body), "%s\n", c->refuse_why);
+    if (evbuffer_add_printf(out,
+                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                            c->refuse_status, http_reason(c->refuse_status), n, body) < 0)
+        http_die("evbuffer_add_printf");
+    c->refuse = REFUSE_SENT;
+    conn_refuse_readcb(c->bev, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_arm(c, c->w->lim.read_timeout);
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
@@ -469,6 +784,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (c->evcon == NULL)
         return;
+    if (c->refuse != REFUSE_NONE) {
+        conn_refuse_step(c);
+        return;
+    }
     if (c->w->stopping && c->phase == CONN_IDLE) {
         conn_close(c);
         return;
@@ -478,16 +797,25 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-/* Bytes arriving on an idle connection start the next request's deadline. */
+/* Bytes arriving on an idle connection start the next request's deadline;
+ * a request's header block is measured before evhttp reads it. */
 static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct http_conn *c = arg;
+    int status;
 
-    (void)buf;
-    if (info->n_added == 0 || c->closed || !c->set_up || c->phase != CONN_IDLE)
+    if (info->n_added == 0 || c->closed || !c->set_up || c->refuse != REFUSE_NONE)
         return;
-    c->phase = CONN_READING;
-    conn_arm(c, c->w->lim.read_timeout);
+    if (c->phase == CONN_IDLE) {
+        c->phase = CONN_READING;
+        conn_arm(c, c->w->lim.read_timeout);
+        conn_scan_start(c);
+    }
+    if (!c->scan.on)
+        return;
+    status = conn_scan_added(c, buf, info->n_added);
+    if (status != 0)
+        conn_refuse(c, status);
 }
 
 /* A response went out and evhttp keeps the connection for the next request. */
@@ -506,8 +834,11 @@ static void conn_request_done(struct evhttp_request *req, void *arg)
         return;
     }
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        /* Pipelined: the next request has already begun. */
+        /* Pipelined: the next request has already begun. evhttp takes it
+         * back before we could refuse it, so only evhttp's own header size
+         * limit (400) applies to it. */
         c->phase = CONN_READING;
+        c->scan.on = false;
         conn_arm(c, c->w->lim.read_timeout);
     } else {
         c->phase = CONN_IDLE;
@@ -552,6 +883,7 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     c->w = w;
     c->ssl = ssl;
     c->phase = CONN_READING;
+    conn_scan_start(c);
     if (SSL_set_ex_data(ssl, conn_ex_idx, c) != 1)
         http_die("SSL_set_ex_data");
     c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
