@@ -22,6 +22,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +55,10 @@
 #include "est/est.h"
 #include "http/tls.h"
 
+/* Descriptors kept for everything but client connections: listening
+ * sockets come on top (one per thread). The store, log and TLS files use
+ * fewer than a dozen. */
+#define HTTP_FD_RESERVE 64
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
 /* Bytes of each header line kept to read a Content-Length. */
@@ -71,6 +77,8 @@ struct http_limits {
     long read_timeout; /* seconds */
     long idle_timeout; /* seconds */
     long max_connections;
+    long busy_allowance; /* over-cap connections answered 503 rather than closed */
+    long retry_after;    /* seconds, in the 503 */
 };
 
 /* One config generation. refs (under http_server.lock) counts one for being
@@ -131,7 +139,8 @@ struct http_conn {
     int refuse_status;      /* 413, 414 or 431 */
     const char *refuse_why; /* static text: the answer's body */
     bool set_up;
-    bool reject; /* over max_connections: closed at setup */
+    bool reject;   /* over max_connections and the busy allowance: closed at setup */
+    bool over_cap; /* over max_connections: TLS, then 503 to its first request */
     bool closed;
     struct http_conn *prev, *next; /* worker's list */
 };
@@ -167,6 +176,8 @@ struct http_server {
     long cfg_port;
     long cfg_threads;
     atomic_long active; /* connections on all threads */
+    atomic_long busy;   /* of which over_cap, being answered 503 */
+    long fd_max_conns;  /* max_connections that RLIMIT_NOFILE leaves room for */
     atomic_uint_fast64_t next_id;
     atomic_llong cap_warned_at; /* time(NULL) of the last max_connections warning */
     atomic_long cap_dropped;    /* refused since then */
@@ -304,6 +315,51 @@ static double ms_since(const struct timespec *t0)
 
 /* ---- generations ---- */
 
+/* How many connections past max_connections get a 503 instead of a bare
+ * close: enough to tell a burst of clients when to come back, few enough that
+ * a flood costs little more than the cap. */
+static long http_busy_allowance(long max_connections)
+{
+    return max_connections / 10 + 16;
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard one and return how many
+ * connections (with their busy allowance) fit under it. */
+static long http_fd_max_conns(size_t nthreads)
+{
+    struct rlimit rl;
+    long avail, m;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return LONG_MAX;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+        else
+            log_warn("http: cannot raise RLIMIT_NOFILE to %llu: %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)(LONG_MAX / 2))
+        return LONG_MAX;
+    avail = (long)rl.rlim_cur - HTTP_FD_RESERVE - (long)nthreads;
+    /* m + http_busy_allowance(m) <= avail */
+    m = (avail - 16) * 10 / 11;
+    return m < 1 ? 1 : m;
+}
+
+/* Keep g's connection cap within what the descriptor limit allows, saying so. */
+static void gen_fit_fds(struct http_server *hs, struct http_gen *g)
+{
+    if (g->lim.max_connections <= hs->fd_max_conns)
+        return;
+    log_warn("http: server.max_connections %ld lowered to %ld: the open file limit "
+             "(RLIMIT_NOFILE, ulimit -n) leaves room for no more",
+             g->lim.max_connections, hs->fd_max_conns);
+    g->lim.max_connections = hs->fd_max_conns;
+    g->lim.busy_allowance = http_busy_allowance(g->lim.max_connections);
+}
+
 static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim)
 {
     lim->max_body = lmax(cfg->max_body_bytes, 0);
@@ -313,6 +369,8 @@ static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim
     lim->read_timeout = lmax(cfg->read_timeout, 1);
     lim->idle_timeout = lmax(cfg->idle_timeout, 1);
     lim->max_connections = lmax(cfg->max_connections, 1);
+    lim->busy_allowance = http_busy_allowance(lim->max_connections);
+    lim->retry_after = lmax(cfg->est_retry_after, 1);
 }
 
 static void gen_free(struct http_gen *g)
@@ -380,8 +438,9 @@ static void conn_cap_warn(struct http_server *hs, const char *peer, long max)
     /* At most one line a second on all threads, counting what it stands for. */
     if (now == last || !atomic_compare_exchange_strong(&hs->cap_warned_at, &last, now))
         return;
-    log_warn("http: max_connections (%ld) reached: refused %ld connection(s), latest from %s", max,
-             atomic_exchange(&hs->cap_dropped, 0), peer);
+    log_warn("http: max_connections (%ld) reached: refused %ld connection(s) (503, or closed when "
+             "busy), latest from %s",
+             max, atomic_exchange(&hs->cap_dropped, 0), peer);
 }
 
 static void conn_peer(struct evhttp_connection *evcon, char *buf, size_t cap)
@@ -456,6 +515,8 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&w->hs->active, 1);
+    if (c->over_cap)
+        atomic_fetch_sub(&w->hs->busy, 1);
     free(c);
     if (w->stopping && w->nconns == 0)
         event_base_loopbreak(w->base);
@@ -487,9 +548,11 @@ static void conn_setup(struct http_conn *c)
     if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         log_debug("http: TCP_NODELAY: %s", strerror(errno));
 
-    if (c->reject) {
+    if (c->reject || c->over_cap) {
         conn_peer(evcon, peer, sizeof(peer));
         conn_cap_warn(c->w->hs, peer, c->w->lim.max_connections);
+    }
+    if (c->reject) {
         conn_close(c);
         return;
     }
@@ -741,7 +804,11 @@ static void conn_refuse(struct http_conn *c, int status)
     c->refuse_status = status;
     bufferevent_setcb(c->bev, conn_refuse_readcb, conn_refuse_writecb, conn_refuse_eventcb, c);
     conn_peer(c->evcon, peer, sizeof(peer));
-    log_info("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
+    /* 503s are summed up by conn_cap_warn; the others say why, once each. */
+    if (status == 503)
+        log_debug("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
+    else
+        log_info("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
     event_active(c->timer, EV_TIMEOUT, 0);
 }
 
@@ -758,10 +825,11 @@ static void conn_refuse_step(struct http_conn *c)
         return;
     }
     n = snprintf(body, sizeof(body), "%s\n", c->refuse_why);
-    if (evbuffer_add_printf(out,
-                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                            c->refuse_status, http_reason(c->refuse_status), n, body) < 0)
+    if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n", c->refuse_status,
+                            http_reason(c->refuse_status)) < 0 ||
+        (c->refuse_status == 503 &&
+         evbuffer_add_printf(out, "Retry-After: %ld\r\n", c->w->lim.retry_after) < 0) ||
+        evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", n, body) < 0)
         http_die("evbuffer_add_printf");
     c->refuse = REFUSE_SENT;
     conn_refuse_readcb(c->bev, c);
@@ -810,6 +878,11 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
         c->phase = CONN_READING;
         conn_arm(c, c->w->lim.read_timeout);
         conn_scan_start(c);
+    }
+    if (c->over_cap) {
+        c->refuse_why = "server busy: too many connections, retry later";
+        conn_refuse(c, 503);
+        return;
     }
     if (!c->scan.on)
         return;
@@ -903,8 +976,14 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    if (atomic_fetch_add(&hs->active, 1) >= w->lim.max_connections)
-        c->reject = true;
+    if (atomic_fetch_add(&hs->active, 1) >= w->lim.max_connections) {
+        if (atomic_fetch_add(&hs->busy, 1) < w->lim.busy_allowance) {
+            c->over_cap = true;
+        } else {
+            atomic_fetch_sub(&hs->busy, 1);
+            c->reject = true;
+        }
+    }
     /* Setup needs the evhttp_connection, which exists once we return. */
     event_active(c->timer, EV_TIMEOUT, 0);
     return c->bev;
@@ -1309,6 +1388,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     hs = xcalloc(1, sizeof(*hs));
     pthread_mutex_init(&hs->lock, NULL);
     atomic_init(&hs->active, 0);
+    atomic_init(&hs->busy, 0);
     atomic_init(&hs->next_id, 0);
     atomic_init(&hs->cap_warned_at, 0);
     atomic_init(&hs->cap_dropped, 0);
@@ -1320,6 +1400,8 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     if (rc != KP_OK)
         goto out;
     hs->cur->serial = hs->serial = 1;
+    hs->fd_max_conns = http_fd_max_conns(http_thread_count(cfg->threads));
+    gen_fit_fds(hs, hs->cur);
 
     rc = listen_resolve(cfg->listen, &ai, errmsg);
     if (rc != KP_OK)
@@ -1408,6 +1490,7 @@ enum kp_err http_server_reload(struct http_server *hs, const struct kp_config *c
         return rc;
     }
     g->est = est;
+    gen_fit_fds(hs, g);
     if (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 || cfg->port != hs->cfg_port ||
         cfg->threads != hs->cfg_threads)
         log_warn("http: server.listen, server.port and server.threads change only on restart");
