@@ -872,7 +872,7 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
     struct http_conn *c = arg;
     int status;
 
-    if (info->n_added == 0 || c->closed || !c->set_up || c->refuse != REFUSE_NONE)
+    if (info->n_added == 0 || c->closed || c->evcon == NULL || c->refuse != REFUSE_NONE)
         return;
     if (c->phase == CONN_IDLE) {
         c->phase = CONN_READING;
