@@ -14,7 +14,7 @@
  *
  * evhttp answers an over-long header block with a bare 400 and has no limit
  * on the URL or the number of headers, so each request's header block is
- * measured as it arrives, before evhttp parses it (conn_scan_*): over a limit,
+ * measured as it arrives, before evhttp parses it (reqscan.c): over a limit,
  * the connection is taken from evhttp and answered 414 or 431 here
  * (conn_refuse_*), then closed cleanly. */
 #include "http/server.h"
@@ -53,6 +53,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est.h"
+#include "http/reqscan.h"
 #include "http/tls.h"
 
 /* Descriptors kept for everything but client connections: listening
@@ -61,10 +62,6 @@
 #define HTTP_FD_RESERVE 64
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
-/* Bytes of each header line kept to read a Content-Length. */
-#define HTTP_SCAN_HEAD 64
-/* Longest chunk-size line (with extensions) followed. */
-#define HTTP_SCAN_CHUNK_LINE 1024
 /* Event loop passes allowed for closed connections to be finalized at teardown. */
 #define HTTP_TEARDOWN_PASSES 64
 
@@ -99,21 +96,6 @@ enum conn_phase {
     CONN_IDLE,    /* keep-alive, waiting for the next request: idle_timeout */
 };
 
-/* A request's header block as it arrives, before evhttp parses it. */
-struct hdr_scan {
-    bool on;       /* from a request's first byte to its blank line (chunked: its end) */
-    size_t bytes;  /* of the block so far, line ends included */
-    size_t line;   /* bytes of the current line, CR and LF excluded */
-    size_t lines;  /* complete non-empty lines, the request line first */
-    size_t target; /* request-target bytes so far */
-    unsigned sp;   /* spaces seen in the request line */
-    char head[HTTP_SCAN_HEAD]; /* start of the current line, for Content-Length */
-    bool in_body;
-    bool chunked;                         /* Transfer-Encoding: chunked */
-    enum { CK_SIZE, CK_DATA, CK_END } ck; /* where in the chunk framing */
-    size_t ck_size, ck_sum, ck_line;      /* chunk left, body so far, size line */
-};
-
 /* A request refused before evhttp saw it, answered by conn_refuse_*. */
 enum refuse_state {
     REFUSE_NONE,
@@ -134,7 +116,7 @@ struct http_conn {
     struct event *timer;             /* setup, then the deadline */
     struct evbuffer_cb_entry *input_cb;
     enum conn_phase phase;
-    struct hdr_scan scan;
+    struct reqscan scan;
     enum refuse_state refuse;
     int refuse_status;      /* 413, 414 or 431 */
     const char *refuse_why; /* static text: the answer's body */
@@ -565,180 +547,17 @@ static void conn_setup(struct http_conn *c)
 
 /* ---- header limits ---- */
 
-/* A new request begins: measure its header block from its first byte. */
-static void conn_scan_start(struct http_conn *c)
-{
-    memset(&c->scan, 0, sizeof(c->scan));
-    c->scan.on = true;
-}
-
-/* Whether a complete header line announces a body over max_body, which
- * evhttp would answer only after reading all of it. A malformed value is left
- * to evhttp (400). */
-static bool conn_scan_body_over(const struct hdr_scan *s, size_t len, long max_body)
-{
-    static const char name[] = "content-length:";
-    size_t i = sizeof(name) - 1, digits = 0;
-    unsigned long long v = 0;
-
-    if (len < i || strncasecmp(s->head, name, i) != 0)
-        return false;
-    if (len > sizeof(s->head))
-        return true; /* a value of 40+ characters: digits or garbage, too big */
-    while (i < len && (s->head[i] == ' ' || s->head[i] == '\t'))
-        i++;
-    for (; i < len && s->head[i] >= '0' && s->head[i] <= '9'; i++, digits++)
-        if (digits < 18)
-            v = v * 10 + (unsigned)(s->head[i] - '0');
-    return digits > 18 || v > (unsigned long long)max_body;
-}
-
-/* Whether a complete header line says Transfer-Encoding: ...chunked. */
-static bool conn_scan_chunked(const struct hdr_scan *s, size_t len)
-{
-    static const char name[] = "transfer-encoding:";
-    size_t n = len < sizeof(s->head) ? len : sizeof(s->head);
-    char v[HTTP_SCAN_HEAD + 1];
-
-    if (n < sizeof(name) - 1 || strncasecmp(s->head, name, sizeof(name) - 1) != 0)
-        return false;
-    memcpy(v, s->head, n);
-    v[n] = '\0';
-    return strcasestr(v, "chunked") != NULL;
-}
-
-/* The header block: 413 (Content-Length), 414 or 431; *used is where the body
- * starts once the blank line is seen (s->in_body). */
-static int conn_scan_header(struct http_conn *c, const unsigned char *p, size_t n, size_t *used)
-{
-    struct hdr_scan *s = &c->scan;
-    const struct http_limits *lim = &c->w->lim;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        s->bytes++;
-        if (p[i] == '\n') {
-            /* An empty line ends the block, except before the request line. */
-            if (s->line == 0 && s->lines > 0) {
-                s->in_body = true;
-                i++;
-                break;
-            }
-            if (s->lines > 0 && conn_scan_body_over(s, s->line, lim->max_body)) {
-                c->refuse_why = "body larger than server.max_body_bytes";
-                return 413;
-            }
-            if (s->lines > 0 && conn_scan_chunked(s, s->line))
-                s->chunked = true;
-            if (s->line > 0)
-                s->lines++;
-            s->line = 0;
-            if (s->lines > 1 + (size_t)lim->max_header_count) {
-                c->refuse_why = "more header fields than server.max_header_count";
-                return 431;
-            }
-        } else if (p[i] != '\r') {
-            if (s->line < sizeof(s->head))
-                s->head[s->line] = (char)p[i];
-            s->line++;
-            if (s->lines == 0 && p[i] == ' ')
-                s->sp++;
-            else if (s->lines == 0 && s->sp == 1 && ++s->target > (size_t)lim->max_url) {
-                c->refuse_why = "request-target longer than server.max_url_bytes";
-                return 414;
-            }
-        }
-        if (s->bytes > (size_t)lim->max_headers) {
-            c->refuse_why = "header block larger than server.max_header_bytes";
-            return 431;
-        }
-    }
-    *used = i;
-    return 0;
-}
-
-/* Follow a chunked body (RFC 9112 7.1) to refuse it at the chunk that takes
- * it over max_body: evhttp would answer 413 and close at once, resetting the
- * connection under a client still sending. Framing we cannot follow is left
- * to evhttp. */
-static int conn_scan_chunks(struct http_conn *c, const unsigned char *p, size_t n)
-{
-    struct hdr_scan *s = &c->scan;
-    size_t max = (size_t)c->w->lim.max_body, k;
-    int d;
-
-    for (size_t i = 0; i < n && s->on; i++) {
-        switch (s->ck) {
-        case CK_SIZE:
-            d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
-                : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
-                : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
-                                             : -1;
-            if (d >= 0 && s->ck_line == 0) {
-                s->ck_size = s->ck_size > max ? s->ck_size : s->ck_size * 16 + (size_t)d;
-                break;
-            }
-            if (p[i] != '\n') {
-                /* extension, whitespace or CR: the rest of the size line */
-                if (++s->ck_line > HTTP_SCAN_CHUNK_LINE) {
-                    c->refuse_why = "chunk size line too long";
-                    return 400;
-                }
-                break;
-            }
-            if (s->ck_size == 0) {
-                s->on = false; /* last chunk: trailers are evhttp's */
-                break;
-            }
-            if (s->ck_size > max || s->ck_sum + s->ck_size > max) {
-                c->refuse_why = "body larger than server.max_body_bytes";
-                return 413;
-            }
-            s->ck_sum += s->ck_size;
-            s->ck = CK_DATA;
-            break;
-        case CK_DATA:
-            k = n - i < s->ck_size ? n - i : s->ck_size;
-            s->ck_size -= k;
-            i += k - 1;
-            if (s->ck_size == 0)
-                s->ck = CK_END;
-            break;
-        case CK_END:
-            if (p[i] == '\n') {
-                s->ck = CK_SIZE;
-                s->ck_line = 0;
-            } else if (p[i] != '\r') {
-                s->on = false;
-            }
-            break;
-        }
-    }
-    return 0;
-}
-
-/* Feed n bytes of a request; 0, or a status with c->refuse_why set. */
-static int conn_scan(struct http_conn *c, const unsigned char *p, size_t n)
-{
-    struct hdr_scan *s = &c->scan;
-    size_t used = 0;
-    int status;
-
-    if (!s->in_body) {
-        status = conn_scan_header(c, p, n, &used);
-        if (status != 0 || !s->in_body)
-            return status;
-        if (!s->chunked) {
-            s->on = false; /* Content-Length bodies are checked up front */
-            return 0;
-        }
-    }
-    return conn_scan_chunks(c, p + used, n - used);
-}
-
-/* Scan the last n bytes added to buf (the connection's input). */
+/* Feed the last n bytes added to buf (the connection's input) to its
+ * request scan; 0, or the status to refuse with (c->refuse_why set). */
 static int conn_scan_added(struct http_conn *c, struct evbuffer *buf, size_t n)
 {
+    const struct http_limits *l = &c->w->lim;
+    struct reqscan_limits lim = {
+        .max_header_bytes = (size_t)l->max_headers,
+        .max_header_count = (size_t)l->max_header_count,
+        .max_url = (size_t)l->max_url,
+        .max_body = (size_t)l->max_body,
+    };
     size_t len = evbuffer_get_length(buf), k;
     struct evbuffer_ptr pos;
     struct evbuffer_iovec v;
@@ -752,7 +571,7 @@ static int conn_scan_added(struct http_conn *c, struct evbuffer *buf, size_t n)
         if (evbuffer_peek(buf, (ev_ssize_t)n, &pos, &v, 1) < 1 || v.iov_len == 0)
             break;
         k = v.iov_len < n ? v.iov_len : n;
-        status = conn_scan(c, v.iov_base, k);
+        status = reqscan_feed(&c->scan, &lim, v.iov_base, k, &c->refuse_why);
         n -= k;
         if (n > 0 && evbuffer_ptr_set(buf, &pos, k, EVBUFFER_PTR_ADD) != 0)
             break;
@@ -877,7 +696,7 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
     if (c->phase == CONN_IDLE) {
         c->phase = CONN_READING;
         conn_arm(c, c->w->lim.read_timeout);
-        conn_scan_start(c);
+        reqscan_start(&c->scan);
     }
     if (c->over_cap) {
         c->refuse_why = "server busy: too many connections, retry later";
@@ -956,7 +775,7 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     c->w = w;
     c->ssl = ssl;
     c->phase = CONN_READING;
-    conn_scan_start(c);
+    reqscan_start(&c->scan);
     if (SSL_set_ex_data(ssl, conn_ex_idx, c) != 1)
         http_die("SSL_set_ex_data");
     c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
