@@ -15,8 +15,9 @@
  * evhttp answers an over-long header block with a bare 400 and has no limit
  * on the URL or the number of headers, so each request's header block is
  * measured as it arrives, before evhttp parses it (reqscan.c): over a limit,
- * the connection is taken from evhttp and answered 414 or 431 here
- * (conn_refuse_*), then closed cleanly. */
+ * the connection is taken from evhttp and answered 413, 414 or 431 here
+ * (conn_refuse_*), then closed cleanly. Connections past max_connections get
+ * the same treatment with 503, up to an allowance. */
 #include "http/server.h"
 
 #include <assert.h>
@@ -33,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -118,7 +118,7 @@ struct http_conn {
     enum conn_phase phase;
     struct reqscan scan;
     enum refuse_state refuse;
-    int refuse_status;      /* 413, 414 or 431 */
+    int refuse_status;      /* 400, 413, 414, 431 or 503 */
     const char *refuse_why; /* static text: the answer's body */
     bool set_up;
     bool reject;   /* over max_connections and the busy allowance: closed at setup */
@@ -727,8 +727,8 @@ static void conn_request_done(struct evhttp_request *req, void *arg)
     }
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         /* Pipelined: the next request has already begun. evhttp takes it
-         * back before we could refuse it, so only evhttp's own header size
-         * limit (400) applies to it. */
+         * back before we could refuse it, so only evhttp's own limits (400
+         * for the header block, 413 for the body) apply to it. */
         c->phase = CONN_READING;
         c->scan.on = false;
         conn_arm(c, c->w->lim.read_timeout);
