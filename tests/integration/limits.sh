@@ -43,6 +43,13 @@ expect_eq "1 MB header block: the body follows, then the server closes (s_client
 check "1 MB header block: no reset seen by the client" \
     sh -c "! grep -qi 'reset\|errno' huge.err"
 
+# a second request on a kept-alive connection is measured too
+curl -s --cacert ca-chain.pem -o /dev/null -w '%{http_code} %{num_connects}\n' "$cacerts" --next \
+    -s --cacert ca-chain.pem -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -H "X-Big: $(big 20000)" "$cacerts" >ka.out 2>&1
+expect_eq "keep-alive: 200, then 431 for an oversized second request on the same connection" \
+    "200 1|431 0" "$(paste -sd'|' ka.out)"
+
 # --- number of header fields: server.max_header_count (default 64) ---
 # curl adds Host, User-Agent and Accept
 many() { for i in $(seq 1 "$1"); do printf -- '-H\nX-H%s: v\n' "$i"; done; }
