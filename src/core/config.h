@@ -46,8 +46,10 @@ struct kp_config {
     long threads; /* 0: one per core */
     long max_body_bytes;
     long max_header_bytes;
-    long read_timeout; /* seconds to receive a whole request */
-    long idle_timeout; /* seconds a keep-alive connection may sit idle */
+    long max_url_bytes;    /* request-target length before 414 */
+    long max_header_count; /* header fields per request before 431 */
+    long read_timeout;     /* seconds to receive a whole request */
+    long idle_timeout;     /* seconds a keep-alive connection may sit idle */
     long max_connections;
     long auth_fail_limit;      /* failed authentications per entity before 429; 0: none */
     long auth_fail_limit_addr; /* the same per client address */
@@ -58,6 +60,7 @@ struct kp_config {
     char *tls_client_ca; /* trust anchors for client certificates */
     char *tls_min_version;
     char *tls_max_version;
+    bool tls_allow_cbc; /* TLS 1.2 ECDHE AES-CBC suites for old clients */
 
     char *est_base_path;
     long est_retry_after;

@@ -10,12 +10,20 @@
  * evhttp_connection is gone. evhttp's own timeout restarts at every read, so
  * each connection also carries a deadline: read_timeout from accept (TLS
  * handshake and first request) or from a request's first byte to its end, and
- * idle_timeout between requests. */
+ * idle_timeout between requests.
+ *
+ * evhttp answers an over-long header block with a bare 400 and has no limit
+ * on the URL or the number of headers, so each request's header block is
+ * measured as it arrives, before evhttp parses it (reqscan.c): over a limit,
+ * the connection is taken from evhttp and answered 413, 414 or 431 here
+ * (conn_refuse_*), then closed cleanly. Connections past max_connections get
+ * the same treatment with 503, up to an allowance. */
 #include "http/server.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,8 +56,13 @@
 #include "core/xalloc.h"
 #include "est/est.h"
 #include "http/pool.h"
+#include "http/reqscan.h"
 #include "http/tls.h"
 
+/* Descriptors kept for everything but client connections: listening
+ * sockets come on top (one per thread). The store, log and TLS files use
+ * fewer than a dozen. */
+#define HTTP_FD_RESERVE 64
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
 /* Pool threads per event loop: they mostly wait on the store, and the more
@@ -61,9 +75,13 @@
 struct http_limits {
     long max_body;
     long max_headers;
+    long max_url;
+    long max_header_count;
     long read_timeout; /* seconds */
     long idle_timeout; /* seconds */
     long max_connections;
+    long busy_allowance; /* over-cap connections answered 503 rather than closed */
+    long retry_after;    /* seconds, in the 503 */
 };
 
 /* One config generation. refs (under http_server.lock) counts one for being
@@ -85,6 +103,14 @@ enum conn_phase {
     CONN_IDLE,    /* keep-alive, waiting for the next request: idle_timeout */
 };
 
+/* A request refused before evhttp saw it, answered by conn_refuse_*. */
+enum refuse_state {
+    REFUSE_NONE,
+    REFUSE_PENDING, /* taken from evhttp, answer to write (from the timer) */
+    REFUSE_SENT,    /* answer written: drain input until EOF or the deadline */
+    REFUSE_CLOSE,   /* the client is gone: close at the next timer pass */
+};
+
 struct http_worker;
 
 /* One accepted connection. Owned by its SSL (ex_data, freed by conn_ex_free),
@@ -97,8 +123,13 @@ struct http_conn {
     struct event *timer;             /* setup, then the deadline */
     struct evbuffer_cb_entry *input_cb;
     enum conn_phase phase;
+    struct reqscan scan;
+    enum refuse_state refuse;
+    int refuse_status;      /* 400, 413, 414, 431 or 503 */
+    const char *refuse_why; /* static text: the answer's body */
     bool set_up;
-    bool reject; /* over max_connections: closed at setup */
+    bool reject;   /* over max_connections and the busy allowance: closed at setup */
+    bool over_cap; /* over max_connections: TLS, then 503 to its first request */
     bool closed;
     struct http_exchange *job;     /* a request on the pool: evhttp must not free it */
     bool close_after_job;          /* conn_close came while job ran */
@@ -138,6 +169,8 @@ struct http_server {
     long cfg_port;
     long cfg_threads;
     atomic_long active; /* connections on all threads */
+    atomic_long busy;   /* of which over_cap, being answered 503 */
+    long fd_max_conns;  /* max_connections that RLIMIT_NOFILE leaves room for */
     atomic_uint_fast64_t next_id;
     atomic_llong cap_warned_at; /* time(NULL) of the last max_connections warning */
     atomic_long cap_dropped;    /* refused since then */
@@ -215,10 +248,14 @@ static const char *http_reason(int status)
         return "Conflict";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -271,13 +308,62 @@ static double ms_since(const struct timespec *t0)
 
 /* ---- generations ---- */
 
+/* How many connections past max_connections get a 503 instead of a bare
+ * close: enough to tell a burst of clients when to come back, few enough that
+ * a flood costs little more than the cap. */
+static long http_busy_allowance(long max_connections)
+{
+    return max_connections / 10 + 16;
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard one and return how many
+ * connections (with their busy allowance) fit under it. */
+static long http_fd_max_conns(size_t nthreads)
+{
+    struct rlimit rl;
+    long avail, m;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return LONG_MAX;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+        else
+            log_warn("http: cannot raise RLIMIT_NOFILE to %llu: %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)(LONG_MAX / 2))
+        return LONG_MAX;
+    avail = (long)rl.rlim_cur - HTTP_FD_RESERVE - (long)nthreads;
+    /* m + http_busy_allowance(m) <= avail */
+    m = (avail - 16) * 10 / 11;
+    return m < 1 ? 1 : m;
+}
+
+/* Keep g's connection cap within what the descriptor limit allows, saying so. */
+static void gen_fit_fds(struct http_server *hs, struct http_gen *g)
+{
+    if (g->lim.max_connections <= hs->fd_max_conns)
+        return;
+    log_warn("http: server.max_connections %ld lowered to %ld: the open file limit "
+             "(RLIMIT_NOFILE, ulimit -n) leaves room for no more",
+             g->lim.max_connections, hs->fd_max_conns);
+    g->lim.max_connections = hs->fd_max_conns;
+    g->lim.busy_allowance = http_busy_allowance(g->lim.max_connections);
+}
+
 static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim)
 {
     lim->max_body = lmax(cfg->max_body_bytes, 0);
     lim->max_headers = lmax(cfg->max_header_bytes, 256);
+    lim->max_url = lmax(cfg->max_url_bytes, 16);
+    lim->max_header_count = lmax(cfg->max_header_count, 1);
     lim->read_timeout = lmax(cfg->read_timeout, 1);
     lim->idle_timeout = lmax(cfg->idle_timeout, 1);
     lim->max_connections = lmax(cfg->max_connections, 1);
+    lim->busy_allowance = http_busy_allowance(lim->max_connections);
+    lim->retry_after = lmax(cfg->est_retry_after, 1);
 }
 
 static void gen_free(struct http_gen *g)
@@ -346,8 +432,9 @@ static void conn_cap_warn(struct http_server *hs, const char *peer, long max)
     /* At most one line a second on all threads, counting what it stands for. */
     if (now == last || !atomic_compare_exchange_strong(&hs->cap_warned_at, &last, now))
         return;
-    log_warn("http: max_connections (%ld) reached: refused %ld connection(s), latest from %s", max,
-             atomic_exchange(&hs->cap_dropped, 0), peer);
+    log_warn("http: max_connections (%ld) reached: refused %ld connection(s) (503, or closed when "
+             "busy), latest from %s",
+             max, atomic_exchange(&hs->cap_dropped, 0), peer);
 }
 
 static void conn_peer(struct evhttp_connection *evcon, char *buf, size_t cap)
@@ -428,6 +515,8 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&w->hs->active, 1);
+    if (c->over_cap)
+        atomic_fetch_sub(&w->hs->busy, 1);
     free(c);
     if (w->stopping && w->nconns == 0)
         event_base_loopbreak(w->base);
@@ -459,9 +548,11 @@ static void conn_setup(struct http_conn *c)
     if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         log_debug("http: TCP_NODELAY: %s", strerror(errno));
 
-    if (c->reject) {
+    if (c->reject || c->over_cap) {
         conn_peer(evcon, peer, sizeof(peer));
         conn_cap_warn(c->w->hs, peer, c->w->lim.max_connections);
+    }
+    if (c->reject) {
         conn_close(c);
         return;
     }
@@ -469,6 +560,117 @@ static void conn_setup(struct http_conn *c)
         conn_close(c);
         return;
     }
+    conn_arm(c, c->w->lim.read_timeout);
+}
+
+/* ---- header limits ---- */
+
+/* Feed the last n bytes added to buf (the connection's input) to its
+ * request scan; 0, or the status to refuse with (c->refuse_why set). */
+static int conn_scan_added(struct http_conn *c, struct evbuffer *buf, size_t n)
+{
+    const struct http_limits *l = &c->w->lim;
+    struct reqscan_limits lim = {
+        .max_header_bytes = (size_t)l->max_headers,
+        .max_header_count = (size_t)l->max_header_count,
+        .max_url = (size_t)l->max_url,
+        .max_body = (size_t)l->max_body,
+    };
+    size_t len = evbuffer_get_length(buf), k;
+    struct evbuffer_ptr pos;
+    struct evbuffer_iovec v;
+    int status = 0;
+
+    if (n > len)
+        n = len;
+    if (evbuffer_ptr_set(buf, &pos, len - n, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    while (n > 0 && status == 0 && c->scan.on) {
+        if (evbuffer_peek(buf, (ev_ssize_t)n, &pos, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        k = v.iov_len < n ? v.iov_len : n;
+        status = reqscan_feed(&c->scan, &lim, v.iov_base, k, &c->refuse_why);
+        n -= k;
+        if (n > 0 && evbuffer_ptr_set(buf, &pos, k, EVBUFFER_PTR_ADD) != 0)
+            break;
+    }
+    return status;
+}
+
+/* While refusing: whatever else the client sends is read and dropped, so
+ * that closing does not reset the connection under the answer. */
+static void conn_refuse_readcb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    (void)arg;
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* The answer is out: say close_notify; the client closes after reading it. */
+static void conn_refuse_writecb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+
+    if (c->refuse != REFUSE_SENT || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        return;
+    if (SSL_is_init_finished(c->ssl) && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+        SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
+/* EOF, error or timeout: close from the timer, outside bufferevent code. */
+static void conn_refuse_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_conn *c = arg;
+
+    (void)bev;
+    (void)what;
+    c->refuse = REFUSE_CLOSE;
+    event_active(c->timer, EV_TIMEOUT, 0);
+}
+
+/* Take the connection from evhttp before it parses the request: from now on
+ * its bufferevent calls us, and the timer writes the answer. */
+static void conn_refuse(struct http_conn *c, int status)
+{
+    char peer[80];
+
+    c->scan.on = false;
+    c->refuse = REFUSE_PENDING;
+    c->refuse_status = status;
+    bufferevent_setcb(c->bev, conn_refuse_readcb, conn_refuse_writecb, conn_refuse_eventcb, c);
+    conn_peer(c->evcon, peer, sizeof(peer));
+    /* 503s are summed up by conn_cap_warn; the others say why, once each. */
+    if (status == 503)
+        log_debug("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
+    else
+        log_info("http: peer=%s status=%d %s, closing", peer, status, c->refuse_why);
+    event_active(c->timer, EV_TIMEOUT, 0);
+}
+
+/* Timer pass of a refused connection: write the answer (Connection: close),
+ * then wait read_timeout at most for the client to close first. */
+static void conn_refuse_step(struct http_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char body[128];
+    int n;
+
+    if (c->refuse != REFUSE_PENDING) {
+        conn_close(c);
+        return;
+    }
+    n = snprintf(body, sizeof(body), "%s\n", c->refuse_why);
+    if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n", c->refuse_status,
+                            http_reason(c->refuse_status)) < 0 ||
+        (c->refuse_status == 503 &&
+         evbuffer_add_printf(out, "Retry-After: %ld\r\n", c->w->lim.retry_after) < 0) ||
+        evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", n, body) < 0)
+        http_die("evbuffer_add_printf");
+    c->refuse = REFUSE_SENT;
+    conn_refuse_readcb(c->bev, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     conn_arm(c, c->w->lim.read_timeout);
 }
 
@@ -487,6 +689,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (c->evcon == NULL)
         return;
+    if (c->refuse != REFUSE_NONE) {
+        conn_refuse_step(c);
+        return;
+    }
     if (c->w->stopping && c->phase == CONN_IDLE) {
         conn_close(c);
         return;
@@ -496,16 +702,33 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-/* Bytes arriving on an idle connection start the next request's deadline. */
+/* Bytes arriving on an idle connection start the next request's deadline;
+ * a request's header block is measured before evhttp reads it. */
 static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct http_conn *c = arg;
+    int status;
 
-    (void)buf;
-    if (info->n_added == 0 || c->closed || !c->set_up || c->phase != CONN_IDLE)
+    /* While the pool answers, evhttp owns the connection: a pipelined
+     * request waits for that answer before anything reads it. */
+    if (info->n_added == 0 || c->closed || c->evcon == NULL || c->refuse != REFUSE_NONE ||
+        c->job != NULL)
         return;
-    c->phase = CONN_READING;
-    conn_arm(c, c->w->lim.read_timeout);
+    if (c->phase == CONN_IDLE) {
+        c->phase = CONN_READING;
+        conn_arm(c, c->w->lim.read_timeout);
+        reqscan_start(&c->scan);
+    }
+    if (c->over_cap) {
+        c->refuse_why = "server busy: too many connections, retry later";
+        conn_refuse(c, 503);
+        return;
+    }
+    if (!c->scan.on)
+        return;
+    status = conn_scan_added(c, buf, info->n_added);
+    if (status != 0)
+        conn_refuse(c, status);
 }
 
 /* A response went out and evhttp keeps the connection for the next request. */
@@ -524,8 +747,11 @@ static void conn_request_done(struct evhttp_request *req, void *arg)
         return;
     }
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        /* Pipelined: the next request has already begun. */
+        /* Pipelined: the next request has already begun. evhttp takes it
+         * back before we could refuse it, so only evhttp's own limits (400
+         * for the header block, 413 for the body) apply to it. */
         c->phase = CONN_READING;
+        c->scan.on = false;
         conn_arm(c, c->w->lim.read_timeout);
     } else {
         c->phase = CONN_IDLE;
@@ -570,6 +796,7 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     c->w = w;
     c->ssl = ssl;
     c->phase = CONN_READING;
+    reqscan_start(&c->scan);
     if (SSL_set_ex_data(ssl, conn_ex_idx, c) != 1)
         http_die("SSL_set_ex_data");
     c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -589,8 +816,14 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    if (atomic_fetch_add(&hs->active, 1) >= w->lim.max_connections)
-        c->reject = true;
+    if (atomic_fetch_add(&hs->active, 1) >= w->lim.max_connections) {
+        if (atomic_fetch_add(&hs->busy, 1) < w->lim.busy_allowance) {
+            c->over_cap = true;
+        } else {
+            atomic_fetch_sub(&hs->busy, 1);
+            c->reject = true;
+        }
+    }
     /* Setup needs the evhttp_connection, which exists once we return. */
     event_active(c->timer, EV_TIMEOUT, 0);
     return c->bev;
@@ -1146,6 +1379,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     hs = xcalloc(1, sizeof(*hs));
     pthread_mutex_init(&hs->lock, NULL);
     atomic_init(&hs->active, 0);
+    atomic_init(&hs->busy, 0);
     atomic_init(&hs->next_id, 0);
     atomic_init(&hs->cap_warned_at, 0);
     atomic_init(&hs->cap_dropped, 0);
@@ -1157,6 +1391,8 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     if (rc != KP_OK)
         goto out;
     hs->cur->serial = hs->serial = 1;
+    hs->fd_max_conns = http_fd_max_conns(http_thread_count(cfg->threads));
+    gen_fit_fds(hs, hs->cur);
 
     rc = listen_resolve(cfg->listen, &ai, errmsg);
     if (rc != KP_OK)
@@ -1248,6 +1484,7 @@ enum kp_err http_server_reload(struct http_server *hs, const struct kp_config *c
     }
     g->est = est;
     g->admin = admin_server_new(cfg, est);
+    gen_fit_fds(hs, g);
     if (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 || cfg->port != hs->cfg_port ||
         cfg->threads != hs->cfg_threads)
         log_warn("http: server.listen, server.port and server.threads change only on restart");

@@ -10,9 +10,18 @@
 
 /* TLS 1.2 suites: forward-secret ECDHE with an AEAD only (no RSA key
  * exchange, no CBC). TLS 1.3 keeps OpenSSL's defaults, all AEAD. */
-static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+#define TLS12_AEAD                                                                                 \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* tls.allow_cbc: ECDHE with AES-CBC after them, for clients without AEAD
+ * suites; still forward secret, never RSA key exchange, 3DES or RC4. */
+#define TLS12_CBC                                                                                  \
+    "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:"                 \
+    "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"                         \
+    "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+static const char tls12_ciphers[] = TLS12_AEAD;
+static const char tls12_ciphers_cbc[] = TLS12_AEAD ":" TLS12_CBC;
 
 static const char tls_groups[] = "X25519:P-256:P-384";
 
@@ -121,7 +130,7 @@ enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errms
         *errmsg = tls_error("tls protocol versions", NULL);
         goto out;
     }
-    if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+    if (SSL_CTX_set_cipher_list(ctx, cfg->tls_allow_cbc ? tls12_ciphers_cbc : tls12_ciphers) != 1 ||
         SSL_CTX_set1_groups_list(ctx, tls_groups) != 1) {
         *errmsg = tls_error("tls ciphers", NULL);
         goto out;

@@ -175,12 +175,15 @@ static void test_minimal_config_loads_with_defaults(void **state)
     assert_int_equal(cfg->threads, 0);
     assert_int_equal(cfg->max_body_bytes, 65536);
     assert_int_equal(cfg->max_header_bytes, 16384);
+    assert_int_equal(cfg->max_url_bytes, 2048);
+    assert_int_equal(cfg->max_header_count, 64);
     assert_int_equal(cfg->read_timeout, 10);
     assert_int_equal(cfg->idle_timeout, 60);
     assert_int_equal(cfg->max_connections, 10000);
     assert_string_equal(cfg->tls_min_version, "1.2");
     assert_string_equal(cfg->tls_max_version, "1.3");
     assert_string_equal(cfg->tls_client_ca, "");
+    assert_false(cfg->tls_allow_cbc);
     assert_string_equal(cfg->est_base_path, "/.well-known/est");
     assert_int_equal(cfg->est_retry_after, 30);
     assert_false(cfg->est_fullcmc);
@@ -223,6 +226,8 @@ static void test_every_key_is_read(void **state)
                                         "port = 8443\n"
                                         "threads = 4\n"
                                         "max_body_bytes = 2048\n"
+                                        "max_url_bytes = 512\n"
+                                        "max_header_count = 20\n"
                                         "read_timeout = \"90s\"\n"
                                         "idle_timeout = \"30m\"\n"
                                         "[tls]\n"
@@ -230,6 +235,7 @@ static void test_every_key_is_read(void **state)
                                         "key = \"tls.key\"\n"
                                         "client_ca = \"clients.pem\"\n"
                                         "min_version = \"1.3\"\n"
+                                        "allow_cbc = true\n"
                                         "[est]\n"
                                         "base_path = \"/est\"\n"
                                         "[otp]\n"
@@ -257,12 +263,15 @@ static void test_every_key_is_read(void **state)
     assert_int_equal(cfg->port, 8443);
     assert_int_equal(cfg->threads, 4);
     assert_int_equal(cfg->max_body_bytes, 2048);
+    assert_int_equal(cfg->max_url_bytes, 512);
+    assert_int_equal(cfg->max_header_count, 20);
     assert_int_equal(cfg->read_timeout, 90);
     assert_int_equal(cfg->idle_timeout, 1800);
     assert_string_equal(cfg->tls_cert, "/etc/kp/tls.crt");
     assert_path(fx, cfg->tls_key, "tls.key");
     assert_path(fx, cfg->tls_client_ca, "clients.pem");
     assert_string_equal(cfg->tls_min_version, "1.3");
+    assert_true(cfg->tls_allow_cbc);
     assert_string_equal(cfg->est_base_path, "/est");
     assert_int_equal(cfg->otp_default_ttl, 7 * 86400);
     assert_int_equal(cfg->otp_default_uses, 3);
@@ -483,6 +492,8 @@ static void test_int_out_of_range_is_rejected(void **state)
     load_err(fx, "[otp]\ndefault_ttl = \"59s\"\n" MINIMAL, 2, "default_ttl");
     load_err(fx, "[server]\nread_timeout = \"2h\"\n" MINIMAL, 2, "read_timeout");
     load_err(fx, "[server]\nread_timeout = \"soon\"\n" MINIMAL, 2, "read_timeout");
+    load_err(fx, "[server]\nmax_url_bytes = 255\n" MINIMAL, 2, "256..65536");
+    load_err(fx, "[server]\nmax_header_count = 1001\n" MINIMAL, 2, "8..1000");
 }
 
 static void test_bounds_themselves_are_accepted(void **state)
