@@ -20,6 +20,7 @@ static const char usage[] =
     "  serve     run the server\n"
     "  otp       create, list and revoke one-time passwords for enrollment\n"
     "  cert      list and show issued certificates\n"
+    "  request   list, approve and reject requests held for manual approval\n"
     "  version   print the version\n"
     "\n"
     "Every command takes -c FILE (default " CLI_DEFAULT_CONFIG ") and --help.\n";
@@ -38,11 +39,8 @@ int cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"init", cmd_init},
-                {"serve", cmd_serve},
-                {"otp", cmd_otp},
-                {"cert", cmd_cert},
-                {"version", cmd_version}};
+    } cmds[] = {{"init", cmd_init}, {"serve", cmd_serve},     {"otp", cmd_otp},
+                {"cert", cmd_cert}, {"request", cmd_request}, {"version", cmd_version}};
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

@@ -14,6 +14,7 @@ int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_otp(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_request(int argc, char **argv);
 
 /* Load the config or print why not; NULL on failure. */
 struct kp_config *cli_config_load(const char *path);

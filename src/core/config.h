@@ -34,7 +34,10 @@ struct label_cfg {
     bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject == client cert subject */
     bool reenroll_allow_change; /* simplereenroll may change subject/SAN */
     long max_sans;
-    char *csrattrs_extra; /* extra OIDs advertised by /csrattrs, comma separated */
+    char *csrattrs_extra;        /* extra OIDs advertised by /csrattrs, comma separated */
+    char *approval;              /* "auto", or "manual": requests wait for an operator (202) */
+    long approval_ttl;           /* seconds a pending request lives before it counts as new */
+    char *serverkeygen_kek_file; /* key id -> AES key for DecryptKeyIdentifier ("": none) */
 };
 
 struct kp_config {
@@ -62,6 +65,7 @@ struct kp_config {
     char *est_base_path;
     long est_retry_after;
     bool est_fullcmc;
+    bool est_serverkeygen; /* offer /serverkeygen (RFC 7030 4.4) */
 
     char *store_url;
 

@@ -580,6 +580,13 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
 
 /* ---- requests ---- */
 
+/* evbuffer cleanup for a body that holds key material. */
+static void http_secret_free(const void *data, size_t len, void *arg)
+{
+    (void)arg;
+    OPENSSL_clear_free((void *)data, len);
+}
+
 /* Write resp as the answer to req (RFC 7030 4, RFC 8951). */
 static void http_reply(struct evhttp_request *req, struct http_conn *c,
                        const struct est_request *er, const struct est_response *resp)
@@ -604,8 +611,15 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
         evhttp_add_header(oh, "Allow", http_allow(er->op));
     if (c->w->stopping)
         evhttp_add_header(oh, "Connection", "close");
-    if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0)
+    if (resp->body_len > 0 && resp->body_secret) {
+        /* by reference, so the only copy is wiped once sent (no evbuffer chunk keeps it) */
+        void *copy = OPENSSL_memdup(resp->body, resp->body_len);
+        if (copy == NULL ||
+            evbuffer_add_reference(ob, copy, resp->body_len, http_secret_free, NULL) != 0)
+            http_die("evbuffer_add_reference");
+    } else if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0) {
         http_die("evbuffer_add");
+    }
     evhttp_send_reply(req, resp->status, http_reason(resp->status), NULL);
 }
 
