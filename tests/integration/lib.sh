@@ -34,6 +34,8 @@ check() {
 expect_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   want: $2"; echo "#   got:  $3"; fi
 }
+# finish: stop the server, print the plan line; KP_KEEP=DIR keeps a copy of
+# the scratch directory there for a look after the run.
 finish() {
     [ -n "${KP_KEEP:-}" ] && cp -r "$T" "$KP_KEEP"
     [ -n "$SERVER_PID" ] && kp_stop
