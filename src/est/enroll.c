@@ -584,8 +584,7 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
     X509_free(cert);
     EVP_PKEY_free(key);
     csr_free(csr);
-    if (x.csr_der != NULL)
-        free(x.csr_der);
+    free(x.csr_der);
     store_pending_free(x.pending);
     free(x.auth.who);
 }
