@@ -2,11 +2,13 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -87,5 +89,17 @@ const char *cli_time(int64_t t, char *buf, size_t len)
     time_t tt = (time_t)t;
     gmtime_r(&tt, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+const char *cli_operator(char *buf, size_t len)
+{
+    struct passwd pw, *res = NULL;
+    char tmp[1024];
+
+    if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+        snprintf(buf, len, "cli:%s", res->pw_name);
+    else
+        snprintf(buf, len, "cli:uid%ld", (long)getuid());
     return buf;
 }

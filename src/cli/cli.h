@@ -23,4 +23,7 @@ struct store *cli_store_open(const struct kp_config *cfg);
 /* "2026-11-23T10:00:00Z" into buf. */
 const char *cli_time(int64_t t, char *buf, size_t len);
 
+/* "cli:LOGIN" of the user running the command, for audit rows. */
+const char *cli_operator(char *buf, size_t len);
+
 #endif

@@ -1,12 +1,10 @@
 /* kipuka request list|approve|reject: requests held for manual approval
  * (label approval = "manual"), acting on the store like `kipuka otp`. */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "est/approval.h"
@@ -39,19 +37,6 @@ static long request_parse_id(const char *s)
     if (end == s || *end != '\0' || v < 1 || v > 0x7fffffffL)
         return -1;
     return v;
-}
-
-/* Who decided, for the audit trail: the login name running the CLI. */
-static const char *request_operator(char *buf, size_t len)
-{
-    struct passwd pw, *res = NULL;
-    char tmp[1024];
-
-    if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
-        snprintf(buf, len, "cli:%s", res->pw_name);
-    else
-        snprintf(buf, len, "cli:uid%ld", (long)getuid());
-    return buf;
 }
 
 int cmd_request(int argc, char **argv)
@@ -126,7 +111,7 @@ int cmd_request(int argc, char **argv)
             rc = 1;
             goto out;
         }
-        e = approval_decide(st, id, approve, request_operator(by, sizeof(by)), "cli");
+        e = approval_decide(st, id, approve, cli_operator(by, sizeof(by)), "cli");
         if (e == KP_ERR_NOT_FOUND)
             fprintf(stderr, "kipuka: no pending request with id %ld (decided, issued or expired)\n",
                     id);

@@ -122,6 +122,9 @@ static const struct cfg_row label_rows[] = {
     {"label", "approval", T_STRING, L(approval), 0, 0, "auto", check_approval},
     {"label", "approval_ttl", T_DURATION, L(approval_ttl), 1, 366 * 86400, "7d", NULL},
     {"label", "serverkeygen_kek_file", T_PATH, L(serverkeygen_kek_file), 0, 0, "", NULL},
+    {"label", "serverkeygen_archive", T_BOOL, L(serverkeygen_archive), 0, 0, "false", NULL},
+    {"label", "serverkeygen_archive_key_file", T_PATH, L(serverkeygen_archive_key_file), 0, 0, "",
+     NULL},
 };
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
@@ -479,9 +482,13 @@ static const char *config_check(struct kp_config *cfg)
         return "tls.min_version is above tls.max_version";
     if (cfg->nlabels == 0)
         return "no [label.NAME] section: at least one CA is needed";
-    for (size_t i = 0; i < cfg->nlabels; i++)
+    for (size_t i = 0; i < cfg->nlabels; i++) {
         if (cfg->labels[i].ca_cert == NULL || cfg->labels[i].ca_key == NULL)
             return "every [label.NAME] needs ca_cert and ca_key";
+        if (cfg->labels[i].serverkeygen_archive &&
+            cfg->labels[i].serverkeygen_archive_key_file[0] == '\0')
+            return "serverkeygen_archive = true needs serverkeygen_archive_key_file";
+    }
     return NULL;
 }
 
@@ -571,6 +578,7 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
         config_resolve(&cfg->labels[i].ca_chain, cfg->dir);
         config_resolve(&cfg->labels[i].ca_key, cfg->dir);
         config_resolve(&cfg->labels[i].serverkeygen_kek_file, cfg->dir);
+        config_resolve(&cfg->labels[i].serverkeygen_archive_key_file, cfg->dir);
     }
     if (strncmp(cfg->store_url, "sqlite:", 7) == 0 && cfg->store_url[7] != '/') {
         char *abs = fs_path_join(cfg->dir, cfg->store_url + 7);

@@ -38,6 +38,8 @@ struct label_cfg {
     char *approval;              /* "auto", or "manual": requests wait for an operator (202) */
     long approval_ttl;           /* seconds a pending request lives before it counts as new */
     char *serverkeygen_kek_file; /* key id -> AES key for DecryptKeyIdentifier ("": none) */
+    bool serverkeygen_archive;   /* keep generated keys, encrypted, with their certificate */
+    char *serverkeygen_archive_key_file; /* key id -> AES key; the first one archives */
 };
 
 struct kp_config {

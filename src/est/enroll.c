@@ -46,7 +46,9 @@ struct enroll_ctx {
     unsigned char *csr_der;           /* the request as received */
     size_t csr_der_len;
     char csr_sha256[65];
-    struct skg_plan skg; /* serverkeygen only */
+    struct skg_plan skg;         /* serverkeygen only */
+    unsigned char *archived_key; /* serverkeygen with archival: the key, encrypted */
+    size_t archived_key_len;
 };
 
 /* Count a failed authentication against the entity and the address. */
@@ -329,6 +331,8 @@ static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, str
         row.requester = x->auth.who;
         row.auth_method = (char *)x->auth.method;
         row.status = "valid";
+        row.archived_key = x->archived_key;
+        row.archived_key_len = x->archived_key_len;
         {
             unsigned char *p = NULL;
             int n = i2d_X509(cert, &p);
@@ -509,6 +513,11 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
         if (rc != KP_OK)
             goto out;
         t.pubkey = *key;
+        if (x->l->archive != NULL) {
+            rc = skg_archive(x->l, *key, &x->archived_key, &x->archived_key_len);
+            if (rc != KP_OK)
+                goto out;
+        }
     }
     rc = enroll_issue(x, csr, &t, cert);
 out:
@@ -585,6 +594,7 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
     EVP_PKEY_free(key);
     csr_free(csr);
     free(x.csr_der);
+    OPENSSL_free(x.archived_key); /* ciphertext */
     store_pending_free(x.pending);
     free(x.auth.who);
 }

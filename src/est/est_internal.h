@@ -22,7 +22,8 @@ struct est_label {
     size_t cacerts_b64_len;
     char *csrattrs_b64; /* /csrattrs body */
     size_t csrattrs_b64_len;
-    struct kek_table *kek; /* serverkeygen_kek_file, NULL when none */
+    struct kek_table *kek;     /* serverkeygen_kek_file, NULL when none */
+    struct kek_table *archive; /* serverkeygen_archive_key_file when archiving, else NULL */
 };
 
 struct est_server {
@@ -66,6 +67,9 @@ struct skg_plan {
  * CSR asks for. KP_ERR_POLICY with *why when it cannot be served. */
 enum kp_err skg_plan_make(const struct est_label *l, const struct csr *csr, bool mtls,
                           struct skg_plan *plan, const char **why);
+/* With serverkeygen_archive: key as EnvelopedData under the label's first
+ * archive key (caller frees with OPENSSL_free). */
+enum kp_err skg_archive(const struct est_label *l, EVP_PKEY *key, unsigned char **der, size_t *len);
 /* The 200 answer: multipart/mixed with the key part then the certificate
  * part. recip is the client certificate for SKG_ASYMMETRIC. */
 enum kp_err skg_respond(const struct skg_plan *plan, EVP_PKEY *key, X509 *cert, X509 *recip,

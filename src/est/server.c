@@ -44,6 +44,20 @@ static enum kp_err server_label_init(struct est_label *l, const struct label_cfg
             goto out;
         }
     }
+    if (cfg->serverkeygen_archive) {
+        rc = kek_load(cfg->serverkeygen_archive_key_file, &l->archive);
+        const unsigned char *id = NULL;
+        size_t id_len = 0, key_len = 0;
+        /* the first key archives; later ones only open older archives */
+        if (rc == KP_OK && kek_first(l->archive, &id, &id_len, &key_len) == NULL)
+            rc = KP_ERR_CONFIG;
+        if (rc != KP_OK) {
+            *errmsg = xasprintf("label %s: bad serverkeygen_archive_key_file %s (needs a key;"
+                                " see the log above)",
+                                cfg->name, cfg->serverkeygen_archive_key_file);
+            goto out;
+        }
+    }
 out:
     free(der);
     return rc;
@@ -92,6 +106,7 @@ void est_server_free(struct est_server *srv)
         free(srv->labels[i].cacerts_b64);
         free(srv->labels[i].csrattrs_b64);
         kek_free(srv->labels[i].kek);
+        kek_free(srv->labels[i].archive);
     }
     free(srv->labels);
     ratelimit_free(srv->auth_failures);

@@ -196,3 +196,21 @@ out:
     sk_X509_free(certs);
     return rc;
 }
+
+enum kp_err skg_archive(const struct est_label *l, EVP_PKEY *key, unsigned char **der, size_t *len)
+{
+    const unsigned char *ak, *id = NULL;
+    size_t ak_len = 0, id_len = 0, p8_len = 0;
+    unsigned char *p8 = NULL;
+    enum kp_err rc;
+
+    ak = kek_first(l->archive, &id, &id_len, &ak_len);
+    if (ak == NULL)
+        return KP_ERR_CONFIG;
+    rc = serverkey_pkcs8(key, &p8, &p8_len);
+    if (rc == KP_OK)
+        rc = serverkey_envelop_kek(p8, p8_len, ak, ak_len, id, id_len, der, len);
+    if (p8 != NULL)
+        OPENSSL_clear_free(p8, p8_len);
+    return rc;
+}

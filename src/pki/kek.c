@@ -161,3 +161,14 @@ const unsigned char *kek_find(const struct kek_table *t, const unsigned char *id
     }
     return NULL;
 }
+
+const unsigned char *kek_first(const struct kek_table *t, const unsigned char **id, size_t *id_len,
+                               size_t *key_len)
+{
+    if (t == NULL || t->n == 0)
+        return NULL;
+    *id = (const unsigned char *)t->e[0].id;
+    *id_len = t->e[0].id_len;
+    *key_len = t->e[0].key_len;
+    return t->e[0].key;
+}

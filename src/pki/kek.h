@@ -27,4 +27,8 @@ void kek_free(struct kek_table *t);
 const unsigned char *kek_find(const struct kek_table *t, const unsigned char *id, size_t id_len,
                               size_t *key_len);
 
+/* The first key of the file (borrowed from t), or NULL when it is empty. */
+const unsigned char *kek_first(const struct kek_table *t, const unsigned char **id, size_t *id_len,
+                               size_t *key_len);
+
 #endif

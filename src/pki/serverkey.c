@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 
 #include "core/log.h"
+#include "pki/kek.h"
 
 enum kp_err serverkey_pkcs8(EVP_PKEY *key, unsigned char **der, size_t *len)
 {
@@ -106,5 +107,54 @@ enum kp_err serverkey_envelop_cert(const unsigned char *data, size_t data_len, X
     rc = serverkey_finish(cms, data, data_len, der, len);
 out:
     CMS_ContentInfo_free(cms);
+    return rc;
+}
+
+enum kp_err serverkey_open_kek(const unsigned char *der, size_t len, const struct kek_table *keys,
+                               unsigned char **out, size_t *out_len)
+{
+    enum kp_err rc = KP_ERR_BAD_REQUEST;
+    const unsigned char *p = der;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    STACK_OF(CMS_RecipientInfo) * ris;
+    ASN1_OCTET_STRING *id = NULL;
+    const unsigned char *key = NULL;
+    size_t key_len = 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n;
+
+    if (cms == NULL || bio == NULL || p != der + len) {
+        log_openssl("serverkey: not a CMS structure");
+        goto out;
+    }
+    ris = CMS_get0_RecipientInfos(cms);
+    for (int i = 0; ris != NULL && i < sk_CMS_RecipientInfo_num(ris) && key == NULL; i++) {
+        CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+        if (CMS_RecipientInfo_type(ri) != CMS_RECIPINFO_KEK ||
+            CMS_RecipientInfo_kekri_get0_id(ri, NULL, &id, NULL, NULL, NULL) != 1)
+            continue;
+        key = kek_find(keys, ASN1_STRING_get0_data(id), (size_t)ASN1_STRING_length(id), &key_len);
+    }
+    if (key == NULL) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (CMS_decrypt_set1_key(cms, (unsigned char *)key, key_len, ASN1_STRING_get0_data(id),
+                             (size_t)ASN1_STRING_length(id)) != 1 ||
+        CMS_decrypt(cms, NULL, NULL, NULL, bio, CMS_BINARY) != 1) {
+        log_openssl("serverkey: CMS_decrypt");
+        goto out;
+    }
+    n = BIO_get_mem_data(bio, &data);
+    if (n <= 0 || (*out = OPENSSL_memdup(data, (size_t)n)) == NULL)
+        goto out;
+    *out_len = (size_t)n;
+    OPENSSL_cleanse(data, (size_t)n);
+    rc = KP_OK;
+out:
+    BIO_free(bio);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
     return rc;
 }

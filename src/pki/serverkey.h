@@ -25,4 +25,12 @@ enum kp_err serverkey_envelop_kek(const unsigned char *data, size_t data_len,
 enum kp_err serverkey_envelop_cert(const unsigned char *data, size_t data_len, X509 *recip,
                                    unsigned char **der, size_t *len);
 
+struct kek_table;
+
+/* Open an EnvelopedData made by serverkey_envelop_kek with the key its KEK
+ * recipient names in keys. KP_ERR_NOT_FOUND when keys has no such key id;
+ * *out (key material: OPENSSL_clear_free) holds the content. */
+enum kp_err serverkey_open_kek(const unsigned char *der, size_t len, const struct kek_table *keys,
+                               unsigned char **out, size_t *out_len);
+
 #endif

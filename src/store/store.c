@@ -173,3 +173,9 @@ void store_pending_free(struct store_pending *p)
     free(p->serial);
     free(p);
 }
+
+enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                  size_t *len)
+{
+    return s->ops->key_archive_get(s, serial, der, len);
+}

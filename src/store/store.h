@@ -27,6 +27,11 @@ struct store_cert {
     int64_t revoked_at;
     unsigned char *der;
     size_t der_len;
+    /* serverkeygen with archival: the generated key as CMS EnvelopedData
+     * under the label's archive key; written with the certificate when not
+     * NULL (borrowed), never read back into this struct. */
+    const unsigned char *archived_key;
+    size_t archived_key_len;
 };
 
 /* An OTP row; the OTP itself is never stored, only its keyed hash. */
@@ -111,6 +116,8 @@ struct store_ops {
                                   const struct store_audit *ev);
     enum kp_err (*pending_issue)(struct store *s, int64_t id, const struct store_cert *c,
                                  const struct store_audit *ev);
+    enum kp_err (*key_archive_get)(struct store *s, const char *serial, unsigned char **der,
+                                   size_t *len);
 };
 
 /* Every back end's handle starts with this. */
@@ -181,5 +188,10 @@ enum kp_err store_pending_decide(struct store *s, int64_t id, const char *status
 enum kp_err store_pending_issue(struct store *s, int64_t id, const struct store_cert *c,
                                 const struct store_audit *ev);
 void store_pending_free(struct store_pending *p);
+
+/* The archived key of the certificate with this serial (CMS EnvelopedData,
+ * still encrypted; caller frees). KP_ERR_NOT_FOUND when none was archived. */
+enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                  size_t *len);
 
 #endif

@@ -86,6 +86,11 @@ static const char *const sq_migrations[] = {
     " serial TEXT);"
     "CREATE INDEX pending_requests_match ON pending_requests(csr_sha256, requester);"
     "CREATE INDEX pending_requests_status ON pending_requests(status, created_at);",
+    /* 3: serverkeygen keys kept encrypted under a label's archive key */
+    "CREATE TABLE archived_keys("
+    " serial TEXT PRIMARY KEY REFERENCES certificates(serial),"
+    " cms BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);",
 };
 
 #define SQ_MIGRATIONS_N (sizeof(sq_migrations) / sizeof(sq_migrations[0]))
@@ -539,6 +544,22 @@ static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
         goto out;
     }
     rc = sq_step_done(db, stmt, "insert certificate");
+    if (rc != KP_OK || c->archived_key == NULL)
+        goto out;
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    rc = KP_ERR_STORE;
+    if (sq_prepare(db, "INSERT INTO archived_keys(serial, cms, created_at) VALUES(?1, ?2, ?3)",
+                   &stmt, "archive key") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, c->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob64(stmt, 2, c->archived_key, c->archived_key_len, SQLITE_STATIC) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 3, sq_now()) != SQLITE_OK) {
+        sq_log(db, "archive key");
+        goto out;
+    }
+    rc = sq_step_done(db, stmt, "archive key");
 out:
     sqlite3_finalize(stmt);
     return rc;
@@ -1196,6 +1217,44 @@ out:
     return rc;
 }
 
+static enum kp_err sq_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                      size_t *len)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r, n;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT cms FROM archived_keys WHERE serial = ?1", &stmt,
+                   "read archived key") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "read archived key");
+        goto out;
+    }
+    r = sqlite3_step(stmt);
+    if (r == SQLITE_DONE) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        sq_log(st->db, "read archived key");
+        goto out;
+    }
+    n = sqlite3_column_bytes(stmt, 0);
+    *len = n > 0 ? (size_t)n : 0;
+    *der = xmalloc(*len + 1);
+    if (*len > 0)
+        memcpy(*der, sqlite3_column_blob(stmt, 0), *len);
+    rc = KP_OK;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1216,4 +1275,5 @@ const struct store_ops store_sqlite_ops = {
     .pending_list = sq_pending_list,
     .pending_decide = sq_pending_decide,
     .pending_issue = sq_pending_issue,
+    .key_archive_get = sq_key_archive_get,
 };

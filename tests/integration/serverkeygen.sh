@@ -23,6 +23,13 @@ check "enable est.serverkeygen" cfg_add est serverkeygen true
 check "set serverkeygen_kek_file in [label.default]" \
     cfg_add label.default serverkeygen_kek_file '"kek.keys"'
 check "p384 accepts only ec:P-384" cfg_set label.p384 key_types '"ec:P-384"'
+# p384 archives the keys it generates under an archive key.
+printf 'archive-2026 %s\n' 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100 \
+    >"$SRV/archive.keys"
+chmod 600 "$SRV/archive.keys"
+check "serverkeygen_archive = true in [label.p384]" cfg_add label.p384 serverkeygen_archive true
+check "serverkeygen_archive_key_file in [label.p384]" \
+    cfg_add label.p384 serverkeygen_archive_key_file '"archive.keys"'
 kp_restart
 
 # skg NAME USER:OTP|-- [curl args...]: POST NAME's CSR to serverkeygen; prints
@@ -86,8 +93,28 @@ otp=$(new_otp skg-002)
 expect_eq "serverkeygen on a P-384-only label answers 200" 200 \
     "$(SKG_LABEL=p384/ skg fallback -u "skg-002:$otp")"
 key_of fallback
+cert_of fallback
 expect_eq "the generated key is the label's type (P-384)" "secp384r1" \
     "$(openssl pkey -in fallback.gen.pem -noout -text | sed -n 's/^ASN1 OID: //p')"
+
+# --- archival (serverkeygen_archive) ---
+fserial=$(cert_serial fallback.crt)
+expect_eq "the archiving label kept one encrypted key, for that certificate" "$fserial" \
+    "$(db "select serial from archived_keys")"
+priv384=$(openssl ec -in fallback.gen.pem -outform DER 2>/dev/null | openssl asn1parse -inform DER |
+    sed -n 's/.*OCTET STRING *\[HEX DUMP\]://p' | head -1 | tr 'A-F' 'a-f')
+expect_eq "the P-384 private scalar is 48 bytes" 96 "${#priv384}"
+check "the archived key is not in the database in clear" \
+    bash -c "! cat '$DB'* | od -An -tx1 -v | tr -d ' \n' | grep -q '$priv384'"
+check "kipuka cert key SERIAL recovers it" \
+    bash -c "'$KIPUKA' cert key '$fserial' -c '$CFG' >recovered.pem 2>/dev/null"
+expect_eq "the recovered key is the key the client got" \
+    "$(openssl pkey -in fallback.gen.pem)" "$(openssl pkey -in recovered.pem 2>&1)"
+expect_eq "recovery is audited" 1 "$(audit_count "event = 'key.recover' and detail = '$fserial'")"
+check "a label without archival keeps no key" \
+    test "$(db "select count(*) from archived_keys where serial = '$(cert_serial plain.crt)'")" = 0
+check "cert key of a certificate without an archived key fails" \
+    bash -c "! '$KIPUKA' cert key '$(cert_serial plain.crt)' -c '$CFG' >/dev/null 2>&1"
 
 # --- RSA ---
 make_csr rsa "/CN=skg-003.example.com" rsa:2048

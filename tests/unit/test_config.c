@@ -629,6 +629,8 @@ static void test_bad_string_values_are_rejected_with_their_line(void **state)
     load_err(fx, MINIMAL_TLS "[label.x]\nca_cert = \"\"\n", 5, "ca_cert");
     load_err(fx, MINIMAL "[label.x]\napproval = \"later\"\n", 9, "approval");
     load_err(fx, MINIMAL "[label.x]\napproval_ttl = \"0s\"\n", 9, "approval_ttl");
+    load_err(fx, MINIMAL "[label.x]\nserverkeygen_archive = true\n", 0,
+             "serverkeygen_archive_key_file");
 }
 
 static void test_approval_and_serverkeygen_keys_are_read(void **state)

@@ -158,6 +158,41 @@ static void test_kek_envelope_opens_only_with_that_key(void **state)
     OPENSSL_free(der);
 }
 
+static void test_archive_opens_with_the_key_its_recipient_names(void **state)
+{
+    static const unsigned char data[] = "archived key";
+    struct kek_table *keys = NULL, *other = NULL;
+    const char *why = NULL;
+    int line = 0;
+    unsigned char *der = NULL, *out = NULL;
+    size_t len = 0, out_len = 0, k_len = 0;
+    const unsigned char *k;
+    (void)state;
+
+    /* the second key of the file (rotated out) still opens what it sealed */
+    assert_int_equal(
+        kek_parse("new 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100\n"
+                  "old " KEY256 "\n",
+                  &keys, &why, &line),
+        KP_OK);
+    assert_int_equal(kek_parse("else " KEY256 "\n", &other, &why, &line), KP_OK);
+    k = kek_find(keys, (const unsigned char *)"old", 3, &k_len);
+    assert_int_equal(serverkey_envelop_kek(data, sizeof(data), k, k_len,
+                                           (const unsigned char *)"old", 3, &der, &len),
+                     KP_OK);
+    assert_int_equal(serverkey_open_kek(der, len, keys, &out, &out_len), KP_OK);
+    assert_int_equal(out_len, sizeof(data));
+    assert_memory_equal(out, data, sizeof(data));
+    OPENSSL_clear_free(out, out_len);
+    out = NULL;
+    assert_int_equal(serverkey_open_kek(der, len, other, &out, &out_len), KP_ERR_NOT_FOUND);
+    assert_int_equal(serverkey_open_kek(der, len - 1, keys, &out, &out_len), KP_ERR_BAD_REQUEST);
+    assert_null(out);
+    OPENSSL_free(der);
+    kek_free(keys);
+    kek_free(other);
+}
+
 /* A self-signed certificate for key, standing in for a client certificate. */
 static X509 *cert_for(EVP_PKEY *key)
 {
@@ -280,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_kek_file_refuses_bad_lines),
         cmocka_unit_test(test_pkcs8_round_trips_the_key),
         cmocka_unit_test(test_kek_envelope_opens_only_with_that_key),
+        cmocka_unit_test(test_archive_opens_with_the_key_its_recipient_names),
         cmocka_unit_test(test_cert_envelope_opens_with_the_client_key_ec),
         cmocka_unit_test(test_cert_envelope_opens_with_the_client_key_rsa),
         cmocka_unit_test(test_decrypt_key_identifiers_are_read),

@@ -246,8 +246,8 @@ static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
              buf, sizeof(buf));
     assert_string_equal(buf, "id,label,operation,requester,auth_method,otp_id,csr_sha256,subject,"
                              "csr,status,created_at,expires_at,decided_at,decided_by,serial");
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 2);
-    assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 3);
     assert_true(raw_int(db, "SELECT applied_at FROM schema_migrations") > 0);
 
     /* Mark the migration so a re-application would show. */
@@ -264,7 +264,7 @@ static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
     /* data_version changes when another connection commits anything. */
     assert_int_equal(raw_int(db, "PRAGMA data_version"), data_version);
     assert_int_equal(raw_int(db, "PRAGMA schema_version"), schema_version);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
     assert_int_equal(raw_int(db, "SELECT min(applied_at) FROM schema_migrations"), 12345);
     sqlite3_close(db);
 }
@@ -674,7 +674,7 @@ static void test_concurrent_first_open_migrates_once(void **state)
         assert_int_equal(o[i].rc, KP_OK);
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
     sqlite3_close(db);
 }
 
