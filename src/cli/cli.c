@@ -2,11 +2,13 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -21,6 +23,7 @@ static const char usage[] =
     "  otp       create, list and revoke one-time passwords for enrollment\n"
     "  cert      list and show issued certificates\n"
     "  admin     operate a running server through its admin API (no database access)\n"
+    "  request   list, approve and reject requests held for manual approval\n"
     "  version   print the version\n"
     "\n"
     "Every command takes -c FILE (default " CLI_DEFAULT_CONFIG ") and --help.\n";
@@ -44,6 +47,7 @@ int cli_main(int argc, char **argv)
                 {"otp", cmd_otp},
                 {"cert", cmd_cert},
                 {"admin", cmd_admin},
+                {"request", cmd_request},
                 {"version", cmd_version}};
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -91,5 +95,17 @@ const char *cli_time(int64_t t, char *buf, size_t len)
     time_t tt = (time_t)t;
     gmtime_r(&tt, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+const char *cli_operator(char *buf, size_t len)
+{
+    struct passwd pw, *res = NULL;
+    char tmp[1024];
+
+    if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+        snprintf(buf, len, "cli:%s", res->pw_name);
+    else
+        snprintf(buf, len, "cli:uid%ld", (long)getuid());
     return buf;
 }

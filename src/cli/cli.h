@@ -15,6 +15,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_otp(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_request(int argc, char **argv);
 
 /* Load the config or print why not; NULL on failure. */
 struct kp_config *cli_config_load(const char *path);
@@ -22,5 +23,8 @@ struct kp_config *cli_config_load(const char *path);
 struct store *cli_store_open(const struct kp_config *cfg);
 /* "2026-11-23T10:00:00Z" into buf. */
 const char *cli_time(int64_t t, char *buf, size_t len);
+
+/* "cli:LOGIN" of the user running the command, for audit rows. */
+const char *cli_operator(char *buf, size_t len);
 
 #endif

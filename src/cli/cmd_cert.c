@@ -3,16 +3,24 @@
 #include <getopt.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "pki/kek.h"
+#include "pki/serverkey.h"
 
 static const char cert_usage[] = "usage: kipuka cert list [--label L]\n"
                                  "       kipuka cert show SERIAL\n"
+                                 "       kipuka cert key SERIAL\n"
                                  "\n"
                                  "  --label L   only certificates issued under this label\n"
+                                 "key prints the archived serverkeygen key (PKCS#8 PEM) of a\n"
+                                 "certificate whose label has serverkeygen_archive = true;\n"
+                                 "it is audited.\n"
                                  "  -c FILE     config file (default " CLI_DEFAULT_CONFIG ")\n";
 
 static void cert_print_row(const struct store_cert *c, void *arg)
@@ -72,6 +80,65 @@ static int cert_show(struct store *st, const char *raw_serial)
     return x != NULL ? 0 : 1;
 }
 
+/* Recover an archived serverkeygen key with the label's archive key file. */
+static int cert_key(const struct kp_config *cfg, struct store *st, const char *raw_serial)
+{
+    char serial[128], by[96];
+    struct store_cert *c = NULL;
+    const struct label_cfg *l;
+    struct kek_table *keys = NULL;
+    unsigned char *cms = NULL, *p8der = NULL;
+    const unsigned char *p;
+    size_t cms_len = 0, p8_len = 0;
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    struct store_audit ev = {.event = "key.recover", .peer = "cli"};
+    int status = 1;
+
+    cert_serial_normalize(raw_serial, serial, sizeof(serial));
+    if (store_cert_get(st, serial, &c) != KP_OK) {
+        fprintf(stderr, "kipuka: no certificate with that serial\n");
+        goto out;
+    }
+    if (store_key_archive_get(st, serial, &cms, &cms_len) != KP_OK) {
+        fprintf(stderr, "kipuka: no archived key for %s\n", serial);
+        goto out;
+    }
+    l = config_label(cfg, c->label);
+    if (l == NULL || l->serverkeygen_archive_key_file[0] == '\0' ||
+        kek_load(l->serverkeygen_archive_key_file, &keys) != KP_OK) {
+        fprintf(stderr, "kipuka: label %s has no usable serverkeygen_archive_key_file\n", c->label);
+        goto out;
+    }
+    if (serverkey_open_kek(cms, cms_len, keys, &p8der, &p8_len) != KP_OK) {
+        fprintf(stderr, "kipuka: the archive key file cannot open this key\n");
+        goto out;
+    }
+    p = p8der;
+    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)p8_len);
+    if (p8 == NULL) {
+        fprintf(stderr, "kipuka: the archived key is not PKCS#8\n");
+        goto out;
+    }
+    ev.outcome = "ok";
+    ev.label = c->label;
+    ev.subject = cli_operator(by, sizeof(by));
+    ev.detail = serial;
+    if (store_audit_add(st, &ev) != KP_OK) {
+        fprintf(stderr, "kipuka: cannot write the audit row; key not shown\n");
+        goto out;
+    }
+    status = PEM_write_PKCS8_PRIV_KEY_INFO(stdout, p8) == 1 ? 0 : 1;
+    fflush(stdout);
+out:
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (p8der != NULL)
+        OPENSSL_clear_free(p8der, p8_len);
+    free(cms);
+    kek_free(keys);
+    store_cert_free(c);
+    return status;
+}
+
 int cmd_cert(int argc, char **argv)
 {
     static const struct option opts[] = {{"label", required_argument, NULL, 'l'},
@@ -97,11 +164,11 @@ int cmd_cert(int argc, char **argv)
         default: fputs(cert_usage, stderr); return 2;
         }
     }
-    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
+    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "key") != 0) {
         fprintf(stderr, "kipuka: unknown cert command \"%s\"\n\n%s", sub, cert_usage);
         return 2;
     }
-    if (strcmp(sub, "show") == 0 && optind + 1 >= argc) {
+    if (strcmp(sub, "list") != 0 && optind + 1 >= argc) {
         fputs(cert_usage, stderr);
         return 2;
     }
@@ -112,9 +179,11 @@ int cmd_cert(int argc, char **argv)
         goto out;
     }
     if (strcmp(sub, "list") == 0) {
-        printf("%-40s %-14s %-7s %-20s %-5s %s\n", "SERIAL", "LABEL", "STATUS", "NOT AFTER",
-               "AUTH", "SUBJECT");
+        printf("%-40s %-14s %-7s %-20s %-5s %s\n", "SERIAL", "LABEL", "STATUS", "NOT AFTER", "AUTH",
+               "SUBJECT");
         status = store_cert_list(st, label, cert_print_row, NULL) == KP_OK ? 0 : 1;
+    } else if (strcmp(sub, "key") == 0) {
+        status = cert_key(cfg, st, argv[optind + 1]);
     } else {
         status = cert_show(st, argv[optind + 1]);
     }

@@ -82,6 +82,12 @@ static const char *check_sha256_list(const char *v)
     return NULL;
 }
 
+static const char *check_approval(const char *v)
+{
+    return strcmp(v, "auto") == 0 || strcmp(v, "manual") == 0 ? NULL
+                                                              : "must be \"auto\" or \"manual\"";
+}
+
 static const char *check_not_empty(const char *v)
 {
     return v[0] != '\0' ? NULL : "cannot be empty";
@@ -113,6 +119,7 @@ static const struct cfg_row config_rows[] = {
     {"est", "base_path", T_STRING, C(est_base_path), 0, 0, "/.well-known/est", check_base_path},
     {"est", "retry_after", T_INT, C(est_retry_after), 1, 86400, "30", NULL},
     {"est", "fullcmc", T_BOOL, C(est_fullcmc), 0, 0, "false", NULL},
+    {"est", "serverkeygen", T_BOOL, C(est_serverkeygen), 0, 0, "false", NULL},
     {"store", "url", T_STRING, C(store_url), 0, 0, "sqlite:kipuka.db", check_store_url},
     {"otp", "key_file", T_PATH, C(otp_key_file), 0, 0, "otp.key", check_not_empty},
     {"otp", "default_ttl", T_DURATION, C(otp_default_ttl), 60, 366 * 86400, "24h", NULL},
@@ -142,6 +149,12 @@ static const struct cfg_row label_rows[] = {
     {"label", "reenroll_allow_change", T_BOOL, L(reenroll_allow_change), 0, 0, "false", NULL},
     {"label", "max_sans", T_INT, L(max_sans), 0, 1000, "20", NULL},
     {"label", "csrattrs_extra", T_STRING, L(csrattrs_extra), 0, 0, "", NULL},
+    {"label", "approval", T_STRING, L(approval), 0, 0, "auto", check_approval},
+    {"label", "approval_ttl", T_DURATION, L(approval_ttl), 1, 366 * 86400, "7d", NULL},
+    {"label", "serverkeygen_kek_file", T_PATH, L(serverkeygen_kek_file), 0, 0, "", NULL},
+    {"label", "serverkeygen_archive", T_BOOL, L(serverkeygen_archive), 0, 0, "false", NULL},
+    {"label", "serverkeygen_archive_key_file", T_PATH, L(serverkeygen_archive_key_file), 0, 0, "",
+     NULL},
 };
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
@@ -499,9 +512,13 @@ static const char *config_check(struct kp_config *cfg)
         return "tls.min_version is above tls.max_version";
     if (cfg->nlabels == 0)
         return "no [label.NAME] section: at least one CA is needed";
-    for (size_t i = 0; i < cfg->nlabels; i++)
+    for (size_t i = 0; i < cfg->nlabels; i++) {
         if (cfg->labels[i].ca_cert == NULL || cfg->labels[i].ca_key == NULL)
             return "every [label.NAME] needs ca_cert and ca_key";
+        if (cfg->labels[i].serverkeygen_archive &&
+            cfg->labels[i].serverkeygen_archive_key_file[0] == '\0')
+            return "serverkeygen_archive = true needs serverkeygen_archive_key_file";
+    }
     return NULL;
 }
 
@@ -590,6 +607,8 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
         config_resolve(&cfg->labels[i].ca_cert, cfg->dir);
         config_resolve(&cfg->labels[i].ca_chain, cfg->dir);
         config_resolve(&cfg->labels[i].ca_key, cfg->dir);
+        config_resolve(&cfg->labels[i].serverkeygen_kek_file, cfg->dir);
+        config_resolve(&cfg->labels[i].serverkeygen_archive_key_file, cfg->dir);
     }
     if (strncmp(cfg->store_url, "sqlite:", 7) == 0 && cfg->store_url[7] != '/') {
         char *abs = fs_path_join(cfg->dir, cfg->store_url + 7);

@@ -34,7 +34,12 @@ struct label_cfg {
     bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject == client cert subject */
     bool reenroll_allow_change; /* simplereenroll may change subject/SAN */
     long max_sans;
-    char *csrattrs_extra; /* extra OIDs advertised by /csrattrs, comma separated */
+    char *csrattrs_extra;        /* extra OIDs advertised by /csrattrs, comma separated */
+    char *approval;              /* "auto", or "manual": requests wait for an operator (202) */
+    long approval_ttl;           /* seconds a pending request lives before it counts as new */
+    char *serverkeygen_kek_file; /* key id -> AES key for DecryptKeyIdentifier ("": none) */
+    bool serverkeygen_archive;   /* keep generated keys, encrypted, with their certificate */
+    char *serverkeygen_archive_key_file; /* key id -> AES key; the first one archives */
 };
 
 struct kp_config {
@@ -65,6 +70,7 @@ struct kp_config {
     char *est_base_path;
     long est_retry_after;
     bool est_fullcmc;
+    bool est_serverkeygen; /* offer /serverkeygen (RFC 7030 4.4) */
 
     char *store_url;
 

@@ -6,6 +6,7 @@
 /* X(name, machine code, HTTP status, CoAP code, default message) */
 #define KP_ERRORS(X)                                                                               \
     X(KP_OK, "ok", 200, 69, "ok")                                                                  \
+    X(KP_ERR_PENDING, "pending", 202, 163, "request waiting for approval, retry later")            \
     X(KP_ERR_BAD_REQUEST, "bad_request", 400, 128, "malformed request")                            \
     X(KP_ERR_NO_CONTENT_TYPE, "missing_content_type", 400, 128, "missing Content-Type")            \
     X(KP_ERR_BASE64, "invalid_base64", 400, 128, "body is neither base64 nor DER")                 \
@@ -20,7 +21,7 @@
     X(KP_ERR_UNKNOWN_LABEL, "unknown_label", 404, 132, "unknown EST label")                        \
     X(KP_ERR_METHOD, "method_not_allowed", 405, 133, "method not allowed")                         \
     X(KP_ERR_TOO_LARGE, "too_large", 413, 141, "request body too large")                           \
-    X(KP_ERR_RATE_LIMITED, "rate_limited", 429, 157, "too many failed attempts, retry later")       \
+    X(KP_ERR_RATE_LIMITED, "rate_limited", 429, 157, "too many failed attempts, retry later")      \
     X(KP_ERR_MEDIA_TYPE, "unsupported_media_type", 415, 143, "unsupported Content-Type")           \
     X(KP_ERR_INTERNAL, "internal_error", 500, 160, "internal error")                               \
     X(KP_ERR_STORE, "store_error", 500, 160, "database error")                                     \

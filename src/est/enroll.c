@@ -1,6 +1,8 @@
-/* RFC 7030 4.2 simpleenroll / simplereenroll: authenticate, check the CSR
- * (proof of possession 3.4, identity linking 3.5), apply the label's profile,
- * sign, commit, and only then answer. */
+/* RFC 7030 4.2 simpleenroll / simplereenroll and 4.4 serverkeygen: one
+ * pipeline. Authenticate, check the CSR (proof of possession 3.4, identity
+ * linking 3.5), hold it for an operator when the label wants manual approval
+ * (4.2.3, 202 + Retry-After), apply the label's profile, sign, commit, and
+ * only then answer. */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "core/xalloc.h"
 #include "est/est_internal.h"
 #include "pki/csr.h"
+#include "pki/keygen.h"
 #include "pki/pkcs7.h"
 
 #define ENROLL_SERIAL_TRIES 3
@@ -23,6 +26,7 @@ struct enroll_auth {
     const char *method; /* "otp" or "mtls" */
     char *who;          /* entity id or certificate subject (owned) */
     int64_t otp_id;     /* > 0 for OTP */
+    bool otp_spent;     /* the OTP is used up: valid only for the pending request that took it */
 };
 
 /* One attempt, its outcome and why: feeds the audit row and the log line. */
@@ -32,9 +36,30 @@ struct enroll_ctx {
     const struct est_request *req;
     struct enroll_auth auth;
     const char *why;
-    char addr_key[80]; /* "addr:" + client address without port */
-    long retry_after;  /* set with KP_ERR_RATE_LIMITED */
+    char addr_key[80];                /* "addr:" + client address without port */
+    char entity_key[EST_SUBJECT_MAX]; /* "entity:" + OTP user, "" without one */
+    long retry_after;                 /* set with KP_ERR_RATE_LIMITED */
+    bool manual;                      /* the label holds requests for an operator */
+    bool audited;                     /* the store already wrote this attempt's audit row */
+    char why_buf[96];                 /* for a why that carries a number */
+    struct store_pending *pending;    /* the earlier request this one repeats, if any */
+    unsigned char *csr_der;           /* the request as received */
+    size_t csr_der_len;
+    char csr_sha256[65];
+    struct skg_plan skg;         /* serverkeygen only */
+    unsigned char *archived_key; /* serverkeygen with archival: the key, encrypted */
+    size_t archived_key_len;
 };
+
+/* Count a failed authentication against the entity and the address. */
+static void enroll_auth_failed(struct enroll_ctx *x)
+{
+    time_t now = time(NULL);
+
+    if (x->entity_key[0] != '\0')
+        ratelimit_fail(x->srv->auth_failures, x->entity_key, x->srv->cfg->auth_fail_limit, now);
+    ratelimit_fail(x->srv->auth_failures, x->addr_key, x->srv->cfg->auth_fail_limit_addr, now);
+}
 
 /* "addr:1.2.3.4" from "1.2.3.4:5678" or "[::1]:5678": failures count per host. */
 static void enroll_addr_key(const char *peer, char *out, size_t len)
@@ -68,7 +93,7 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
     enum kp_err rc = KP_ERR_UNAUTHORIZED;
     char *user = NULL, *pass = NULL;
     unsigned char hash[STORE_OTP_HASH_LEN];
-    char entity_key[EST_SUBJECT_MAX] = "";
+    char *entity_key = x->entity_key;
     struct store_otp *otp = NULL;
 
     if (!x->l->cfg->allow_otp) {
@@ -80,7 +105,7 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
         goto out;
     }
     x->auth.who = xstrdup(user);
-    snprintf(entity_key, sizeof(entity_key), "entity:%s", user);
+    snprintf(entity_key, sizeof(x->entity_key), "entity:%s", user);
     rc = enroll_rate_check(x, entity_key);
     if (rc != KP_OK)
         goto out;
@@ -98,6 +123,14 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
         x->why = "OTP belongs to another entity";
     } else if (otp->revoked) {
         x->why = "OTP revoked";
+    } else if (x->manual && otp->uses_left <= 0 &&
+               (otp->label == NULL || strcmp(otp->label, x->l->cfg->name) == 0)) {
+        /* Perhaps a retry of the request that took its last use: decided once
+         * the CSR is read (enroll_match_pending); expiry no longer matters. */
+        x->auth.method = "otp";
+        x->auth.otp_id = otp->id;
+        x->auth.otp_spent = true;
+        rc = KP_OK;
     } else if (otp->expires_at <= time(NULL)) {
         x->why = "OTP expired";
     } else if (otp->uses_left <= 0) {
@@ -201,7 +234,7 @@ static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr 
     if (strcmp(x->auth.method, "mtls") != 0)
         return KP_OK;
     same_subject = X509_NAME_cmp(csr->subject, X509_get_subject_name(peer)) == 0;
-    if (x->req->op == EST_OP_SIMPLEENROLL) {
+    if (x->req->op != EST_OP_SIMPLEREENROLL) {
         if (x->l->cfg->mtls_subject_match && !same_subject) {
             x->why = "CSR subject differs from the client certificate subject";
             return KP_ERR_FORBIDDEN;
@@ -223,7 +256,7 @@ static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr 
 
 static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
 {
-    unsigned char *der = NULL;
+    unsigned char *der = NULL, md[32];
     size_t der_len = 0;
     enum kp_err rc;
 
@@ -245,14 +278,26 @@ static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
         return rc;
     }
     rc = csr_parse(der, der_len, out);
-    if (rc != KP_OK)
+    if (rc != KP_OK) {
         x->why = rc == KP_ERR_CSR_SIGNATURE ? "CSR signature does not verify"
                                             : "malformed PKCS#10 request";
-    free(der);
-    return rc;
+        free(der);
+        return rc;
+    }
+    /* a retry of a held request is recognised by the hash of these bytes */
+    if (EVP_Digest(der, der_len, md, NULL, EVP_sha256(), NULL) != 1) {
+        free(der);
+        return KP_ERR_INTERNAL;
+    }
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(&x->csr_sha256[2 * i], 3, "%02x", md[i]);
+    x->csr_der = der;
+    x->csr_der_len = der_len;
+    return KP_OK;
 }
 
-/* Sign and commit; a serial collision (never expected) gets a fresh serial. */
+/* Sign and commit (with the held request's row when this serves one); a
+ * serial collision (never expected) gets a fresh serial. */
 static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, struct ca_template *t,
                                 X509 **out)
 {
@@ -286,6 +331,8 @@ static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, str
         row.requester = x->auth.who;
         row.auth_method = (char *)x->auth.method;
         row.status = "valid";
+        row.archived_key = x->archived_key;
+        row.archived_key_len = x->archived_key_len;
         {
             unsigned char *p = NULL;
             int n = i2d_X509(cert, &p);
@@ -302,13 +349,20 @@ static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, str
         ev.subject = x->auth.who;
         ev.peer = x->req->peer_addr;
         ev.detail = row.serial;
-        rc = store_issue(x->srv->store, &row, x->auth.otp_id, &ev);
+        if (x->pending != NULL)
+            rc = store_pending_issue(x->srv->store, x->pending->id, &row, &ev);
+        else
+            rc = store_issue(x->srv->store, &row, x->auth.otp_id, &ev);
         if (rc != KP_ERR_CONFLICT)
             break;
         log_warn("serial %s already in the store; drawing another", row.serial);
     }
     if (rc == KP_ERR_UNAUTHORIZED)
         x->why = "OTP already used";
+    if (rc == KP_ERR_NOT_FOUND) { /* another retry of the same approved request won */
+        x->why = "this approved request was already served";
+        rc = KP_ERR_FORBIDDEN;
+    }
     if (rc == KP_OK) {
         log_info("req=%llu issued serial=%s label=%s subject=\"%s\" to %s via %s",
                  (unsigned long long)x->req->id, row.serial, row.label, row.subject, row.requester,
@@ -324,34 +378,177 @@ static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, str
     return rc;
 }
 
-static enum kp_err enroll_run(struct enroll_ctx *x, X509 **cert)
+/* Manual approval: find the earlier request this one repeats (same label,
+ * operation, identity and CSR bytes). A used-up OTP authenticates only such a
+ * repeat of the request that consumed it. */
+static enum kp_err enroll_match_pending(struct enroll_ctx *x)
+{
+    enum kp_err rc = KP_OK;
+
+    if (x->manual) {
+        rc = store_pending_find(x->srv->store, x->l->cfg->name, est_op_name(x->req->op),
+                                x->auth.who, x->csr_sha256, (int64_t)time(NULL), &x->pending);
+        if (rc == KP_ERR_NOT_FOUND)
+            rc = KP_OK;
+        if (rc != KP_OK)
+            return rc;
+    }
+    if (x->auth.otp_spent && (x->pending == NULL || x->pending->otp_id != x->auth.otp_id)) {
+        x->why = "OTP already used";
+        enroll_auth_failed(x);
+        return KP_ERR_UNAUTHORIZED;
+    }
+    if (x->pending == NULL)
+        return KP_OK;
+    if (strcmp(x->pending->status, "pending") == 0) {
+        snprintf(x->why_buf, sizeof(x->why_buf), "request %lld is waiting for approval",
+                 (long long)x->pending->id);
+        x->why = x->why_buf;
+        return KP_ERR_PENDING;
+    }
+    if (strcmp(x->pending->status, "rejected") == 0) {
+        snprintf(x->why_buf, sizeof(x->why_buf), "request %lld was rejected by an operator",
+                 (long long)x->pending->id);
+        x->why = x->why_buf;
+        return KP_ERR_FORBIDDEN;
+    }
+    return KP_OK; /* approved: issue now */
+}
+
+/* Hold a request that passed every check until an operator decides; the OTP
+ * use is taken now, in the same commit, so it cannot start a second one. */
+static enum kp_err enroll_hold(struct enroll_ctx *x, const struct csr *csr)
+{
+    struct store_pending p = {0};
+    struct store_audit ev = {0};
+    char detail[64];
+    int64_t id = 0;
+    enum kp_err rc;
+    time_t now = time(NULL);
+
+    p.label = (char *)x->l->cfg->name;
+    p.operation = (char *)est_op_name(x->req->op);
+    p.requester = x->auth.who;
+    p.auth_method = (char *)x->auth.method;
+    p.otp_id = x->auth.otp_id;
+    p.csr_sha256 = x->csr_sha256;
+    p.subject = csr_name_string(csr->subject);
+    p.csr = x->csr_der;
+    p.csr_len = x->csr_der_len;
+    p.created_at = now;
+    p.expires_at = now + x->l->cfg->approval_ttl;
+    ev.event = est_op_name(x->req->op);
+    ev.outcome = kp_err_code(KP_ERR_PENDING);
+    ev.label = x->l->cfg->name;
+    ev.subject = x->auth.who;
+    ev.peer = x->req->peer_addr;
+    ev.detail = "held for approval";
+    rc = store_pending_put(x->srv->store, &p, &ev, &id);
+    if (rc == KP_OK) {
+        snprintf(detail, sizeof(detail), "request %lld is waiting for approval", (long long)id);
+        snprintf(x->why_buf, sizeof(x->why_buf), "%s", detail);
+        x->why = x->why_buf;
+        x->audited = true;
+        log_info("req=%llu held as request %lld label=%s subject=\"%s\" for %s",
+                 (unsigned long long)x->req->id, (long long)id, p.label, p.subject, p.requester);
+        rc = KP_ERR_PENDING;
+    } else if (rc == KP_ERR_UNAUTHORIZED) {
+        x->why = "OTP already used";
+    }
+    free(p.subject);
+    return rc;
+}
+
+/* Everything up to the signed certificate; *key is the generated key for
+ * serverkeygen. The CSR stays with the caller for the answer. */
+static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **cert, EVP_PKEY **key)
 {
     enum kp_err rc;
-    struct csr *csr = NULL;
+    struct csr *csr = NULL, view;
     struct ca_template t;
+    bool skg = x->req->op == EST_OP_SERVERKEYGEN;
 
     rc = enroll_authenticate(x);
     if (rc != KP_OK)
         goto out;
-    rc = enroll_read_csr(x, &csr);
+    rc = enroll_read_csr(x, csrp);
     if (rc != KP_OK)
         goto out;
-    rc = chanbind_check(x->l->cfg->channel_binding, csr->challenge, csr->challenge_len,
-                        x->req->channel_binding, x->req->channel_binding_len);
-    if (rc != KP_OK) {
-        x->why = csr->challenge ? "challengePassword does not match this TLS channel"
-                                : "this label requires the TLS channel binding in the CSR";
+    csr = *csrp;
+    rc = enroll_match_pending(x);
+    if (rc != KP_OK)
         goto out;
+    /* An approved request had its binding checked on the connection that
+     * submitted it; its retry comes on another one. */
+    if (x->pending == NULL) {
+        rc = chanbind_check(x->l->cfg->channel_binding, csr->challenge, csr->challenge_len,
+                            x->req->channel_binding, x->req->channel_binding_len);
+        if (rc != KP_OK) {
+            x->why = csr->challenge ? "challengePassword does not match this TLS channel"
+                                    : "this label requires the TLS channel binding in the CSR";
+            goto out;
+        }
     }
     rc = enroll_check_identity(x, csr);
     if (rc != KP_OK)
         goto out;
-    rc = profile_apply(x->l->cfg, x->l->ca, csr, time(NULL), &t, &x->why);
+    /* serverkeygen: the policy applies to the key we will generate, not to
+     * the CSR's (RFC 7030 4.4.1) */
+    view = *csr;
+    if (skg) {
+        rc = skg_plan_make(x->l, csr, strcmp(x->auth.method, "mtls") == 0, &x->skg, &x->why);
+        if (rc != KP_OK)
+            goto out;
+        view.key_type = (int)x->skg.key_type;
+    }
+    rc = profile_apply(x->l->cfg, x->l->ca, &view, time(NULL), &t, &x->why);
     if (rc != KP_OK)
         goto out;
+    if (x->manual && x->pending == NULL) {
+        rc = enroll_hold(x, csr);
+        goto out;
+    }
+    if (skg) {
+        rc = keygen_generate(x->skg.key_type, key);
+        if (rc != KP_OK)
+            goto out;
+        t.pubkey = *key;
+        t.spki = NULL; /* the generated key, not the request's */
+        if (x->l->archive != NULL) {
+            rc = skg_archive(x->l, *key, &x->archived_key, &x->archived_key_len);
+            if (rc != KP_OK)
+                goto out;
+        }
+    }
     rc = enroll_issue(x, csr, &t, cert);
 out:
-    csr_free(csr);
+    return rc;
+}
+
+/* The 200 answer: certs-only for the enroll operations, multipart for serverkeygen. */
+static enum kp_err enroll_respond(struct enroll_ctx *x, X509 *cert, EVP_PKEY *key,
+                                  struct est_response *resp)
+{
+    STACK_OF(X509) *certs = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0, b64_len = 0;
+    char *b64;
+    enum kp_err rc;
+
+    if (x->req->op == EST_OP_SERVERKEYGEN)
+        return skg_respond(&x->skg, key, cert, x->req->peer_cert, resp);
+    certs = sk_X509_new_null();
+    if (certs == NULL || sk_X509_push(certs, cert) <= 0) {
+        sk_X509_free(certs);
+        return KP_ERR_INTERNAL;
+    }
+    rc = pkcs7_certs_only(certs, &der, &der_len);
+    if (rc == KP_OK) {
+        b64 = base64_encode(der, der_len, &b64_len);
+        est_response_ok(resp, EST_CT_CERTS, b64, b64_len);
+    }
+    sk_X509_free(certs);
+    free(der);
     return rc;
 }
 
@@ -359,20 +556,17 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
                 struct est_response *resp)
 {
     struct enroll_ctx x = {.srv = srv, .l = l, .req = req};
+    struct csr *csr = NULL;
     X509 *cert = NULL;
-    STACK_OF(X509) *certs = NULL;
-    unsigned char *der = NULL;
-    size_t der_len = 0, b64_len = 0;
-    char *b64;
-    enum kp_err rc = enroll_run(&x, &cert);
+    EVP_PKEY *key = NULL;
+    enum kp_err rc;
 
+    x.manual = strcmp(l->cfg->approval, "manual") == 0;
+    rc = enroll_run(&x, &csr, &cert, &key);
     if (x.auth.who != NULL)
         snprintf(resp->auth_subject, sizeof(resp->auth_subject), "%s", x.auth.who);
-    if (rc == KP_OK) {
-        certs = sk_X509_new_null();
-        sk_X509_push(certs, cert);
-        rc = pkcs7_certs_only(certs, &der, &der_len);
-    }
+    if (rc == KP_OK)
+        rc = enroll_respond(&x, cert, key, resp);
     if (rc != KP_OK) {
         struct store_audit ev = {
             .event = est_op_name(req->op),
@@ -382,24 +576,26 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
             .peer = req->peer_addr,
             .detail = x.why ? x.why : kp_err_message(rc),
         };
-        log_info("req=%llu %s refused label=%s who=%s peer=%s: %s", (unsigned long long)req->id,
-                 est_op_name(req->op), l->cfg->name, x.auth.who ? x.auth.who : "-",
-                 req->peer_addr ? req->peer_addr : "-", ev.detail);
-        store_audit_add(srv->store, &ev);
+        log_info("req=%llu %s %s label=%s who=%s peer=%s: %s", (unsigned long long)req->id,
+                 est_op_name(req->op), rc == KP_ERR_PENDING ? "deferred" : "refused", l->cfg->name,
+                 x.auth.who ? x.auth.who : "-", req->peer_addr ? req->peer_addr : "-", ev.detail);
+        if (!x.audited)
+            store_audit_add(srv->store, &ev);
         /* The audit row has the reason. A 401 says nothing about why (no OTP
          * state oracle), a 5xx nothing internal; other refusals explain. */
         est_response_error(resp, rc, req->accept,
                            rc == KP_ERR_UNAUTHORIZED || kp_err_http_status(rc) >= 500 ? NULL
                                                                                       : x.why);
         resp->retry_after = x.retry_after;
-        if (rc == KP_ERR_UNAVAILABLE) /* RFC 9110 15.6.4: say when to come back */
+        /* RFC 7030 4.2.3 and RFC 9110 15.6.4: say when to come back */
+        if (rc == KP_ERR_UNAVAILABLE || rc == KP_ERR_PENDING)
             resp->retry_after = srv->cfg->est_retry_after;
-    } else {
-        b64 = base64_encode(der, der_len, &b64_len);
-        est_response_ok(resp, EST_CT_CERTS, b64, b64_len);
     }
-    sk_X509_free(certs);
     X509_free(cert);
-    free(der);
+    EVP_PKEY_free(key);
+    csr_free(csr);
+    free(x.csr_der);
+    OPENSSL_free(x.archived_key); /* ciphertext */
+    store_pending_free(x.pending);
     free(x.auth.who);
 }

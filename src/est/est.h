@@ -59,6 +59,8 @@ struct est_response {
     long retry_after;         /* > 0: add Retry-After */
     char *body;               /* owned */
     size_t body_len;
+    bool body_secret;                   /* body holds key material: wiped when released */
+    char content_type_buf[96];          /* content_type may point here (multipart boundary) */
     char auth_subject[EST_SUBJECT_MAX]; /* authenticated identity, for the access log */
 };
 

@@ -6,9 +6,13 @@
 #include "ca/ca.h"
 #include "est/est.h"
 #include "est/ratelimit.h"
+#include "pki/csr.h"
+#include "pki/kek.h"
 
 #define EST_CT_CERTS "application/pkcs7-mime; smime-type=certs-only"
 #define EST_CT_CSRATTRS "application/csrattrs"
+#define EST_CT_PKCS8 "application/pkcs8"
+#define EST_CT_SERVER_KEY "application/pkcs7-mime; smime-type=server-generated-key"
 
 /* One label, ready to serve: its CA and the answers that never change. */
 struct est_label {
@@ -18,6 +22,8 @@ struct est_label {
     size_t cacerts_b64_len;
     char *csrattrs_b64; /* /csrattrs body */
     size_t csrattrs_b64_len;
+    struct kek_table *kek;     /* serverkeygen_kek_file, NULL when none */
+    struct kek_table *archive; /* serverkeygen_archive_key_file when archiving, else NULL */
 };
 
 struct est_server {
@@ -38,8 +44,35 @@ void est_cacerts(struct est_server *srv, const struct est_label *l, const struct
                  struct est_response *resp);
 void est_csrattrs(struct est_server *srv, const struct est_label *l, const struct est_request *req,
                   struct est_response *resp);
-/* simpleenroll and simplereenroll (RFC 7030 4.2). */
+/* simpleenroll, simplereenroll (RFC 7030 4.2) and serverkeygen (4.4): one
+ * pipeline of authentication, approval, policy, issuance and audit. */
 void est_enroll(struct est_server *srv, const struct est_label *l, const struct est_request *req,
                 struct est_response *resp);
+
+/* How /serverkeygen protects the key it generates (RFC 7030 4.4.1). */
+enum skg_protect { SKG_PLAIN, SKG_KEK, SKG_ASYMMETRIC };
+
+/* What serverkeygen will do for one request, decided before any issuance. */
+struct skg_plan {
+    enum key_type key_type;
+    enum skg_protect protect;
+    const unsigned char *kek; /* borrowed from the label's table, SKG_KEK only */
+    size_t kek_len;
+    const unsigned char *kek_id; /* borrowed from the CSR, SKG_KEK only */
+    size_t kek_id_len;
+};
+
+/* Choose the key type (the CSR's when the label allows it and it can be
+ * generated, else the label's first such type) and the key protection the
+ * CSR asks for. KP_ERR_POLICY with *why when it cannot be served. */
+enum kp_err skg_plan_make(const struct est_label *l, const struct csr *csr, bool mtls,
+                          struct skg_plan *plan, const char **why);
+/* With serverkeygen_archive: key as EnvelopedData under the label's first
+ * archive key (caller frees with OPENSSL_free). */
+enum kp_err skg_archive(const struct est_label *l, EVP_PKEY *key, unsigned char **der, size_t *len);
+/* The 200 answer: multipart/mixed with the key part then the certificate
+ * part. recip is the client certificate for SKG_ASYMMETRIC. */
+enum kp_err skg_respond(const struct skg_plan *plan, EVP_PKEY *key, X509 *cert, X509 *recip,
+                        struct est_response *resp);
 
 #endif

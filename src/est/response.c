@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +49,9 @@ void est_response_error(struct est_response *resp, enum kp_err err, const char *
 {
     const char *msg = detail ? detail : kp_err_message(err);
 
+    if (resp->body != NULL && resp->body_secret)
+        OPENSSL_cleanse(resp->body, resp->body_len);
+    resp->body_secret = false;
     free(resp->body);
     resp->body = NULL;
     resp->status = kp_err_http_status(err);
@@ -72,6 +76,8 @@ void est_response_error(struct est_response *resp, enum kp_err err, const char *
 
 void est_response_cleanup(struct est_response *resp)
 {
+    if (resp->body != NULL && resp->body_secret)
+        OPENSSL_cleanse(resp->body, resp->body_len);
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;

@@ -36,6 +36,28 @@ static enum kp_err server_label_init(struct est_label *l, const struct label_cfg
         goto out;
     }
     l->csrattrs_b64 = base64_encode(der, der_len, &l->csrattrs_b64_len);
+    if (cfg->serverkeygen_kek_file[0] != '\0') {
+        rc = kek_load(cfg->serverkeygen_kek_file, &l->kek);
+        if (rc != KP_OK) {
+            *errmsg = xasprintf("label %s: bad serverkeygen_kek_file %s (see the log above)",
+                                cfg->name, cfg->serverkeygen_kek_file);
+            goto out;
+        }
+    }
+    if (cfg->serverkeygen_archive) {
+        rc = kek_load(cfg->serverkeygen_archive_key_file, &l->archive);
+        const unsigned char *id = NULL;
+        size_t id_len = 0, key_len = 0;
+        /* the first key archives; later ones only open older archives */
+        if (rc == KP_OK && kek_first(l->archive, &id, &id_len, &key_len) == NULL)
+            rc = KP_ERR_CONFIG;
+        if (rc != KP_OK) {
+            *errmsg = xasprintf("label %s: bad serverkeygen_archive_key_file %s (needs a key;"
+                                " see the log above)",
+                                cfg->name, cfg->serverkeygen_archive_key_file);
+            goto out;
+        }
+    }
 out:
     free(der);
     return rc;
@@ -83,6 +105,8 @@ void est_server_free(struct est_server *srv)
         ca_free(srv->labels[i].ca);
         free(srv->labels[i].cacerts_b64);
         free(srv->labels[i].csrattrs_b64);
+        kek_free(srv->labels[i].kek);
+        kek_free(srv->labels[i].archive);
     }
     free(srv->labels);
     ratelimit_free(srv->auth_failures);
@@ -121,8 +145,15 @@ void est_handle(struct est_server *srv, const struct est_request *req, struct es
     case EST_OP_SIMPLEREENROLL:
         want = EST_POST;
         break;
+    case EST_OP_SERVERKEYGEN:
+        if (srv->cfg->est_serverkeygen) {
+            want = EST_POST;
+            break;
+        }
+        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
+        return;
     default:
-        /* serverkeygen and fullcmc are not offered (RFC 7030 4.3, 4.4 are optional) */
+        /* fullcmc is not offered (RFC 7030 4.3 is optional) */
         est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
         return;
     }

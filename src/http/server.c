@@ -831,6 +831,13 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
 
 /* ---- requests ---- */
 
+/* evbuffer cleanup for a body that holds key material. */
+static void http_secret_free(const void *data, size_t len, void *arg)
+{
+    (void)arg;
+    OPENSSL_clear_free((void *)data, len);
+}
+
 /* Write resp as the answer to req (RFC 7030 4, RFC 8951). */
 static void http_reply(struct evhttp_request *req, struct http_conn *c,
                        const struct est_request *er, const struct est_response *resp)
@@ -857,11 +864,18 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
         evhttp_add_header(oh, "Allow", http_allow(er->op));
     if (c == NULL || c->w->stopping || c->close_after_job)
         evhttp_add_header(oh, "Connection", "close");
-    if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0)
+    if (resp->body_len > 0 && resp->body_secret) {
+        /* by reference, so the only copy is wiped once sent (no evbuffer chunk keeps it) */
+        void *copy = OPENSSL_memdup(resp->body, resp->body_len);
+        if (copy == NULL ||
+            evbuffer_add_reference(ob, copy, resp->body_len, http_secret_free, NULL) != 0)
+            http_die("evbuffer_add_reference");
+    } else if (resp->body_len > 0 && evbuffer_add(ob, resp->body, resp->body_len) != 0) {
         http_die("evbuffer_add");
+    }
     evhttp_send_reply(req, resp->status, http_reason(resp->status), NULL);
-    if (c == NULL)
-        return;
+    if (c == NULL || resp->body_secret)
+        return; /* a joined copy of a private key would not be wiped */
     /* evhttp queues the head and the body as separate chunks, which the TLS
      * bufferevent would send as two records and two write(2)s: join them. */
     evbuffer_pullup(bufferevent_get_output(c->bev), -1);

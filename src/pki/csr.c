@@ -276,6 +276,59 @@ out:
     return rc;
 }
 
+/* A key identifier attribute (RFC 7030 4.4.1.1 DecryptKeyIdentifier, 4.4.1.2
+ * AsymmetricDecryptKeyIdentifier): at most one, with one value, an OCTET
+ * STRING of 1..CSR_KEY_ID_MAX bytes. Text string types are taken too, as
+ * `openssl req` can only write attributes that way. *out stays NULL when the
+ * attribute is absent. */
+static enum kp_err csr_extract_key_id(const X509_REQ *req, const char *oid, unsigned char **out,
+                                      size_t *out_len)
+{
+    enum kp_err rc = KP_ERR_CSR;
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    const X509_ATTRIBUTE *attr;
+    const ASN1_TYPE *t;
+    int idx, n;
+
+    if (obj == NULL) {
+        log_openssl("csr: OBJ_txt2obj %s", oid);
+        rc = KP_ERR_INTERNAL;
+        goto out;
+    }
+    idx = X509_REQ_get_attr_by_OBJ(req, obj, -1);
+    if (idx < 0) {
+        rc = KP_OK;
+        goto out;
+    }
+    if (X509_REQ_get_attr_by_OBJ(req, obj, idx) >= 0) {
+        log_debug("csr: attribute %s appears twice", oid);
+        goto out;
+    }
+    attr = X509_REQ_get_attr(req, idx);
+    if (X509_ATTRIBUTE_count(attr) != 1) {
+        log_debug("csr: attribute %s must have exactly one value", oid);
+        goto out;
+    }
+    t = X509_ATTRIBUTE_get0_type((X509_ATTRIBUTE *)attr, 0);
+    if (t == NULL || (t->type != V_ASN1_OCTET_STRING && t->type != V_ASN1_PRINTABLESTRING &&
+                      t->type != V_ASN1_UTF8STRING && t->type != V_ASN1_IA5STRING)) {
+        log_debug("csr: attribute %s is not an OCTET STRING (RFC 7030 4.4.1)", oid);
+        goto out;
+    }
+    n = ASN1_STRING_length(t->value.asn1_string);
+    if (n < 1 || n > CSR_KEY_ID_MAX) {
+        log_debug("csr: attribute %s: %d bytes is outside 1..%d", oid, n, CSR_KEY_ID_MAX);
+        goto out;
+    }
+    *out = xmalloc((size_t)n);
+    memcpy(*out, ASN1_STRING_get0_data(t->value.asn1_string), (size_t)n);
+    *out_len = (size_t)n;
+    rc = KP_OK;
+out:
+    ASN1_OBJECT_free(obj);
+    return rc;
+}
+
 enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
 {
     enum kp_err rc = KP_ERR_CSR;
@@ -321,6 +374,14 @@ enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
     rc = csr_extract_challenge(c->req, &c->challenge, &c->challenge_len);
     if (rc != KP_OK)
         goto out;
+    rc = csr_extract_key_id(c->req, CSR_OID_DECRYPT_KEY_ID, &c->decrypt_key_id,
+                            &c->decrypt_key_id_len);
+    if (rc != KP_OK)
+        goto out;
+    rc = csr_extract_key_id(c->req, CSR_OID_ASYMM_DECRYPT_KEY_ID, &c->asymm_decrypt_key_id,
+                            &c->asymm_decrypt_key_id_len);
+    if (rc != KP_OK)
+        goto out;
     *out = c;
     c = NULL; /* steal */
     rc = KP_OK;
@@ -337,6 +398,8 @@ void csr_free(struct csr *c)
     if (c->challenge != NULL)
         OPENSSL_cleanse(c->challenge, c->challenge_len);
     free(c->challenge);
+    free(c->decrypt_key_id);
+    free(c->asymm_decrypt_key_id);
     GENERAL_NAMES_free(c->sans);
     X509_REQ_free(c->req);
     free(c);

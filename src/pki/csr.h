@@ -21,7 +21,19 @@ struct csr {
     GENERAL_NAMES *sans;      /* from the extensionRequest, NULL when none */
     unsigned char *challenge; /* challengePassword bytes, NULL when absent */
     size_t challenge_len;
+    /* serverkeygen key protection (RFC 7030 4.4.1.1, 4.4.1.2): the value of
+     * id-aa-decryptKeyID / id-aa-asymmDecryptKeyID, NULL when absent. */
+    unsigned char *decrypt_key_id;
+    size_t decrypt_key_id_len;
+    unsigned char *asymm_decrypt_key_id;
+    size_t asymm_decrypt_key_id_len;
 };
+
+#define CSR_OID_DECRYPT_KEY_ID "1.2.840.113549.1.9.16.2.37"       /* id-aa-decryptKeyID */
+#define CSR_OID_ASYMM_DECRYPT_KEY_ID "1.2.840.113549.1.9.16.2.54" /* id-aa-asymmDecryptKeyID */
+
+/* Longest key identifier accepted in those attributes. */
+#define CSR_KEY_ID_MAX 64
 
 /* Parse DER, reject trailing bytes and anything over CSR_MAX_DER, verify the
  * self-signature (proof of possession, RFC 7030 3.4). KP_ERR_CSR for bad

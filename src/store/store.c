@@ -137,3 +137,62 @@ enum kp_err store_audit_list(struct store *s, int64_t since, store_audit_cb cb, 
 {
     return s->ops->audit_list(s, since, cb, arg);
 }
+
+enum kp_err store_pending_put(struct store *s, const struct store_pending *p,
+                              const struct store_audit *ev, int64_t *id_out)
+{
+    return s->ops->pending_put(s, p, ev, id_out);
+}
+
+enum kp_err store_pending_find(struct store *s, const char *label, const char *operation,
+                               const char *requester, const char *csr_sha256, int64_t now,
+                               struct store_pending **out)
+{
+    return s->ops->pending_find(s, label, operation, requester, csr_sha256, now, out);
+}
+
+enum kp_err store_pending_get(struct store *s, int64_t id, struct store_pending **out)
+{
+    return s->ops->pending_get(s, id, out);
+}
+
+enum kp_err store_pending_list(struct store *s, const char *status, int64_t now,
+                               store_pending_cb cb, void *arg)
+{
+    return s->ops->pending_list(s, status, now, cb, arg);
+}
+
+enum kp_err store_pending_decide(struct store *s, int64_t id, const char *status,
+                                 const char *decided_by, int64_t now, const struct store_audit *ev)
+{
+    return s->ops->pending_decide(s, id, status, decided_by, now, ev);
+}
+
+enum kp_err store_pending_issue(struct store *s, int64_t id, const struct store_cert *c,
+                                const struct store_audit *ev)
+{
+    return s->ops->pending_issue(s, id, c, ev);
+}
+
+void store_pending_free(struct store_pending *p)
+{
+    if (p == NULL)
+        return;
+    free(p->label);
+    free(p->operation);
+    free(p->requester);
+    free(p->auth_method);
+    free(p->csr_sha256);
+    free(p->subject);
+    free(p->csr);
+    free(p->status);
+    free(p->decided_by);
+    free(p->serial);
+    free(p);
+}
+
+enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                  size_t *len)
+{
+    return s->ops->key_archive_get(s, serial, der, len);
+}

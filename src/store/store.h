@@ -27,6 +27,11 @@ struct store_cert {
     int64_t revoked_at;
     unsigned char *der;
     size_t der_len;
+    /* serverkeygen with archival: the generated key as CMS EnvelopedData
+     * under the label's archive key; written with the certificate when not
+     * NULL (borrowed), never read back into this struct. */
+    const unsigned char *archived_key;
+    size_t archived_key_len;
 };
 
 /* An OTP row; the OTP itself is never stored, only its keyed hash. */
@@ -39,6 +44,28 @@ struct store_otp {
     int64_t uses_left;
     int64_t uses_total;
     bool revoked;
+};
+
+/* A request held for an operator (label approval = "manual", RFC 7030 4.2.3).
+ * A retry is matched by label, operation, requester and CSR hash. Strings and
+ * csr are owned by the row (store_pending_free). */
+struct store_pending {
+    int64_t id;
+    char *label;
+    char *operation;    /* "simpleenroll", "simplereenroll" or "serverkeygen" */
+    char *requester;    /* OTP entity id or client certificate subject */
+    char *auth_method;  /* "otp" or "mtls" */
+    int64_t otp_id;     /* the OTP use it consumed when accepted; 0 for mTLS */
+    char *csr_sha256;   /* lowercase hex of SHA-256 over the CSR DER */
+    char *subject;      /* CSR subject (RFC 2253), for the operator */
+    unsigned char *csr; /* CSR DER */
+    size_t csr_len;
+    char *status; /* "pending", "approved", "rejected" or "issued" */
+    int64_t created_at;
+    int64_t expires_at; /* after this the row is ignored: a retry is a new request */
+    int64_t decided_at; /* 0 until approved or rejected */
+    char *decided_by;   /* who approved or rejected, NULL until then */
+    char *serial;       /* certificate issued for it, NULL until then */
 };
 
 /* An audit event; all fields borrowed. Never put a secret here. */
@@ -74,6 +101,7 @@ typedef void (*store_cert_cb)(const struct store_cert *c, void *arg);
 typedef void (*store_otp_cb)(const struct store_otp *o, void *arg);
 typedef void (*store_audit_cb)(int64_t at, const struct store_audit *a, void *arg);
 typedef void (*store_revoked_cb)(const struct store_revoked *r, void *arg);
+typedef void (*store_pending_cb)(const struct store_pending *p, void *arg);
 
 struct store_ops {
     const char *scheme; /* "sqlite" */
@@ -97,6 +125,21 @@ struct store_ops {
     enum kp_err (*cert_revoke)(struct store *s, const char *serial, const char *reason, int64_t at,
                                const struct store_audit *ev);
     enum kp_err (*revoked_list)(struct store *s, const char *label, store_revoked_cb cb, void *arg);
+    enum kp_err (*pending_put)(struct store *s, const struct store_pending *p,
+                               const struct store_audit *ev, int64_t *id_out);
+    enum kp_err (*pending_find)(struct store *s, const char *label, const char *operation,
+                                const char *requester, const char *csr_sha256, int64_t now,
+                                struct store_pending **out);
+    enum kp_err (*pending_get)(struct store *s, int64_t id, struct store_pending **out);
+    enum kp_err (*pending_list)(struct store *s, const char *status, int64_t now,
+                                store_pending_cb cb, void *arg);
+    enum kp_err (*pending_decide)(struct store *s, int64_t id, const char *status,
+                                  const char *decided_by, int64_t now,
+                                  const struct store_audit *ev);
+    enum kp_err (*pending_issue)(struct store *s, int64_t id, const struct store_cert *c,
+                                 const struct store_audit *ev);
+    enum kp_err (*key_archive_get)(struct store *s, const char *serial, unsigned char **der,
+                                   size_t *len);
 };
 
 /* Every back end's handle starts with this. */
@@ -147,5 +190,41 @@ enum kp_err store_revoked_list(struct store *s, const char *label, store_revoked
 enum kp_err store_audit_add(struct store *s, const struct store_audit *ev);
 /* Events with time >= since, oldest first. */
 enum kp_err store_audit_list(struct store *s, int64_t since, store_audit_cb cb, void *arg);
+
+/* Hold a request for an operator: insert p (status "pending"; id, status and
+ * decision fields are ignored) with its audit event and, when p->otp_id > 0,
+ * the consumption of one use of that OTP, in one commit. KP_ERR_UNAUTHORIZED
+ * when the OTP was used up meanwhile (nothing is written). */
+enum kp_err store_pending_put(struct store *s, const struct store_pending *p,
+                              const struct store_audit *ev, int64_t *id_out);
+/* The newest row for this label, operation, requester and CSR hash that is
+ * pending, approved or rejected and has not expired at now. KP_ERR_NOT_FOUND
+ * when none (an issued or expired row makes a retry a new request). */
+enum kp_err store_pending_find(struct store *s, const char *label, const char *operation,
+                               const char *requester, const char *csr_sha256, int64_t now,
+                               struct store_pending **out);
+/* Any row by id, whatever its state. KP_ERR_NOT_FOUND when none. */
+enum kp_err store_pending_get(struct store *s, int64_t id, struct store_pending **out);
+/* Rows oldest first; status NULL for all, or one status ("expired" selects
+ * pending/approved rows past expires_at at now; "pending" only live ones). */
+enum kp_err store_pending_list(struct store *s, const char *status, int64_t now,
+                               store_pending_cb cb, void *arg);
+/* An operator's decision: status "approved" or "rejected", only for a row
+ * still pending and not expired at now, committed with its audit event.
+ * KP_ERR_NOT_FOUND when no such live pending row. */
+enum kp_err store_pending_decide(struct store *s, int64_t id, const char *status,
+                                 const char *decided_by, int64_t now, const struct store_audit *ev);
+/* Commit the certificate issued for an approved row: the row becomes "issued"
+ * with c->serial, the certificate and the audit event go in, one commit.
+ * KP_ERR_NOT_FOUND when the row is no longer "approved" (a concurrent retry
+ * was served first); KP_ERR_CONFLICT on a serial collision. */
+enum kp_err store_pending_issue(struct store *s, int64_t id, const struct store_cert *c,
+                                const struct store_audit *ev);
+void store_pending_free(struct store_pending *p);
+
+/* The archived key of the certificate with this serial (CMS EnvelopedData,
+ * still encrypted; caller frees). KP_ERR_NOT_FOUND when none was archived. */
+enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                  size_t *len);
 
 #endif

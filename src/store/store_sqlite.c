@@ -85,6 +85,30 @@ static const char *const sq_migrations[] = {
     " peer TEXT,"
     " detail TEXT);"
     "CREATE INDEX audit_at ON audit(at);",
+    /* 2: requests held for manual approval (portable SQL: no SQLite-only types) */
+    "CREATE TABLE pending_requests("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " label TEXT NOT NULL,"
+    " operation TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " auth_method TEXT NOT NULL,"
+    " otp_id INTEGER NOT NULL DEFAULT 0,"
+    " csr_sha256 TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csr BLOB NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'pending',"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " decided_at INTEGER NOT NULL DEFAULT 0,"
+    " decided_by TEXT,"
+    " serial TEXT);"
+    "CREATE INDEX pending_requests_match ON pending_requests(csr_sha256, requester);"
+    "CREATE INDEX pending_requests_status ON pending_requests(status, created_at);",
+    /* 3: serverkeygen keys kept encrypted under a label's archive key */
+    "CREATE TABLE archived_keys("
+    " serial TEXT PRIMARY KEY REFERENCES certificates(serial),"
+    " cms BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);",
 };
 
 #define SQ_MIGRATIONS_N (sizeof(sq_migrations) / sizeof(sq_migrations[0]))
@@ -542,6 +566,22 @@ static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
         goto out;
     }
     rc = sq_step_done(db, stmt, "insert certificate");
+    if (rc != KP_OK || c->archived_key == NULL)
+        goto out;
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    rc = KP_ERR_STORE;
+    if (sq_prepare(db, "INSERT INTO archived_keys(serial, cms, created_at) VALUES(?1, ?2, ?3)",
+                   &stmt, "archive key") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, c->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob64(stmt, 2, c->archived_key, c->archived_key_len, SQLITE_STATIC) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 3, sq_now()) != SQLITE_OK) {
+        sq_log(db, "archive key");
+        goto out;
+    }
+    rc = sq_step_done(db, stmt, "archive key");
 out:
     sqlite3_finalize(stmt);
     return rc;
@@ -977,6 +1017,326 @@ out:
     return rc;
 }
 
+#define SQ_PENDING_COLUMNS                                                                         \
+    "id, label, operation, requester, auth_method, otp_id, csr_sha256, subject, csr, status, "     \
+    "created_at, expires_at, decided_at, decided_by, serial"
+
+static struct store_pending *sq_pending_from_row(sqlite3_stmt *stmt)
+{
+    struct store_pending *p = xcalloc(1, sizeof(*p));
+    const void *csr;
+    int n;
+
+    p->id = sqlite3_column_int64(stmt, 0);
+    p->label = sq_column_strdup(stmt, 1);
+    p->operation = sq_column_strdup(stmt, 2);
+    p->requester = sq_column_strdup(stmt, 3);
+    p->auth_method = sq_column_strdup(stmt, 4);
+    p->otp_id = sqlite3_column_int64(stmt, 5);
+    p->csr_sha256 = sq_column_strdup(stmt, 6);
+    p->subject = sq_column_strdup(stmt, 7);
+    csr = sqlite3_column_blob(stmt, 8);
+    n = sqlite3_column_bytes(stmt, 8);
+    p->csr_len = n > 0 ? (size_t)n : 0;
+    p->csr = xmalloc(p->csr_len + 1);
+    if (p->csr_len > 0)
+        memcpy(p->csr, csr, p->csr_len);
+    p->status = sq_column_strdup(stmt, 9);
+    p->created_at = sqlite3_column_int64(stmt, 10);
+    p->expires_at = sqlite3_column_int64(stmt, 11);
+    p->decided_at = sqlite3_column_int64(stmt, 12);
+    p->decided_by = sq_column_strdup(stmt, 13);
+    p->serial = sq_column_strdup(stmt, 14);
+    return p;
+}
+
+static enum kp_err sq_pending_put(struct store *s, const struct store_pending *p,
+                                  const struct store_audit *ev, int64_t *id_out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int64_t id;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (p->otp_id > 0) {
+        rc = sq_otp_consume(st->db, p->otp_id);
+        if (rc != KP_OK)
+            goto out;
+        rc = KP_ERR_STORE;
+    }
+    if (sq_prepare(st->db,
+                   "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
+                   " csr_sha256, subject, csr, status, created_at, expires_at)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+                   &stmt, "insert pending request") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, p->label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, p->operation, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, p->requester, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 4, p->auth_method, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 5, p->otp_id) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 6, p->csr_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 7, p->subject, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob64(stmt, 8, p->csr, p->csr_len, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 9, p->created_at) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 10, p->expires_at) != SQLITE_OK) {
+        sq_log(st->db, "insert pending request");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "insert pending request");
+    if (rc != KP_OK)
+        goto out;
+    id = sqlite3_last_insert_rowid(st->db);
+    rc = sq_audit_insert(st->db, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+    if (rc != KP_OK)
+        goto out;
+    *id_out = id;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* Step stmt for at most one row of SQ_PENDING_COLUMNS; KP_ERR_NOT_FOUND when none. */
+static enum kp_err sq_pending_one(sqlite3 *db, sqlite3_stmt *stmt, struct store_pending **out,
+                                  const char *what)
+{
+    int r = sqlite3_step(stmt);
+
+    if (r == SQLITE_DONE)
+        return KP_ERR_NOT_FOUND;
+    if (r != SQLITE_ROW) {
+        sq_log(db, what);
+        return KP_ERR_STORE;
+    }
+    *out = sq_pending_from_row(stmt);
+    return KP_OK;
+}
+
+static enum kp_err sq_pending_find(struct store *s, const char *label, const char *operation,
+                                   const char *requester, const char *csr_sha256, int64_t now,
+                                   struct store_pending **out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db,
+                   "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests"
+                   " WHERE csr_sha256 = ?1 AND requester = ?2 AND label = ?3 AND operation = ?4"
+                   " AND status IN ('pending', 'approved', 'rejected') AND expires_at > ?5"
+                   " ORDER BY id DESC LIMIT 1",
+                   &stmt, "find pending request") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, csr_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, requester, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 3, label, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 4, operation, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 5, now) != SQLITE_OK) {
+        sq_log(st->db, "find pending request");
+        goto out;
+    }
+    rc = sq_pending_one(st->db, stmt, out, "find pending request");
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_pending_get(struct store *s, int64_t id, struct store_pending **out)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE id = ?1",
+                   &stmt, "read pending request") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK) {
+        sq_log(st->db, "read pending request");
+        goto out;
+    }
+    rc = sq_pending_one(st->db, stmt, out, "read pending request");
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_pending_list(struct store *s, const char *status, int64_t now,
+                                   store_pending_cb cb, void *arg)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    /* "expired" is not stored: it is a live status whose time has passed. */
+    if (sq_prepare(st->db,
+                   "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE ?1 IS NULL"
+                   " OR (?1 = 'expired' AND status IN ('pending', 'approved') AND expires_at <= ?2)"
+                   " OR (?1 IN ('pending', 'approved') AND status = ?1 AND expires_at > ?2)"
+                   " OR (?1 NOT IN ('expired', 'pending', 'approved') AND status = ?1)"
+                   " ORDER BY id",
+                   &stmt, "list pending requests") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK) {
+        sq_log(st->db, "list pending requests");
+        goto out;
+    }
+    for (;;) {
+        struct store_pending *p = NULL;
+        rc = sq_pending_one(st->db, stmt, &p, "list pending requests");
+        if (rc == KP_ERR_NOT_FOUND)
+            break;
+        if (rc != KP_OK)
+            goto out;
+        cb(p, arg);
+        store_pending_free(p);
+    }
+    rc = KP_OK;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_pending_decide(struct store *s, int64_t id, const char *status,
+                                     const char *decided_by, int64_t now,
+                                     const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (sq_prepare(st->db,
+                   "UPDATE pending_requests SET status = ?2, decided_at = ?3, decided_by = ?4"
+                   " WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
+                   &stmt, "decide pending request") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 3, now) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 4, decided_by, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "decide pending request");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "decide pending request");
+    if (rc != KP_OK)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = sq_audit_insert(st->db, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_pending_issue(struct store *s, int64_t id, const struct store_cert *c,
+                                    const struct store_audit *ev)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_begin(st->db) != KP_OK)
+        goto out;
+    if (sq_prepare(st->db,
+                   "UPDATE pending_requests SET status = 'issued', serial = ?2"
+                   " WHERE id = ?1 AND status = 'approved'",
+                   &stmt, "mark pending request issued") != KP_OK)
+        goto out;
+    if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 2, c->serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "mark pending request issued");
+        goto out;
+    }
+    rc = sq_step_done(st->db, stmt, "mark pending request issued");
+    if (rc != KP_OK)
+        goto out;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = sq_cert_insert(st->db, c);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_audit_insert(st->db, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = sq_commit(st->db);
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    sq_rollback(st->db);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum kp_err sq_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                      size_t *len)
+{
+    struct sqlite_store *st = sq_store(s);
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+    int r, n;
+
+    pthread_mutex_lock(&st->lock);
+    if (sq_prepare(st->db, "SELECT cms FROM archived_keys WHERE serial = ?1", &stmt,
+                   "read archived key") != KP_OK)
+        goto out;
+    if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sq_log(st->db, "read archived key");
+        goto out;
+    }
+    r = sqlite3_step(stmt);
+    if (r == SQLITE_DONE) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        sq_log(st->db, "read archived key");
+        goto out;
+    }
+    n = sqlite3_column_bytes(stmt, 0);
+    *len = n > 0 ? (size_t)n : 0;
+    *der = xmalloc(*len + 1);
+    if (*len > 0)
+        memcpy(*der, sqlite3_column_blob(stmt, 0), *len);
+    rc = KP_OK;
+out:
+    rc = sq_refine(st->db, rc);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 /* ?n IS NULL: one statement whatever filters are set. */
 #define SQ_CERT_FILTER                                                                             \
     " WHERE (?1 IS NULL OR label = ?1) AND (?2 IS NULL OR status = ?2)"                            \
@@ -1147,6 +1507,13 @@ const struct store_ops store_sqlite_ops = {
     .otp_revoke = sq_otp_revoke,
     .audit_add = sq_audit_add,
     .audit_list = sq_audit_list,
+    .pending_put = sq_pending_put,
+    .pending_find = sq_pending_find,
+    .pending_get = sq_pending_get,
+    .pending_list = sq_pending_list,
+    .pending_decide = sq_pending_decide,
+    .pending_issue = sq_pending_issue,
+    .key_archive_get = sq_key_archive_get,
     .cert_query = sq_cert_query,
     .cert_revoke = sq_cert_revoke,
     .revoked_list = sq_revoked_list,

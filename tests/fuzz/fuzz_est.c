@@ -23,12 +23,15 @@
  * tests/data/csr/ec-p256.der: CN=ec-p256.example, DNS:ec-p256.example,
  * IP:192.0.2.1.
  *
- * Checked: the status is one EST answers with (429 only with Retry-After,
- * though the limits are off here) and matches resp.err; every
+ * est.serverkeygen is on; the label "held" has approval = "manual".
+ *
+ * Checked: the status is one EST answers with (429 and 202 only with
+ * Retry-After, though the limits are off here) and matches resp.err; every
  * answer has a body and a content type; WWW-Authenticate exactly on 401; a
  * 401 or 5xx tells nothing beyond the default message; a 200 carries valid
- * base64 of the right object; and a certificate is stored exactly when an
- * enrollment answers 200 (store_cert_count before and after). */
+ * base64 of the right object (for serverkeygen: a multipart body whose
+ * PKCS#8 key matches its certificate); and a certificate is stored exactly
+ * when an enrollment answers 200 (store_cert_count before and after). */
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -59,6 +62,8 @@
 static const char config_text[] = "[server]\n"
                                   "auth_fail_limit = 0\n"
                                   "auth_fail_limit_addr = 0\n"
+                                  "[est]\n"
+                                  "serverkeygen = true\n"
                                   "[tls]\n"
                                   "cert = \"tls.crt\"\n"
                                   "key = \"tls.key\"\n"
@@ -75,6 +80,10 @@ static const char config_text[] = "[server]\n"
                                   "key_types = \"ec:P-256\"\n"
                                   "max_sans = 2\n"
                                   "csrattrs_extra = \"1.3.6.1.1.1.1.22, 2.5.4.5\"\n"
+                                  "[label.held]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "approval = \"manual\"\n"
                                   "[label.nootp]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
@@ -283,11 +292,71 @@ static int certs_only_count(const unsigned char *der, size_t len)
     return n;
 }
 
+/* The base64 body of the part with this Content-Type, decoded (caller frees). */
+static unsigned char *part_der(const char *body, const char *ctype, size_t *len)
+{
+    char *hdr = xasprintf("Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", ctype);
+    const char *start = strstr(body, hdr), *end;
+    unsigned char *der = NULL;
+
+    FUZZ_CHECK(start != NULL);
+    start += strlen(hdr);
+    end = strstr(start, "\r\n--");
+    FUZZ_CHECK(end != NULL);
+    FUZZ_CHECK(base64_decode(start, (size_t)(end - start), &der, len) == KP_OK);
+    free(hdr);
+    return der;
+}
+
+/* RFC 7030 4.4.2: the key part (plain PKCS#8 or an EnvelopedData), then a
+ * certs-only part with one certificate; a plain key matches it. */
+static void check_serverkeygen(const struct est_response *resp)
+{
+    const char *key_ct = strstr(resp->body, "Content-Type: application/pkcs8\r\n")
+                             ? "application/pkcs8"
+                             : "application/pkcs7-mime; smime-type=server-generated-key";
+    const char *certs_ct = "application/pkcs7-mime; smime-type=certs-only";
+    unsigned char *kder, *cder;
+    const unsigned char *p;
+    size_t klen = 0, clen = 0;
+    PKCS7 *p7;
+
+    FUZZ_CHECK(!resp->base64_cte && resp->body_secret);
+    FUZZ_CHECK(strncmp(resp->content_type, "multipart/mixed; boundary=", 26) == 0);
+    FUZZ_CHECK(strstr(resp->body, key_ct) < strstr(resp->body, certs_ct));
+    kder = part_der(resp->body, key_ct, &klen);
+    cder = part_der(resp->body, certs_ct, &clen);
+    p = cder;
+    p7 = d2i_PKCS7(NULL, &p, (long)clen);
+    FUZZ_CHECK(p7 != NULL && p == cder + clen && PKCS7_type_is_signed(p7));
+    FUZZ_CHECK(sk_X509_num(p7->d.sign->cert) == 1);
+    if (strcmp(key_ct, "application/pkcs8") == 0) {
+        PKCS8_PRIV_KEY_INFO *p8;
+        EVP_PKEY *key;
+        p = kder;
+        p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)klen);
+        FUZZ_CHECK(p8 != NULL && p == kder + klen);
+        key = EVP_PKCS82PKEY(p8);
+        FUZZ_CHECK(key != NULL);
+        FUZZ_CHECK(EVP_PKEY_eq(key, X509_get0_pubkey(sk_X509_value(p7->d.sign->cert, 0))) == 1);
+        EVP_PKEY_free(key);
+        PKCS8_PRIV_KEY_INFO_free(p8);
+    }
+    PKCS7_free(p7);
+    OPENSSL_clear_free(kder, klen);
+    free(cder);
+}
+
 static void check_ok(const struct est_request *req, const struct est_response *resp, int64_t issued)
 {
     unsigned char *der = NULL;
     size_t der_len = 0, count = 0;
 
+    if (req->op == EST_OP_SERVERKEYGEN) {
+        FUZZ_CHECK(issued == 1 && resp->err == KP_OK && resp->auth_subject[0] != '\0');
+        check_serverkeygen(resp);
+        return;
+    }
     FUZZ_CHECK(resp->err == KP_OK && resp->base64_cte);
     FUZZ_CHECK(base64_decode(resp->body, resp->body_len, &der, &der_len) == KP_OK);
     switch (req->op) {
@@ -319,7 +388,7 @@ static void check_ok(const struct est_request *req, const struct est_response *r
 static void check_response(const struct est_request *req, const struct est_response *resp,
                            int64_t issued)
 {
-    static const int statuses[] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
+    static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
     int known = 0;
 
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
@@ -331,6 +400,7 @@ static void check_response(const struct est_request *req, const struct est_respo
     FUZZ_CHECK(strlen(resp->body) == resp->body_len);
     FUZZ_CHECK(resp->www_authenticate == (resp->status == 401));
     FUZZ_CHECK(resp->status != 429 || resp->retry_after > 0);
+    FUZZ_CHECK(resp->status != 202 || resp->retry_after == dep->cfg->est_retry_after);
     FUZZ_CHECK(memchr(resp->auth_subject, '\0', sizeof(resp->auth_subject)) != NULL);
     if (resp->status == 200) {
         check_ok(req, resp, issued);

@@ -34,7 +34,10 @@ check() {
 expect_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   want: $2"; echo "#   got:  $3"; fi
 }
+# finish: stop the server, print the plan line; KP_KEEP=DIR keeps a copy of
+# the scratch directory there for a look after the run.
 finish() {
+    [ -n "${KP_KEEP:-}" ] && cp -r "$T" "$KP_KEEP"
     [ -n "$SERVER_PID" ] && kp_stop
     echo "1..$_n"
     [ "$_failed" = 0 ]
@@ -236,4 +239,35 @@ br_max_days() {
     elif [ "$now" -lt 1805068800 ]; then echo 200   # before 2027-03-15
     elif [ "$now" -lt 1868227200 ]; then echo 100   # before 2029-03-15
     else echo 47; fi
+}
+
+# cfg_add SECTION KEY VALUE: add a key that is not in $CFG yet, right after
+# the [SECTION] header (VALUE in file syntax); fails without that section.
+cfg_add() {
+    awk -v sec="[$1]" -v line="$2 = $3" '
+        { print }
+        $0 == sec { print line; done = 1 }
+        END { exit !done }' "$CFG" >"$CFG.new" || { rm -f "$CFG.new"; return 1; }
+    cat "$CFG.new" >"$CFG" && rm -f "$CFG.new"
+}
+
+# mime_parts FILE BOUNDARY PREFIX: split a multipart/mixed body into
+# PREFIX.N.h (the part's headers) and PREFIX.N.b64 (its body), N from 1.
+mime_parts() {
+    rm -f "$3".*.h "$3".*.b64
+    tr -d '\r' <"$1" | awk -v b="--$2" -v out="$3" '
+        $0 == b "--" { n = 0; next }
+        $0 == b { k++; n = k; inh = 1; next }
+        n && inh && $0 == "" { inh = 0; next }
+        n && inh { print > (out "." n ".h"); next }
+        n { print > (out "." n ".b64") }'
+}
+
+# part_header PREFIX.N.h NAME: a header's value in one part
+part_header() { sed -n "s/^$2: *//Ip" "$1" | tail -1; }
+
+# same_pubkey KEY.pem CERT.pem: the certificate carries the key's public half
+same_pubkey() {
+    [ "$(openssl pkey -in "$1" -pubout 2>/dev/null)" = "$(openssl x509 -in "$2" -noout -pubkey 2>/dev/null)" ] &&
+        [ -n "$(openssl pkey -in "$1" -pubout 2>/dev/null)" ]
 }

@@ -187,6 +187,7 @@ static void test_minimal_config_loads_with_defaults(void **state)
     assert_string_equal(cfg->est_base_path, "/.well-known/est");
     assert_int_equal(cfg->est_retry_after, 30);
     assert_false(cfg->est_fullcmc);
+    assert_false(cfg->est_serverkeygen);
     assert_int_equal(cfg->otp_default_ttl, 86400);
     assert_int_equal(cfg->otp_default_uses, 1);
     assert_path(fx, cfg->otp_key_file, "otp.key");
@@ -213,6 +214,9 @@ static void test_minimal_config_loads_with_defaults(void **state)
     assert_int_equal(l->max_sans, 20);
     assert_string_equal(l->ca_chain, "");
     assert_string_equal(l->csrattrs_extra, "");
+    assert_string_equal(l->approval, "auto");
+    assert_int_equal(l->approval_ttl, 7 * 86400);
+    assert_string_equal(l->serverkeygen_kek_file, "");
     assert_null(config_label(cfg, "y"));
     assert_null(config_label(cfg, ""));
 }
@@ -634,6 +638,24 @@ static void test_bad_string_values_are_rejected_with_their_line(void **state)
     load_err(fx, MINIMAL "[store]\nurl = \"sqlite:\"\n", 9, "url");
     load_err(fx, "[tls]\ncert = \"\"\n", 2, "cert");
     load_err(fx, MINIMAL_TLS "[label.x]\nca_cert = \"\"\n", 5, "ca_cert");
+    load_err(fx, MINIMAL "[label.x]\napproval = \"later\"\n", 9, "approval");
+    load_err(fx, MINIMAL "[label.x]\napproval_ttl = \"0s\"\n", 9, "approval_ttl");
+    load_err(fx, MINIMAL "[label.x]\nserverkeygen_archive = true\n", 0,
+             "serverkeygen_archive_key_file");
+}
+
+static void test_approval_and_serverkeygen_keys_are_read(void **state)
+{
+    struct fixture *fx = *state;
+    struct kp_config *cfg = load_ok(fx, MINIMAL "[est]\nserverkeygen = true\n"
+                                                "[label.x]\napproval = \"manual\"\n"
+                                                "approval_ttl = \"12h\"\n"
+                                                "serverkeygen_kek_file = \"kek.keys\"\n");
+
+    assert_true(cfg->est_serverkeygen);
+    assert_string_equal(cfg->labels[0].approval, "manual");
+    assert_int_equal(cfg->labels[0].approval_ttl, 12 * 3600);
+    assert_path(fx, cfg->labels[0].serverkeygen_kek_file, "kek.keys");
 }
 
 static void test_label_without_ca_key_is_rejected(void **state)
@@ -742,6 +764,7 @@ int main(void)
                                   fx_reset),
         cmocka_unit_test_teardown(test_tls_min_version_1_1_is_rejected_with_its_line, fx_reset),
         cmocka_unit_test_teardown(test_bad_string_values_are_rejected_with_their_line, fx_reset),
+        cmocka_unit_test_teardown(test_approval_and_serverkeygen_keys_are_read, fx_reset),
         cmocka_unit_test_teardown(test_label_without_ca_key_is_rejected, fx_reset),
         cmocka_unit_test_teardown(test_missing_tls_cert_is_rejected, fx_reset),
         cmocka_unit_test_teardown(test_config_without_a_label_is_rejected, fx_reset),

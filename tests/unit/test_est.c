@@ -25,6 +25,7 @@
 #include "core/base64.h"
 #include "core/config.h"
 #include "core/xalloc.h"
+#include "est/approval.h"
 #include "est/est.h"
 #include "pki/csr.h"
 #include "store/store.h"
@@ -57,7 +58,11 @@ static const char config_text[] = "[tls]\n"
                                   "[label.nomtls]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
-                                  "allow_mtls = false\n";
+                                  "allow_mtls = false\n"
+                                  "[label.held]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "approval = \"manual\"\n";
 
 /* Things a test allocates, released after it whatever its outcome. */
 struct deferred {
@@ -209,6 +214,7 @@ static int fx_reset(void **state)
     struct fixture *fx = *state;
     est_response_cleanup(&fx->resp);
     memset(&fx->resp, 0, sizeof(fx->resp));
+    fx->cfg->est_serverkeygen = false; /* some tests turn it on */
     while (fx->nlater > 0) {
         fx->nlater--;
         fx->later[fx->nlater].fn(fx->later[fx->nlater].p);
@@ -595,7 +601,7 @@ static void test_unknown_label_is_404(void **state)
     expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
 }
 
-static void test_serverkeygen_and_fullcmc_are_404(void **state)
+static void test_serverkeygen_and_fullcmc_are_404_by_default(void **state)
 {
     struct fixture *fx = *state;
     struct est_request r;
@@ -1279,6 +1285,186 @@ static void test_json_error_with_non_utf8_detail_falls_back(void **state)
     est_response_cleanup(&resp);
 }
 
+/* ---- serverkeygen (RFC 7030 4.4) ---- */
+
+/* The body of the part whose Content-Type is ctype, base64-decoded (kept by fx). */
+static unsigned char *part_der(struct fixture *fx, const struct est_response *resp,
+                               const char *ctype, size_t *len)
+{
+    char *hdr = xasprintf("Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", ctype);
+    const char *start = strstr(resp->body, hdr), *end;
+    unsigned char *der = NULL;
+
+    if (start == NULL)
+        fail_msg("no part %s in: %s", ctype, resp->body);
+    start += strlen(hdr);
+    end = strstr(start, "\r\n--");
+    assert_non_null(end);
+    assert_int_equal(base64_decode(start, (size_t)(end - start), &der, len), KP_OK);
+    free(hdr);
+    return (unsigned char *)keep(fx, (char *)der);
+}
+
+static void test_serverkeygen_answers_the_key_then_its_certificate(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    unsigned char *der;
+    const unsigned char *p;
+    size_t len = 0;
+    PKCS8_PRIV_KEY_INFO *p8;
+    PKCS7 *p7;
+    EVP_PKEY *key;
+    X509 *cert;
+    const char *key_part, *cert_part;
+
+    fx->cfg->est_serverkeygen = true;
+    cred_new(fx, &c, "device-skg", NULL, 1, 3600);
+    req_init(&r, EST_OP_SERVERKEYGEN, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "skg.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_non_null(strstr(fx->resp.content_type, "multipart/mixed; boundary="));
+    assert_false(fx->resp.base64_cte);
+    assert_true(fx->resp.body_secret);
+    key_part = strstr(fx->resp.body, "Content-Type: application/pkcs8\r\n");
+    cert_part = strstr(fx->resp.body, "Content-Type: " CT_CERTS "\r\n");
+    assert_non_null(key_part);
+    assert_non_null(cert_part);
+    assert_true(key_part < cert_part); /* RFC 7030 4.4.2: key first */
+
+    der = part_der(fx, &fx->resp, "application/pkcs8", &len);
+    p = der;
+    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+    assert_non_null(p8);
+    key = defer(fx, free_pkey, EVP_PKCS82PKEY(p8));
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    der = part_der(fx, &fx->resp, CT_CERTS, &len);
+    p = der;
+    p7 = d2i_PKCS7(NULL, &p, (long)len);
+    assert_non_null(p7);
+    cert = defer(fx, free_x509, X509_dup(sk_X509_value(p7->d.sign->cert, 0)));
+    PKCS7_free(p7);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 0);
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+}
+
+static void test_serverkeygen_refuses_protection_it_cannot_give(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    fx->cfg->est_serverkeygen = true;
+    cred_new(fx, &c, "device-skg", NULL, 1, 3600);
+    req_init(&r, EST_OP_SERVERKEYGEN, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    /* no serverkeygen_kek_file for this label: no key id can be known */
+    {
+        X509_REQ *req = X509_REQ_new();
+        unsigned char *der = NULL;
+        int n;
+        assert_int_equal(X509_REQ_set_pubkey(req, fx->dev_key), 1);
+        assert_int_equal(X509_REQ_add1_attr_by_txt(req, "1.2.840.113549.1.9.16.2.37",
+                                                   V_ASN1_OCTET_STRING, (const unsigned char *)"k1",
+                                                   2),
+                         1);
+        assert_true(X509_REQ_sign(req, fx->dev_key, EVP_sha256()) > 0);
+        n = i2d_X509_REQ(req, &der);
+        assert_true(n > 0);
+        r.body = (const unsigned char *)keep(fx, (char *)der);
+        r.body_len = (size_t)n;
+        X509_REQ_free(req);
+    }
+    expect_status(fx, &r, 400, KP_ERR_POLICY);
+    assert_int_equal(cert_count(fx), before);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+/* ---- manual approval (RFC 7030 4.2.3) ---- */
+
+static int64_t last_pending_id(struct fixture *fx)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *path = xasprintf("%s/t.db", fx->dir);
+    int64_t id = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT max(id) FROM pending_requests", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
+    return id;
+}
+
+static void test_manual_label_holds_then_issues_after_approval(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx), id;
+    X509 *cert;
+
+    cred_new(fx, &c, "device-held", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "held.example", NULL, NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(fx->resp.retry_after, fx->cfg->est_retry_after);
+    assert_false(fx->resp.www_authenticate);
+    assert_int_equal(cert_count(fx), before);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    id = last_pending_id(fx);
+
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
+    expect_status(fx, &r, 200, KP_OK);
+    cert = resp_cert(fx, &fx->resp, 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
+    assert_int_equal(cert_count(fx), before + 1);
+    /* served: the used OTP authenticates nothing more */
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_ERR_NOT_FOUND);
+}
+
+static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_csr(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    cred_new(fx, &c, "device-held2", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    const char *held = csr_b64(fx, fx->dev_key, "held2.example", NULL, NULL);
+
+    set_body(&r, held);
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    /* the used OTP does not start a second request with another CSR, nor
+     * with the same subject and key signed again (other bytes) */
+    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "held2.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", NULL, NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_int_equal(approval_decide(fx->store, last_pending_id(fx), false, "test", "unit"), KP_OK);
+    set_body(&r, held);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
@@ -1296,7 +1482,7 @@ int main(void)
         T(test_get_csrattrs_answers_application_csrattrs),
         T(test_wrong_method_is_405),
         T(test_unknown_label_is_404),
-        T(test_serverkeygen_and_fullcmc_are_404),
+        T(test_serverkeygen_and_fullcmc_are_404_by_default),
         T(test_simpleenroll_without_credentials_is_401_with_challenge),
         T(test_simpleenroll_with_valid_otp_issues_and_records),
         T(test_reused_otp_is_rejected),
@@ -1326,6 +1512,10 @@ int main(void)
         T(test_server_refuses_a_missing_otp_key),
         T(test_server_refuses_fullcmc),
         T(test_json_error_with_non_utf8_detail_falls_back),
+        T(test_serverkeygen_answers_the_key_then_its_certificate),
+        T(test_serverkeygen_refuses_protection_it_cannot_give),
+        T(test_manual_label_holds_then_issues_after_approval),
+        T(test_manual_label_rejection_is_403_and_otp_is_tied_to_its_csr),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }

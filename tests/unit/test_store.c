@@ -240,8 +240,14 @@ static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
     assert_string_equal(buf, "at");
     raw_text(db, "PRAGMA journal_mode", buf, sizeof(buf));
     assert_string_equal(buf, "wal");
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
-    assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 1);
+    raw_text(db,
+             "SELECT group_concat(name, ',') FROM"
+             " (SELECT name FROM pragma_table_info('pending_requests') ORDER BY cid)",
+             buf, sizeof(buf));
+    assert_string_equal(buf, "id,label,operation,requester,auth_method,otp_id,csr_sha256,subject,"
+                             "csr,status,created_at,expires_at,decided_at,decided_by,serial");
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 3);
     assert_true(raw_int(db, "SELECT applied_at FROM schema_migrations") > 0);
 
     /* Mark the migration so a re-application would show. */
@@ -258,8 +264,8 @@ static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
     /* data_version changes when another connection commits anything. */
     assert_int_equal(raw_int(db, "PRAGMA data_version"), data_version);
     assert_int_equal(raw_int(db, "PRAGMA schema_version"), schema_version);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
-    assert_int_equal(raw_int(db, "SELECT applied_at FROM schema_migrations"), 12345);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    assert_int_equal(raw_int(db, "SELECT min(applied_at) FROM schema_migrations"), 12345);
     sqlite3_close(db);
 }
 
@@ -668,7 +674,7 @@ static void test_concurrent_first_open_migrates_once(void **state)
         assert_int_equal(o[i].rc, KP_OK);
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
     sqlite3_close(db);
 }
 
@@ -723,6 +729,193 @@ static void test_open_rejects_unknown_scheme(void **state)
     assert_null(s);
 }
 
+/* ---- requests held for manual approval ---- */
+
+static struct store_pending pending_make(const char *requester, const char *hash, int64_t otp_id,
+                                         int64_t expires_at)
+{
+    struct store_pending p = {
+        .label = "iot",
+        .operation = "simpleenroll",
+        .requester = (char *)requester,
+        .auth_method = otp_id > 0 ? "otp" : "mtls",
+        .otp_id = otp_id,
+        .csr_sha256 = (char *)hash,
+        .subject = "CN=device-1",
+        .csr = test_der,
+        .csr_len = sizeof(test_der),
+        .created_at = (int64_t)time(NULL),
+        .expires_at = expires_at,
+    };
+    return p;
+}
+
+static const struct store_audit held_ev = {.event = "simpleenroll", .outcome = "pending"};
+static const struct store_audit decide_ev = {.event = "request.approve", .outcome = "ok"};
+
+static void test_held_request_takes_the_otp_use_and_is_found_by_its_retry(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    int64_t otp = otp_add(fx->s, 1, 1, now + 3600);
+    struct store_pending p = pending_make("device-1", "aa11", otp, now + 600);
+    struct store_pending *got = NULL;
+    int64_t id = 0;
+
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    assert_true(id > 0);
+    assert_int_equal(otp_uses_left(fx->s, 1), 0);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", now, &got), KP_OK);
+    assert_int_equal(got->id, id);
+    assert_string_equal(got->status, "pending");
+    assert_int_equal(got->otp_id, otp);
+    assert_int_equal(got->csr_len, sizeof(test_der));
+    assert_memory_equal(got->csr, test_der, sizeof(test_der));
+    assert_null(got->serial);
+    store_pending_free(got);
+    got = NULL;
+    /* any other identity, CSR, label or operation is another request */
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-2", "aa11", now, &got),
+        KP_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "bb22", now, &got),
+        KP_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_pending_find(fx->s, "web", "simpleenroll", "device-1", "aa11", now, &got),
+        KP_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "serverkeygen", "device-1", "aa11", now, &got),
+        KP_ERR_NOT_FOUND);
+    /* past its expiry it is not found: a retry is a new request */
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", now + 600, &got),
+        KP_ERR_NOT_FOUND);
+    assert_null(got);
+}
+
+static void test_held_request_with_a_used_up_otp_writes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    int64_t otp = otp_add(fx->s, 2, 1, now + 3600);
+    struct store_pending p = pending_make("device-1", "aa11", otp, now + 600);
+    struct store_pending *got = NULL;
+    int64_t id = 0, id2 = 0;
+
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    p.csr_sha256 = "cc33";
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id2), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(id2, 0);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "cc33", now, &got),
+        KP_ERR_NOT_FOUND);
+}
+
+static void test_decision_applies_once_and_only_to_a_live_pending_request(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    struct store_pending p = pending_make("CN=a", "aa11", 0, now + 600);
+    struct store_pending *got = NULL;
+    int64_t id = 0, old = 0;
+
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    assert_int_equal(store_pending_decide(fx->s, id, "approved", "cli:alice", now, &decide_ev),
+                     KP_OK);
+    assert_int_equal(store_pending_decide(fx->s, id, "rejected", "cli:bob", now, &decide_ev),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(store_pending_decide(fx->s, 9999, "approved", "cli:bob", now, &decide_ev),
+                     KP_ERR_NOT_FOUND);
+    assert_int_equal(store_pending_get(fx->s, id, &got), KP_OK);
+    assert_string_equal(got->status, "approved");
+    assert_string_equal(got->decided_by, "cli:alice");
+    assert_int_equal(got->decided_at, now);
+    store_pending_free(got);
+
+    p.csr_sha256 = "dd44";
+    p.expires_at = now + 1;
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &old), KP_OK);
+    assert_int_equal(store_pending_decide(fx->s, old, "approved", "cli:alice", now + 1, &decide_ev),
+                     KP_ERR_NOT_FOUND);
+}
+
+static void test_issue_for_an_approved_request_marks_it_issued_once(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    struct store_pending p = pending_make("CN=a", "aa11", 0, now + 600);
+    struct store_cert c = cert_make("0abc", "iot", now);
+    struct store_cert c2 = cert_make("0abd", "iot", now);
+    struct store_pending *got = NULL;
+    int64_t id = 0, before = cert_count(fx->s);
+
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    /* still pending: nothing to issue */
+    assert_int_equal(store_pending_issue(fx->s, id, &c, &enroll_ev), KP_ERR_NOT_FOUND);
+    assert_int_equal(cert_count(fx->s), before);
+    assert_int_equal(store_pending_decide(fx->s, id, "approved", "cli:alice", now, &decide_ev),
+                     KP_OK);
+    assert_int_equal(store_pending_issue(fx->s, id, &c, &enroll_ev), KP_OK);
+    assert_int_equal(cert_count(fx->s), before + 1);
+    assert_int_equal(store_pending_issue(fx->s, id, &c2, &enroll_ev), KP_ERR_NOT_FOUND);
+    assert_int_equal(cert_count(fx->s), before + 1);
+    assert_int_equal(store_pending_get(fx->s, id, &got), KP_OK);
+    assert_string_equal(got->status, "issued");
+    assert_string_equal(got->serial, "0abc");
+    store_pending_free(got);
+    got = NULL;
+    /* once issued, the same CSR again is a new request */
+    assert_int_equal(store_pending_find(fx->s, "iot", "simpleenroll", "CN=a", "aa11", now, &got),
+                     KP_ERR_NOT_FOUND);
+}
+
+struct pending_seen {
+    int n;
+    int64_t ids[8];
+};
+
+static void pending_collect(const struct store_pending *p, void *arg)
+{
+    struct pending_seen *seen = arg;
+    if (seen->n < 8)
+        seen->ids[seen->n] = p->id;
+    seen->n++;
+}
+
+static void test_pending_list_filters_by_state(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    struct store_pending p = pending_make("CN=a", "aa11", 0, now + 600);
+    struct pending_seen seen = {0};
+    int64_t live = 0, gone = 0, rej = 0;
+
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &live), KP_OK);
+    p.expires_at = now - 1;
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &gone), KP_OK);
+    p.expires_at = now + 600;
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &rej), KP_OK);
+    assert_int_equal(store_pending_decide(fx->s, rej, "rejected", "cli:x", now, &decide_ev), KP_OK);
+
+    assert_int_equal(store_pending_list(fx->s, NULL, now, pending_collect, &seen), KP_OK);
+    assert_int_equal(seen.n, 3);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_pending_list(fx->s, "pending", now, pending_collect, &seen), KP_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ids[0], live);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_pending_list(fx->s, "expired", now, pending_collect, &seen), KP_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ids[0], gone);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_pending_list(fx->s, "rejected", now, pending_collect, &seen), KP_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ids[0], rej);
+    store_pending_free(NULL);
+}
+
 #define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -749,6 +942,11 @@ int main(void)
         FX_TEST(test_open_fails_when_directory_is_missing),
         FX_TEST(test_open_fails_when_path_is_a_directory),
         FX_TEST(test_open_fails_on_a_file_that_is_not_a_database),
+        FX_TEST(test_held_request_takes_the_otp_use_and_is_found_by_its_retry),
+        FX_TEST(test_held_request_with_a_used_up_otp_writes_nothing),
+        FX_TEST(test_decision_applies_once_and_only_to_a_live_pending_request),
+        FX_TEST(test_issue_for_an_approved_request_marks_it_issued_once),
+        FX_TEST(test_pending_list_filters_by_state),
         cmocka_unit_test(test_open_rejects_unknown_scheme),
     };
 

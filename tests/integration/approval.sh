@@ -1,0 +1,127 @@
+# Manual approval (label approval = "manual", RFC 7030 4.2.3): a request is
+# held and answered 202 with the configured Retry-After; the same client
+# repeating it gets 202 while it waits, 200 with the certificate once an
+# operator approved it (`kipuka request approve`), 403 once rejected. The OTP
+# is used once, when the request is first held; its repeats authenticate with
+# it only for that request. Held requests expire (approval_ttl), and then a
+# repeat is a new request. simpleenroll, simplereenroll and serverkeygen.
+kp_init --label held
+check "approval = \"manual\" in [label.held]" cfg_add label.held approval '"manual"'
+check "est.retry_after = 17" cfg_set est retry_after 17
+check "enable est.serverkeygen" cfg_add est serverkeygen true
+kp_start
+fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
+cd "$T" || exit 1
+
+rq() { "$KIPUKA" request "$@" -c "$CFG"; }
+# rq_state ID: the STATE column of `kipuka request list` for that id
+rq_state() { rq list 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+last_request() { db "select max(id) from pending_requests"; }
+
+# --- pending -> approve ---
+make_csr a "/CN=held-001.example.com"
+otp_id_create held-001 --label held
+before=$(cert_count)
+expect_eq "simpleenroll to a manual label answers 202" 202 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
+expect_eq "with Retry-After: est.retry_after" 17 "$(header Retry-After)"
+expect_no_new_cert "held request" "$before"
+id=$(last_request)
+expect_eq "request list shows it pending" pending "$(rq_state "$id")"
+expect_eq "the OTP was used when the request was held" used "$(otp_state "$OTP_ID")"
+expect_eq "audited as held" 1 \
+    "$(audit_count "event = 'simpleenroll' and outcome = 'pending' and subject = 'held-001'")"
+expect_eq "the same request again: 202" 202 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
+expect_eq "again with Retry-After 17" 17 "$(header Retry-After)"
+expect_eq "still one held request" "$id" "$(last_request)"
+make_csr other "/CN=held-001.example.com"
+expect_eq "another CSR with that used OTP: 401" 401 \
+    "$(post_csr other.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
+expect_eq "the held CSR with a wrong OTP: 401" 401 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:AAAAAAAAAAAAAAAAAAAA")"
+expect_eq "the held CSR under another entity name: 401" 401 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-002:$OTP")"
+
+check "kipuka request approve ID" rq approve "$id"
+expect_eq "request list shows it approved" approved "$(rq_state "$id")"
+check "approving it twice fails" bash -c "! '$KIPUKA' request approve '$id' -c '$CFG' 2>/dev/null"
+expect_eq "audited: request.approve" 1 "$(audit_count "event = 'request.approve' and detail like 'request $id approved by cli:%'")"
+expect_eq "the same request after approval: 200" 200 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
+p7_to_pem resp.body a.crt
+check "a certificate for the CSR's key" \
+    bash -c "cmp <(openssl x509 -in a.crt -noout -pubkey) <(openssl req -in a.csr -noout -pubkey)"
+check "it verifies" openssl verify -CAfile ca-chain.pem a.crt
+expect_eq "the request is issued, with that serial" "issued|$(cert_serial a.crt)" \
+    "$(db "select status || '|' || serial from pending_requests where id = $id")"
+expect_eq "one certificate row" $((before + 1)) "$(cert_count)"
+expect_eq "once served, the used OTP no longer authenticates: 401" 401 \
+    "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
+
+# --- pending -> reject ---
+make_csr b "/CN=held-003.example.com"
+otp=$(new_otp held-003)
+expect_eq "second request: 202" 202 "$(post_csr b.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
+rid=$(last_request)
+check "kipuka request reject ID" rq reject "$rid"
+expect_eq "request list --status rejected shows it" "$rid" \
+    "$(rq list --status rejected | awk 'NR > 1 { print $1 }')"
+expect_eq "the rejected request repeated: 403" 403 \
+    "$(post_csr b.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
+expect_eq "and again 403" 403 "$(post_csr b.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
+expect_eq "audited: request.reject" 1 "$(audit_count "event = 'request.reject'")"
+check "approving a rejected request fails" bash -c "! '$KIPUKA' request approve '$rid' -c '$CFG' 2>/dev/null"
+check "an unknown id fails" bash -c "! '$KIPUKA' request approve 99999 -c '$CFG' 2>/dev/null"
+
+# --- labels with approval = "auto" (the default) are not held ---
+check "the default label still issues at once" enroll_ok auto "/CN=auto.example.com" auto-001
+
+# --- simplereenroll (mTLS) ---
+make_csr renew "/CN=held-001.example.com"
+expect_eq "simplereenroll to the manual label: 202" 202 \
+    "$(post_csr renew.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+rid=$(last_request)
+expect_eq "held for the certificate's subject" "CN=held-001.example.com|mtls" \
+    "$(db "select requester || '|' || auth_method from pending_requests where id = $rid")"
+expect_eq "repeat while pending: 202" 202 \
+    "$(post_csr renew.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+rq approve "$rid" 2>/dev/null
+expect_eq "after approval: 200" 200 \
+    "$(post_csr renew.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+
+# --- serverkeygen ---
+make_csr skg "/CN=held-skg.example.com"
+otp=$(new_otp held-skg)
+expect_eq "serverkeygen to the manual label: 202" 202 \
+    "$(post_csr skg.csr.b64 "$BASE/held/serverkeygen" -u "held-skg:$otp")"
+expect_eq "with Retry-After 17" 17 "$(header Retry-After)"
+rq approve "$(last_request)" 2>/dev/null
+expect_eq "after approval: 200" 200 \
+    "$(post_csr skg.csr.b64 "$BASE/held/serverkeygen" -u "held-skg:$otp")"
+boundary=$(header Content-Type | sed -n 's/^multipart\/mixed; *boundary=\(.*\)$/\1/p')
+mime_parts resp.body "$boundary" skg.part
+base64 -d skg.part.1.b64 | openssl pkcs8 -inform DER -nocrypt -out skg.gen.pem 2>/dev/null
+p7_to_pem skg.part.2.b64 skg.crt
+check "the generated key matches the issued certificate" same_pubkey skg.gen.pem skg.crt
+
+# --- expiry ---
+check "approval_ttl = \"2s\" in [label.held]" cfg_add label.held approval_ttl '"2s"'
+kp_restart
+make_csr late "/CN=held-late.example.com"
+otp_id_create held-late
+expect_eq "held again: 202" 202 "$(post_csr late.csr.b64 "$BASE/held/simpleenroll" -u "held-late:$OTP")"
+lid=$(last_request)
+# wait until the store says it expired (polling, at most 10 s)
+for _ in $(seq 1 100); do
+    [ "$(rq_state "$lid")" = expired ] && break
+    sleep 0.1
+done
+expect_eq "request list shows it expired" expired "$(rq_state "$lid")"
+check "an expired request cannot be approved" bash -c "! '$KIPUKA' request approve '$lid' -c '$CFG' 2>/dev/null"
+expect_eq "after expiry the repeat is a new request: its used OTP gives 401" 401 \
+    "$(post_csr late.csr.b64 "$BASE/held/simpleenroll" -u "held-late:$OTP")"
+otp=$(new_otp held-late)
+expect_eq "with a fresh OTP: 202 again" 202 \
+    "$(post_csr late.csr.b64 "$BASE/held/simpleenroll" -u "held-late:$otp")"
+check "held as a new request" test "$(last_request)" -gt "$lid"
