@@ -318,6 +318,8 @@ void admin_handle(struct admin_server *a, const struct admin_request *req,
         admin_route_certs(&x, path + 5);
     else if (has_prefix_dir(path, "otp"))
         admin_route_otp(&x, path + 3);
+    else if (has_prefix_dir(path, "requests"))
+        admin_route_requests(&x, path + 8);
     else if (strcmp(path, "audit") == 0)
         admin_route_audit(&x);
     else

@@ -161,12 +161,14 @@ void admin_route_audit(struct admin_call *x)
 
 void admin_serve_metrics(struct admin_call *x)
 {
-    char *text;
+    char *text, *gauges;
     size_t len;
 
     if (!admin_method_is(x, "GET"))
         return;
-    metrics_render(NULL, &text, &len);
+    gauges = admin_pending_gauge(x->a);
+    metrics_render(gauges, &text, &len);
+    free(gauges);
     free(x->resp->body);
     x->resp->status = 200;
     x->resp->err = KP_OK;

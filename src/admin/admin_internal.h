@@ -58,6 +58,9 @@ void admin_route_cas(struct admin_call *x, const char *rest);
 void admin_route_certs(struct admin_call *x, const char *rest);
 void admin_route_otp(struct admin_call *x, const char *rest);
 void admin_route_audit(struct admin_call *x);
+void admin_route_requests(struct admin_call *x, const char *rest);
+/* "kipuka_pending_requests N" for /metrics (caller frees); NULL on a store error. */
+char *admin_pending_gauge(struct admin_server *a);
 void admin_serve_crl(struct admin_call *x, const char *file);
 void admin_serve_metrics(struct admin_call *x);
 

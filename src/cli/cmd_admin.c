@@ -27,6 +27,8 @@ static const char admin_usage[] =
     "  otp-list                           OTPs and their state\n"
     "  otp-revoke ID                      revoke an OTP\n"
     "  audit [--since UNIXTIME] [--limit N]\n"
+    "  requests [--status pending|approved|rejected|issued|expired]\n"
+    "  approve ID | reject ID             decide a request held for manual approval\n"
     "\n"
     "options:\n"
     "  --server URL      https://HOST:PORT (default https://localhost:PORT of the config)\n"
@@ -222,6 +224,15 @@ static int admin_run(struct admin_opts *o, int argc, char **argv)
         path = xasprintf("/admin/otp/%s", enc);
         free(enc);
         status = admin_send(o, "DELETE", path, NULL, false);
+    } else if (strcmp(cmd, "requests") == 0 && argc == 1) {
+        query_add(&q, "status", o->status);
+        path = xasprintf("/admin/requests%s", q);
+        status = admin_send(o, "GET", path, NULL, false);
+    } else if ((strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0) && argc == 2) {
+        char *enc = url_encode(argv[1]);
+        path = xasprintf("/admin/requests/%s/%s", enc, cmd);
+        free(enc);
+        status = admin_send(o, "POST", path, "{}", false);
     } else if (strcmp(cmd, "audit") == 0 && argc == 1) {
         query_add(&q, "since", o->since);
         query_add_long(&q, "limit", o->limit);

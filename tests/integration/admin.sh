@@ -210,6 +210,8 @@ expect_eq "another client certificate does not: 401" 401 \
 # --- structured access log: one JSON object per request ---
 cfg_set log format '"json"'
 kp_restart
+ADMIN=${BASE%/.well-known/est}/admin # the port changed
+ROOT=${BASE%/.well-known/est}
 code=$(req "$BASE/cacerts")
 enroll_ok devj "/CN=dev-j.example.com" dev-j || not_ok "enroll dev-j"
 sleep 0.2
@@ -221,3 +223,40 @@ check "the enrollment line names the authenticated identity" \
     jq -se 'map(select(.op == "simpleenroll" and .status == 200)) | .[-1].subject == "dev-j"' access.jsonl
 check "no OTP or token in the log" \
     sh -c "! grep -q '$TOKEN' '$T/server.log' && ! grep -qi 'authorization' '$T/server.log'"
+
+# --- requests held for manual approval ---
+for route in "GET /requests" "POST /requests/1/approve" "POST /requests/1/reject"; do
+    set -- $route
+    expect_eq "$1 /admin$2 without credentials: 401" 401 "$(req -X "$1" "$ADMIN$2")"
+done
+check "approval = \"manual\" on the default label" cfg_add label.default approval '"manual"'
+check "est.retry_after = 23" cfg_set est retry_after 23
+check "reload" kp_reload
+make_csr held1 "/CN=held-1.example.com" ec:P-256
+otp=$(new_otp held-1)
+expect_eq "an enrollment is held: 202" 202 "$(post_csr held1.csr.b64 "$BASE/simpleenroll" -u "held-1:$otp")"
+expect_eq "with Retry-After 23" 23 "$(header Retry-After)"
+expect_eq "GET /admin/requests?status=pending: 200" 200 "$(areq GET '/requests?status=pending')"
+HELD=$(jq_body '.requests[] | select(.requester == "held-1") | .id')
+expect_eq "it lists the held request with its subject" "pending CN=held-1.example.com simpleenroll" \
+    "$(jq_body ".requests[] | select(.id == $HELD) | \"\(.status) \(.subject) \(.operation)\"")"
+req -H "Authorization: Bearer $TOKEN" "$ROOT/metrics" >/dev/null
+expect_eq "/metrics: one pending request" 1 "$(metric kipuka_pending_requests)"
+expect_eq "status=bogus: 400" 400 "$(areq GET '/requests?status=bogus')"
+expect_eq "POST /admin/requests/ID/approve: 200" 200 "$(areq POST "/requests/$HELD/approve")"
+expect_eq "approving again: 404 (no longer pending)" 404 "$(areq POST "/requests/$HELD/approve")"
+expect_eq "GET on approve: 405" 405 "$(areq GET "/requests/$HELD/approve")"
+expect_eq "the client repeats its request: 200" 200 \
+    "$(post_csr held1.csr.b64 "$BASE/simpleenroll" -u "held-1:$otp")"
+p7_to_pem resp.body held1.crt
+check "with a certificate that verifies" openssl verify -CAfile ca-chain.pem held1.crt
+make_csr held2 "/CN=held-2.example.com" ec:P-256
+otp=$(new_otp held-2)
+expect_eq "another is held: 202" 202 "$(post_csr held2.csr.b64 "$BASE/simpleenroll" -u "held-2:$otp")"
+HELD2=$(KA requests --status pending 2>/dev/null | jq -r '.requests[] | select(.requester == "held-2") | .id')
+check "kipuka admin reject ID" sh -c "$(declare -f KA); KIPUKA='$KIPUKA' CFG='$CFG' PORT='$PORT'; KA reject $HELD2 | jq -e '.status == \"rejected\"'"
+expect_eq "the rejected request repeated: 403" 403 \
+    "$(post_csr held2.csr.b64 "$BASE/simpleenroll" -u "held-2:$otp")"
+check "both decisions are audited with the admin's identity" \
+    test "$(db "select count(*) from audit where event in ('request.approve', 'request.reject') and detail like '%admin token%'")" = 2
+expect_eq "POST /admin/requests/999999/reject: 404" 404 "$(areq POST /requests/999999/reject)"
