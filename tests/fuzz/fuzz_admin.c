@@ -1,0 +1,248 @@
+/* The admin side as the HTTP transport drives it: admin_owns, then
+ * admin_handle against a real deployment (CA, OTP key, config with an admin
+ * token, SQLite store with a certificate, an OTP and a revocation) built once
+ * per process in a scratch directory.
+ *
+ * Input: four lines, each ended by "\n", then the body (every byte left).
+ *   1 method         GET, POST, DELETE, ...
+ *   2 path           e.g. /admin/certs/SERIAL/revoke, /metrics, /crl/default.crl
+ *   3 query          without the "?"; an empty line means none
+ *   4 Authorization  "token" stands for the right bearer token; else as is
+ * Lines past the end of the input are empty; a NUL ends a line.
+ *
+ * Checked: admin_owns said yes; the status is one the API answers with; a
+ * body and content type always; JSON bodies parse and errors carry "error"
+ * and "message"; WWW-Authenticate (Bearer) exactly on 401; without the token
+ * nothing but 401 or the public CRL/404 comes back; a 200 CRL parses and
+ * verifies under its CA. */
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "auth/otp.h"
+#include "ca/ca.h"
+#include "core/config.h"
+#include "core/xalloc.h"
+#include "est/est.h"
+#include "store/store.h"
+#include "support.h"
+
+#define NLINES 4
+#define TOKEN "fuzz-admin-token"
+
+struct deployment {
+    EVP_PKEY *ca_key;
+    X509 *ca_cert;
+    struct kp_config *cfg;
+    struct store *store;
+    struct est_server *est;
+    struct admin_server *admin;
+    char token_sha256[65];
+};
+
+static struct deployment *dep;
+
+static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
+    FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+    FUZZ_CHECK(fclose(f) == 0);
+    free(path);
+}
+
+static void deployment_free(void)
+{
+    if (dep == NULL)
+        return;
+    admin_server_free(dep->admin);
+    est_server_free(dep->est);
+    store_close(dep->store);
+    config_free(dep->cfg);
+    X509_free(dep->ca_cert);
+    EVP_PKEY_free(dep->ca_key);
+    free(dep);
+    dep = NULL;
+}
+
+/* A certificate row and its revocation, so list, show and the CRL have data. */
+static void seed_store(void)
+{
+    unsigned char der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    struct store_cert c = {.serial = "0a1b2c",
+                           .label = "default",
+                           .subject = "CN=seed.example",
+                           .sans = "DNS:seed.example",
+                           .not_before = 1,
+                           .not_after = 2000000000,
+                           .issued_at = 10,
+                           .requester = "seed",
+                           .auth_method = "otp",
+                           .status = "valid",
+                           .der = der,
+                           .der_len = sizeof(der)};
+    struct store_audit ev = {.event = "fuzz", .outcome = "ok"};
+    struct store_otp o = {.entity_id = "dev",
+                          .created_at = 1,
+                          .expires_at = 2000000000,
+                          .uses_left = 5,
+                          .uses_total = 5};
+    unsigned char hash[STORE_OTP_HASH_LEN] = {1};
+    int64_t id;
+
+    FUZZ_CHECK(store_issue(dep->store, &c, 0, &ev) == KP_OK);
+    c.serial = "0d0e0f";
+    FUZZ_CHECK(store_issue(dep->store, &c, 0, &ev) == KP_OK);
+    FUZZ_CHECK(store_cert_revoke(dep->store, "0d0e0f", "keyCompromise", 100, &ev) == KP_OK);
+    FUZZ_CHECK(store_otp_insert(dep->store, hash, &o, &id) == KP_OK);
+}
+
+static void deployment_new(void)
+{
+    const char *dir = fuzz_scratch_dir();
+    X509_NAME *subj = X509_NAME_new();
+    char *path, *text, *errmsg = NULL;
+    unsigned char md[32];
+
+    fuzz_quiet();
+    dep = xcalloc(1, sizeof(*dep));
+    FUZZ_CHECK(EVP_Digest(TOKEN, strlen(TOKEN), md, NULL, EVP_sha256(), NULL) == 1);
+    for (int i = 0; i < 32; i++)
+        snprintf(dep->token_sha256 + 2 * i, 3, "%02x", md[i]);
+    dep->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    FUZZ_CHECK(dep->ca_key != NULL && subj != NULL);
+    FUZZ_CHECK(X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
+                                          (const unsigned char *)"Fuzz Admin CA", -1, -1, 0) == 1);
+    FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
+    X509_NAME_free(subj);
+    write_pem(dir, "ca.crt", dep->ca_cert, NULL);
+    write_pem(dir, "ca.key", NULL, dep->ca_key);
+    write_pem(dir, "tls.crt", dep->ca_cert, NULL);
+    write_pem(dir, "tls.key", NULL, dep->ca_key);
+    path = xasprintf("%s/otp.key", dir);
+    FUZZ_CHECK(otp_key_create(path) == KP_OK);
+    free(path);
+
+    text = xasprintf("[tls]\ncert = \"tls.crt\"\nkey = \"tls.key\"\n"
+                     "[store]\nurl = \"sqlite:admin.db\"\n"
+                     "[otp]\nkey_file = \"otp.key\"\n"
+                     "[admin]\ntoken_sha256 = \"%s\"\nclient_subjects = \"CN=ops\"\n"
+                     "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n"
+                     "[label.iot]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n",
+                     dep->token_sha256);
+    path = xasprintf("%s/kipuka.toml", dir);
+    fuzz_write_file(path, text, strlen(text));
+    free(text);
+    if (config_load(path, &dep->cfg, &errmsg) != KP_OK) {
+        fprintf(stderr, "config_load: %s\n", errmsg);
+        FUZZ_CHECK(!"config_load");
+    }
+    free(path);
+    FUZZ_CHECK(store_open(dep->cfg->store_url, &dep->store) == KP_OK);
+    if (est_server_new(dep->cfg, dep->store, &dep->est, &errmsg) != KP_OK) {
+        fprintf(stderr, "est_server_new: %s\n", errmsg);
+        FUZZ_CHECK(!"est_server_new");
+    }
+    dep->admin = admin_server_new(dep->cfg, dep->est);
+    seed_store();
+    atexit(deployment_free);
+}
+
+static bool is_json_error(const struct est_response *resp)
+{
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, NULL);
+    bool ok = j != NULL && json_is_string(json_object_get(j, "error")) &&
+              json_is_string(json_object_get(j, "message"));
+    json_decref(j);
+    return ok;
+}
+
+static void check_crl(const struct est_response *resp)
+{
+    const unsigned char *p = (const unsigned char *)resp->body;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)resp->body_len);
+
+    FUZZ_CHECK(crl != NULL && p == (const unsigned char *)resp->body + resp->body_len);
+    FUZZ_CHECK(X509_CRL_verify(crl, dep->ca_key) == 1);
+    X509_CRL_free(crl);
+}
+
+static void check_response(const struct admin_request *req, const struct est_response *resp,
+                           bool authorized)
+{
+    static const int statuses[] = {200, 201, 400, 401, 404, 405, 409, 413, 500, 503};
+    bool known = false;
+    bool crl = strncmp(req->path, "/crl/", 5) == 0;
+
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+        known |= resp->status == statuses[i];
+    FUZZ_CHECK(known);
+    FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL && resp->body_len > 0);
+    FUZZ_CHECK((resp->status == 401) == (resp->challenge != NULL));
+    FUZZ_CHECK(resp->challenge == NULL || strncmp(resp->challenge, "Bearer ", 7) == 0);
+    if (!authorized && !crl)
+        FUZZ_CHECK(resp->status == 401 || resp->status == 405 ||
+                   (resp->status == 404 && strcmp(req->path, "/metrics") != 0));
+    if (crl && resp->status == 200)
+        check_crl(resp);
+    else if (strcmp(resp->content_type, "application/json") == 0) {
+        json_t *j = json_loadb(resp->body, resp->body_len, 0, NULL);
+        FUZZ_CHECK(j != NULL);
+        json_decref(j);
+        if (resp->status >= 400)
+            FUZZ_CHECK(is_json_error(resp));
+    } else {
+        FUZZ_CHECK(strcmp(req->path, "/metrics") == 0 && resp->status == 200);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *line[NLINES], *auth = NULL;
+    size_t off = 0;
+    struct admin_request req = {0};
+    struct est_response resp;
+    bool authorized;
+
+    if (dep == NULL)
+        deployment_new();
+    for (size_t i = 0; i < NLINES; i++) {
+        const uint8_t *nl = off < size ? memchr(data + off, '\n', size - off) : NULL;
+        size_t end = nl != NULL ? (size_t)(nl - data) : size;
+        line[i] = fuzz_cstring(data + off, end - off);
+        off = nl != NULL ? end + 1 : size;
+    }
+    if (line[1][0] != '/' || !admin_owns(dep->admin, line[1]))
+        goto out;
+    authorized = strcmp(line[3], "token") == 0;
+    if (authorized)
+        auth = xstrdup("Bearer " TOKEN);
+    else if (line[3][0] != '\0')
+        auth = xstrdup(line[3]);
+    req.method = line[0];
+    req.path = line[1];
+    req.query = line[2][0] != '\0' ? line[2] : NULL;
+    req.body = data + off;
+    req.body_len = size - off;
+    req.authorization = auth;
+    req.peer_verify = -1;
+    req.peer_addr = "192.0.2.20";
+    admin_handle(dep->admin, &req, &resp);
+    check_response(&req, &resp, authorized);
+    est_response_cleanup(&resp);
+    ERR_clear_error();
+out:
+    free(auth);
+    for (size_t i = 0; i < NLINES; i++)
+        free(line[i]);
+    return 0;
+}
