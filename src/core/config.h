@@ -64,6 +64,7 @@ struct kp_config {
     bool est_fullcmc;
 
     char *store_url;
+    long store_pool_size; /* database connections per process (PostgreSQL) */
 
     char *otp_key_file; /* HMAC key under which OTPs are hashed */
     long otp_default_ttl;
