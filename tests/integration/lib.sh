@@ -32,7 +32,11 @@ if [ "$STORE_KIND" = postgresql ]; then
 fi
 
 # pg_admin SQL: run SQL on the test server's own database.
-pg_admin() { psql "$KIPUKA_TEST_PG_URL" -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+pg_admin() {
+    [ -n "${KIPUKA_TEST_PG_URL:-}" ] &&
+        PGOPTIONS="-c client_min_messages=warning" \
+            psql "$KIPUKA_TEST_PG_URL" -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null
+}
 
 cleanup() {
     [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
