@@ -3,9 +3,9 @@
 # Usage: scripts/install-deps.sh [build|test]
 set -eu
 pkgs="gcc make pkg-config meson ninja-build libssl-dev openssl libevent-dev libsqlite3-dev
-      sqlite3 libinih-dev libjansson-dev curl ca-certificates"
+      sqlite3 libinih-dev libjansson-dev libpq-dev curl ca-certificates"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq"
+    pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq postgresql"
 fi
 missing=""
 for p in $pkgs; do

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build and run every test twice: a normal build, then AddressSanitizer +
-# UndefinedBehaviorSanitizer (LeakSanitizer included). Ends with the line
+# UndefinedBehaviorSanitizer (LeakSanitizer included), each against SQLite and
+# a throwaway PostgreSQL (scripts/pg-cluster.sh). Ends with the line
 # "N passed, N failed" summed over both runs.
 set -u
 build=${1:-build}
@@ -15,6 +16,17 @@ status=0
 for b in "$build" "$asan"; do
     ninja -C "$b" || exit 1
 done
+
+# One throwaway PostgreSQL for both runs: the store unit tests and the
+# integration-pg suite run against it (each test in a database of its own).
+here=$(cd "$(dirname "$0")" && pwd)
+pgdir=$(mktemp -d /tmp/kipuka-pg.XXXXXX)
+trap '"$here/pg-cluster.sh" stop "$pgdir"' EXIT
+trap 'exit 130' INT TERM
+KIPUKA_TEST_PG_URL=$("$here/pg-cluster.sh" start "$pgdir") || {
+    echo "cannot start the test PostgreSQL cluster" >&2; exit 1; }
+export KIPUKA_TEST_PG_URL
+echo "== PostgreSQL for the tests: $KIPUKA_TEST_PG_URL"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

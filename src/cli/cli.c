@@ -81,9 +81,14 @@ struct kp_config *cli_config_load(const char *path)
 
 struct store *cli_store_open(const struct kp_config *cfg)
 {
+    struct store_opts opts = {.pool_size = cfg->store_pool_size};
     struct store *s = NULL;
-    if (store_open(cfg->store_url, &s) != KP_OK) {
-        fprintf(stderr, "kipuka: cannot open the store %s\n", cfg->store_url);
+    char *shown = NULL;
+
+    if (store_open_opts(cfg->store_url, &opts, &s) != KP_OK) {
+        shown = store_url_shown(cfg->store_url); /* never print a password */
+        fprintf(stderr, "kipuka: cannot open the store %s\n", shown);
+        free(shown);
         return NULL;
     }
     return s;

@@ -46,9 +46,9 @@ static const char *check_store_url(const char *v)
 {
     if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
         return NULL;
-    if (strncmp(v, "postgresql://", 13) == 0)
-        return "postgresql is not available in this version";
-    return "must be sqlite:PATH";
+    if (strncmp(v, "postgresql://", 13) == 0 && v[13] != '\0')
+        return NULL;
+    return "must be sqlite:PATH or postgresql://user@host:port/database";
 }
 
 static const char *check_log_level(const char *v)
@@ -121,6 +121,7 @@ static const struct cfg_row config_rows[] = {
     {"est", "fullcmc", T_BOOL, C(est_fullcmc), 0, 0, "false", NULL},
     {"est", "serverkeygen", T_BOOL, C(est_serverkeygen), 0, 0, "false", NULL},
     {"store", "url", T_STRING, C(store_url), 0, 0, "sqlite:kipuka.db", check_store_url},
+    {"store", "pool_size", T_INT, C(store_pool_size), 1, 1000, "4", NULL},
     {"otp", "key_file", T_PATH, C(otp_key_file), 0, 0, "otp.key", check_not_empty},
     {"otp", "default_ttl", T_DURATION, C(otp_default_ttl), 60, 366 * 86400, "24h", NULL},
     {"otp", "default_uses", T_INT, C(otp_default_uses), 1, 1000000, "1", NULL},

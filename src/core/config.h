@@ -73,6 +73,7 @@ struct kp_config {
     bool est_serverkeygen; /* offer /serverkeygen (RFC 7030 4.4) */
 
     char *store_url;
+    long store_pool_size; /* database connections per process (PostgreSQL) */
 
     char *otp_key_file; /* HMAC key under which OTPs are hashed */
     long otp_default_ttl;

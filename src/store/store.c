@@ -6,35 +6,78 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/xalloc.h"
 #include "store/store_backends.h"
 
-/* The one place to add a back end ("postgresql" goes here). */
+/* The one place to add a back end. */
 static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
+    &store_pg_ops,
 };
 
 enum kp_err store_open(const char *url, struct store **out)
 {
+    return store_open_opts(url, NULL, out);
+}
+
+enum kp_err store_open_opts(const char *url, const struct store_opts *opts, struct store **out)
+{
+    struct store_opts defaults = {.pool_size = STORE_POOL_DEFAULT};
     const char *colon = NULL;
+    char *shown = NULL;
     size_t scheme_len;
+    enum kp_err rc = KP_ERR_CONFIG;
 
     if (url == NULL) {
         log_error("store: no database URL");
         return KP_ERR_CONFIG;
     }
+    if (opts != NULL)
+        defaults = *opts;
+    if (defaults.pool_size <= 0)
+        defaults.pool_size = STORE_POOL_DEFAULT;
+    shown = store_url_shown(url);
     colon = strchr(url, ':');
     if (colon == NULL) {
-        log_error("store: database URL \"%s\" has no scheme (expected sqlite:PATH)", url);
-        return KP_ERR_CONFIG;
+        log_error("store: database URL \"%s\" has no scheme (expected sqlite:PATH)", shown);
+        goto out;
     }
     scheme_len = (size_t)(colon - url);
     for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
         const struct store_ops *ops = store_backends[i];
-        if (strlen(ops->scheme) == scheme_len && strncmp(ops->scheme, url, scheme_len) == 0)
-            return ops->open(colon + 1, out);
+        if (strlen(ops->scheme) == scheme_len && strncmp(ops->scheme, url, scheme_len) == 0) {
+            rc = ops->open(colon + 1, &defaults, out);
+            goto out;
+        }
     }
-    log_error("store: unsupported database scheme \"%.*s\" in \"%s\"", (int)scheme_len, url, url);
-    return KP_ERR_CONFIG;
+    log_error("store: unsupported database scheme \"%.*s\" in \"%s\"", (int)scheme_len, url, shown);
+out:
+    free(shown);
+    return rc;
+}
+
+/* "scheme://user:password@host/db?k=v" -> "scheme://user:***@host/db". */
+char *store_url_shown(const char *url)
+{
+    char *s = xstrdup(url);
+    char *authority = strstr(s, "://");
+    char *end = NULL, *at = NULL, *colon = NULL, *out = NULL;
+
+    s[strcspn(s, "?")] = '\0';
+    if (authority == NULL || authority >= s + strlen(s))
+        return s;
+    authority += 3;
+    end = authority + strcspn(authority, "/");
+    for (char *q = authority; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at != NULL)
+        colon = memchr(authority, ':', (size_t)(at - authority));
+    if (colon == NULL)
+        return s;
+    out = xasprintf("%.*s***%s", (int)(colon + 1 - s), s, at);
+    free(s);
+    return out;
 }
 
 void store_close(struct store *s)

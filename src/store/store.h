@@ -1,6 +1,7 @@
 /* The durable record: certificates, OTPs, audit events. One interface, one
- * back end per file, chosen by the URL scheme (sqlite:PATH today). No SQL
- * outside store/. All functions are safe to call from several threads. */
+ * back end per file, chosen by the URL scheme (sqlite:PATH or
+ * postgresql://...). No SQL outside store/. All functions are safe to call
+ * from several threads. */
 #ifndef KP_STORE_H
 #define KP_STORE_H
 
@@ -11,6 +12,12 @@
 #include "core/err.h"
 
 #define STORE_OTP_HASH_LEN 32
+#define STORE_POOL_DEFAULT 4
+
+/* Settings from [store] beyond the URL; a back end uses those that apply. */
+struct store_opts {
+    long pool_size; /* PostgreSQL connections per handle; 0: STORE_POOL_DEFAULT */
+};
 
 /* A certificate row. Strings are owned by the row (store_cert_free). */
 struct store_cert {
@@ -104,8 +111,9 @@ typedef void (*store_revoked_cb)(const struct store_revoked *r, void *arg);
 typedef void (*store_pending_cb)(const struct store_pending *p, void *arg);
 
 struct store_ops {
-    const char *scheme; /* "sqlite" */
-    enum kp_err (*open)(const char *location, struct store **out);
+    const char *scheme; /* "sqlite", "postgresql" */
+    /* location: the URL after "scheme:"; opts never NULL */
+    enum kp_err (*open)(const char *location, const struct store_opts *opts, struct store **out);
     void (*close)(struct store *s);
     enum kp_err (*issue)(struct store *s, const struct store_cert *c, int64_t otp_id,
                          const struct store_audit *ev);
@@ -147,14 +155,20 @@ struct store {
     const struct store_ops *ops;
 };
 
-/* Open by URL ("sqlite:/path/kipuka.db"); creates and migrates the schema. */
+/* Open by URL ("sqlite:/path/kipuka.db", "postgresql://user@host/db");
+ * creates and migrates the schema. opts may be NULL (defaults). */
 enum kp_err store_open(const char *url, struct store **out);
+enum kp_err store_open_opts(const char *url, const struct store_opts *opts, struct store **out);
+/* The URL as logs may show it: no password, no query string. Caller frees. */
+char *store_url_shown(const char *url);
 void store_close(struct store *s);
 
 /* Commit an issued certificate atomically with its audit event and, when
  * otp_id > 0, the consumption of one use of that OTP. KP_ERR_UNAUTHORIZED if
  * the OTP was used up, expired or revoked meanwhile (nothing is written);
- * KP_ERR_CONFLICT if the serial already exists. Commit before answer. */
+ * KP_ERR_CONFLICT if the serial already exists. Commit before answer.
+ * Every function may return KP_ERR_UNAVAILABLE: the database cannot be
+ * reached or written now (nothing was written; retry later). */
 enum kp_err store_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
                         const struct store_audit *ev);
 /* KP_ERR_NOT_FOUND when no such serial. *out owned by caller. */

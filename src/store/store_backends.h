@@ -7,5 +7,7 @@
 
 /* SQLite back end, "sqlite:PATH" (store_sqlite.c). */
 extern const struct store_ops store_sqlite_ops;
+/* PostgreSQL back end, "postgresql://user@host:port/db" (store_pg.c). */
+extern const struct store_ops store_pg_ops;
 
 #endif

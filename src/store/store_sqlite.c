@@ -426,13 +426,14 @@ static enum kp_err sq_migrate(sqlite3 *db, const char *path)
     return KP_OK;
 }
 
-static enum kp_err sq_open(const char *location, struct store **out)
+static enum kp_err sq_open(const char *location, const struct store_opts *opts, struct store **out)
 {
     struct sqlite_store *st = NULL;
     sqlite3 *db = NULL;
     enum kp_err rc = KP_ERR_STORE;
     int r;
 
+    (void)opts; /* one connection: there is no pool to size */
     if (location == NULL || *location == '\0') {
         log_error("store: sqlite: URL has no database path");
         goto out;

@@ -119,6 +119,6 @@ for o in "${otps[@]}" "$otp4" "$wrong"; do
     expect_eq "OTP ${o:0:4}... is not in the server log" 0 \
         "$(cat "$T/server.log" "$T/server.out" | grep -c -F -- "$o")"
     expect_eq "OTP ${o:0:4}... is not in the database files" 0 \
-        "$(cat "$DB"* | grep -a -c -F -- "$o")"
+        "$(db_raw | grep -a -c -F -- "$o")"
 done
 check "the server log is not empty (it logged the enrollments)" test -s "$T/server.log"

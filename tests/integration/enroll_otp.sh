@@ -151,6 +151,7 @@ expect_eq "the certificate carries the CSR's SANs" \
     "DNS:san.example.com, DNS:alt.example.com, IP Address:192.0.2.10" \
     "$(openssl x509 -in san.crt -noout -ext subjectAltName 2>&1 | tail -1 | sed 's/^ *//')"
 san_serial=$(cert_serial san.crt)
+db_sans=$(db "select sans from certificates where serial = '$san_serial'")
 check "the row's sans column lists them" \
-    sh -c "db_sans=\$(sqlite3 '$DB' \"select sans from certificates where serial = '$san_serial'\");
-           case \$db_sans in *san.example.com*alt.example.com*192.0.2.10*) ;; *) echo \"\$db_sans\"; exit 1;; esac"
+    sh -c 'case $1 in *san.example.com*alt.example.com*192.0.2.10*) ;; *) echo "$1"; exit 1;; esac' \
+    _ "$db_sans"

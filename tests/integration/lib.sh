@@ -1,6 +1,9 @@
 # Helpers for integration tests: a throwaway deployment, the real kipuka
 # binary on a free loopback port, and TAP assertions.
-# Environment: KIPUKA (binary path), set by meson.
+# Environment: KIPUKA (binary path), set by meson. KIPUKA_TEST_STORE=postgresql
+# runs the test on a PostgreSQL database of its own, created on the server
+# at KIPUKA_TEST_PG_URL (scripts/test.sh starts one) and dropped at exit;
+# otherwise (sqlite, the default) on the SQLite file $DB.
 
 KIPUKA=${KIPUKA:?KIPUKA must point to the kipuka binary}
 T=$(mktemp -d /tmp/kipuka-it.XXXXXX)
@@ -13,8 +16,31 @@ SERVER_PID=
 _n=0
 _failed=0
 
+STORE_KIND=${KIPUKA_TEST_STORE:-sqlite}
+PG_DB=
+PG_URL=
+if [ "$STORE_KIND" = postgresql ]; then
+    if [ -z "${KIPUKA_TEST_PG_URL:-}" ]; then
+        rm -rf "$T"
+        echo "1..0 # SKIP KIPUKA_TEST_PG_URL is not set: this PostgreSQL run needs a server" \
+            "(scripts/test.sh starts one; or scripts/pg-cluster.sh start DIR)"
+        exit 0
+    fi
+    # One database per test run: the test's name and our pid.
+    PG_DB=kp_it_$(printf '%s' "${1:-test}" | tr -c 'a-zA-Z0-9_' _)_$$
+    PG_URL=${KIPUKA_TEST_PG_URL%/*}/$PG_DB
+fi
+
+# pg_admin SQL: run SQL on the test server's own database.
+pg_admin() {
+    [ -n "${KIPUKA_TEST_PG_URL:-}" ] &&
+        PGOPTIONS="-c client_min_messages=warning" \
+            psql "$KIPUKA_TEST_PG_URL" -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null
+}
+
 cleanup() {
     [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
+    [ -n "$PG_DB" ] && pg_admin "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -43,10 +69,16 @@ finish() {
     [ "$_failed" = 0 ]
 }
 
-# kp_init [init args...]: a fresh deployment in $SRV, on a free port.
+# kp_init [init args...]: a fresh deployment in $SRV, on a free port; with
+# PostgreSQL, on a fresh database (the SQLite file init made stays unused).
 kp_init() {
     "$KIPUKA" init --dir "$SRV" --port 0 "$@" 2>"$T/init.log" || {
         cat "$T/init.log" >&2; echo "Bail out! kipuka init failed"; exit 1; }
+    [ "$STORE_KIND" = postgresql ] || return 0
+    pg_admin "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" &&
+        pg_admin "CREATE DATABASE $PG_DB" &&
+        cfg_set store url "\"$PG_URL\"" || {
+        echo "Bail out! cannot create PostgreSQL database $PG_DB"; exit 1; }
 }
 
 # kp_start: run the server and wait for its readiness line (no fixed sleep).
@@ -116,8 +148,21 @@ enroll_otp() {
 # p7_to_pem FILE.p7b OUT.pem: decode a certs-only response
 p7_to_pem() { base64 -d "$1" | openssl pkcs7 -inform DER -print_certs -out "$2"; }
 
-# db QUERY: run SQL on the server's SQLite file
-db() { sqlite3 "$DB" "$1"; }
+# db QUERY: run SQL on the server's database (SQLite file or PostgreSQL),
+# printing rows as sqlite3 does: columns joined by |, NULL as empty.
+db() {
+    if [ "$STORE_KIND" = postgresql ]; then
+        psql "$PG_URL" -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"
+    else
+        sqlite3 "$DB" "$1"
+    fi
+}
+
+# db_raw: everything the database holds, as bytes (the SQLite files with
+# their WAL, or a dump of the PostgreSQL database), to grep for secrets.
+db_raw() {
+    if [ "$STORE_KIND" = postgresql ]; then pg_dump "$PG_URL"; else cat "$DB"*; fi
+}
 
 # ---- helpers added for the enrollment, CLI and transport tests ----
 

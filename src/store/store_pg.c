@@ -1,0 +1,675 @@
+/* PostgreSQL back end of the store ("postgresql://user@host:port/db").
+ *
+ * The same tables and migrations as store_sqlite.c, for several kipuka nodes
+ * sharing one database: everything that must hold across nodes is enforced
+ * by PostgreSQL (the serial primary key, the single UPDATE that takes an OTP
+ * use, the audit identity column and clock). Each call checks a connection
+ * out of the handle's pool (store_pg_conn.c) for its whole duration, and a
+ * callback of a *_list function runs while it is checked out, so a callback
+ * must not call back into the store. Every write is one transaction. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/xalloc.h"
+#include "store/store_backends.h"
+#include "store/store_pg_conn.h"
+
+/* pg_advisory_lock key held while migrating, so that of several nodes
+ * starting together one migrates and the others wait ("kipuka" in ASCII). */
+#define PG_MIGRATION_LOCK "117042026210720"
+
+struct pg_store {
+    struct store base; /* first: struct store * converts to this */
+    struct pg_pool *pool;
+};
+
+/* Migration N is pg_migrations[N - 1]; append only, never edit a shipped one.
+ * Each mirrors the SQLite migration of the same number. seq stands for
+ * SQLite's rowid (insertion order among equal issued_at); audit.at comes from
+ * the database's clock, the one clock all nodes share. */
+static const char *const pg_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE certificates("
+    " serial TEXT PRIMARY KEY,"
+    " label TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " not_before BIGINT NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " auth_method TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'valid',"
+    " revoked_at BIGINT NOT NULL DEFAULT 0,"
+    " revocation_reason TEXT,"
+    " der BYTEA NOT NULL,"
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY);"
+    "CREATE INDEX certificates_label_issued ON certificates(label, issued_at);"
+    "CREATE TABLE otps("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " hash BYTEA NOT NULL UNIQUE,"
+    " entity_id TEXT NOT NULL,"
+    " label TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " uses_left BIGINT NOT NULL,"
+    " uses_total BIGINT NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE audit("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " at BIGINT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " label TEXT,"
+    " subject TEXT,"
+    " peer TEXT,"
+    " detail TEXT);"
+    "CREATE INDEX audit_at ON audit(at);",
+};
+
+#define PG_MIGRATIONS_N (sizeof(pg_migrations) / sizeof(pg_migrations[0]))
+
+#define PG_CERT_COLUMNS                                                                            \
+    "serial, label, subject, sans, not_before, not_after, issued_at, requester, auth_method, "     \
+    "status, revoked_at, der"
+
+#define PG_OTP_COLUMNS                                                                             \
+    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked"
+
+/* Seconds since the epoch on the database server's clock. */
+#define PG_NOW "floor(extract(epoch FROM clock_timestamp()))::bigint"
+
+static struct pg_store *pg_store(struct store *s)
+{
+    return (struct pg_store *)s;
+}
+
+static int64_t pg_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Run constant SQL with no parameters (never SQL built from input). */
+static enum kp_err pg_exec(struct pg_conn *c, const char *sql, const char *what)
+{
+    return pg_run(c, what, sql, NULL, false, NULL);
+}
+
+/* One integer from a query's first row and column. */
+static enum kp_err pg_query_int64(struct pg_conn *c, const char *sql, const struct pg_params *pp,
+                                  bool first, int64_t *out, const char *what)
+{
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_run(c, what, sql, pp, first, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (PQntuples(res) != 1) {
+        log_error("store: %s: no row", what);
+        rc = KP_ERR_STORE;
+        goto out;
+    }
+    *out = pg_value_int64(res, 0, 0);
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* Apply one migration in its own transaction, unless another node did. */
+static enum kp_err pg_migration_apply(struct pg_conn *c, const char *shown, int64_t version,
+                                      const char *sql)
+{
+    struct pg_params pp = {0};
+    int64_t done = 0;
+    enum kp_err rc;
+
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    pg_params_int(&pp, version);
+    rc = pg_query_int64(c, "SELECT count(*) FROM schema_migrations WHERE version = $1", &pp, false,
+                        &done, "read schema version");
+    if (rc != KP_OK || done > 0)
+        goto out; /* done: another node was first; put() rolls back */
+    rc = pg_exec(c, sql, "schema migration");
+    if (rc != KP_OK)
+        goto out;
+    pp = (struct pg_params){0};
+    pg_params_int(&pp, version);
+    pg_params_int(&pp, pg_now());
+    rc = pg_run(c, "record schema migration",
+                "INSERT INTO schema_migrations(version, applied_at) VALUES($1, $2)", &pp, false,
+                NULL);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+    if (rc != KP_OK)
+        goto out;
+    log_info("store: %s: applied schema migration %lld", shown, (long long)version);
+out:
+    return rc;
+}
+
+/* Bring the schema up to date under the advisory lock; a node that starts
+ * while another migrates waits here, then finds nothing left to do. */
+static enum kp_err pg_migrate(struct pg_conn *c, const char *shown)
+{
+    int64_t current = 0;
+    enum kp_err rc;
+
+    rc = pg_run(c, "take the migration lock", "SELECT pg_advisory_lock(" PG_MIGRATION_LOCK ")",
+                NULL, true, NULL);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_exec(c,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations("
+                 "version BIGINT PRIMARY KEY, applied_at BIGINT)",
+                 "create schema_migrations");
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_query_int64(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, false,
+                        &current, "read schema version");
+    if (rc != KP_OK)
+        goto out;
+    if (current > (int64_t)PG_MIGRATIONS_N) {
+        log_error("store: %s: schema version %lld is newer than this kipuka (%zu)", shown,
+                  (long long)current, PG_MIGRATIONS_N);
+        rc = KP_ERR_STORE;
+        goto out;
+    }
+    for (size_t i = (size_t)current; i < PG_MIGRATIONS_N; i++) {
+        rc = pg_migration_apply(c, shown, (int64_t)i + 1, pg_migrations[i]);
+        if (rc != KP_OK)
+            goto out;
+    }
+out:
+    /* A session lock: it also goes when the connection does. */
+    if (PQstatus(c->conn) == CONNECTION_OK) {
+        if (PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+            pg_exec(c, "ROLLBACK", "rollback");
+        pg_exec(c, "SELECT pg_advisory_unlock(" PG_MIGRATION_LOCK ")",
+                "release the migration lock");
+    }
+    return rc;
+}
+
+static enum kp_err pg_open(const char *location, const struct store_opts *opts, struct store **out)
+{
+    struct pg_store *st = NULL;
+    struct pg_conn *c = NULL;
+    char *url = NULL;
+    enum kp_err rc = KP_ERR_STORE;
+
+    if (location == NULL || strncmp(location, "//", 2) != 0) {
+        log_error("store: postgresql: expected postgresql://user@host:port/database");
+        return KP_ERR_CONFIG;
+    }
+    url = xasprintf("postgresql:%s", location);
+    st = xcalloc(1, sizeof(*st));
+    st->base.ops = &store_pg_ops;
+    st->pool = pg_pool_new(url, (size_t)opts->pool_size);
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK) {
+        log_error("store: cannot open database %s", st->pool->shown);
+        goto out;
+    }
+    rc = pg_migrate(c, st->pool->shown);
+    if (rc != KP_OK)
+        goto out;
+    *out = &st->base;
+    st = NULL; /* steal */
+out:
+    if (c != NULL)
+        pg_conn_put(c);
+    if (st != NULL) {
+        pg_pool_free(st->pool);
+        free(st);
+    }
+    free(url);
+    return rc;
+}
+
+static void pg_close(struct store *s)
+{
+    struct pg_store *st = pg_store(s);
+
+    pg_pool_free(st->pool);
+    free(st);
+}
+
+/* Insert one audit row at the database's time; nothing when ev is NULL. */
+static enum kp_err pg_audit_insert(struct pg_conn *c, const struct store_audit *ev)
+{
+    struct pg_params pp = {0};
+
+    if (ev == NULL)
+        return KP_OK;
+    pg_params_text(&pp, ev->event);
+    pg_params_text(&pp, ev->outcome);
+    pg_params_text(&pp, ev->label);
+    pg_params_text(&pp, ev->subject);
+    pg_params_text(&pp, ev->peer);
+    pg_params_text(&pp, ev->detail);
+    return pg_run(c, "insert audit event",
+                  "INSERT INTO audit(at, event, outcome, label, subject, peer, detail)"
+                  " VALUES(" PG_NOW ", $1, $2, $3, $4, $5, $6)",
+                  &pp, false, NULL);
+}
+
+/* Take one use of an OTP that is still usable now, in one statement: of
+ * nodes racing for the last use, PostgreSQL lets exactly one through.
+ * KP_ERR_UNAUTHORIZED when it is used up, expired, revoked or gone. */
+static enum kp_err pg_otp_consume(struct pg_conn *c, int64_t otp_id)
+{
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    pg_params_int(&pp, otp_id);
+    pg_params_int(&pp, pg_now()); /* the clock the OTP's expiry was set by */
+    rc = pg_run(c, "consume OTP",
+                "UPDATE otps SET uses_left = uses_left - 1"
+                " WHERE id = $1 AND uses_left > 0 AND revoked = 0 AND expires_at > $2"
+                " RETURNING uses_left",
+                &pp, false, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (PQntuples(res) == 0) {
+        log_info("store: OTP %lld is used up, expired or revoked", (long long)otp_id);
+        rc = KP_ERR_UNAUTHORIZED;
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+static enum kp_err pg_cert_insert(struct pg_conn *c, const struct store_cert *cert)
+{
+    struct pg_params pp = {0};
+
+    pg_params_text(&pp, cert->serial);
+    pg_params_text(&pp, cert->label);
+    pg_params_text(&pp, cert->subject);
+    pg_params_text(&pp, cert->sans != NULL ? cert->sans : ""); /* column default */
+    pg_params_int(&pp, cert->not_before);
+    pg_params_int(&pp, cert->not_after);
+    pg_params_int(&pp, cert->issued_at);
+    pg_params_text(&pp, cert->requester);
+    pg_params_text(&pp, cert->auth_method);
+    pg_params_text(&pp, cert->status != NULL ? cert->status : "valid"); /* column default */
+    pg_params_int(&pp, cert->revoked_at);
+    pg_params_bytes(&pp, cert->der, cert->der_len);
+    return pg_run(c, "insert certificate",
+                  "INSERT INTO certificates(" PG_CERT_COLUMNS ")"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                  &pp, false, NULL);
+}
+
+static enum kp_err pg_issue(struct store *s, const struct store_cert *cert, int64_t otp_id,
+                            const struct store_audit *ev)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    if (otp_id > 0) {
+        rc = pg_otp_consume(c, otp_id);
+        if (rc != KP_OK)
+            goto out;
+    }
+    rc = pg_cert_insert(c, cert);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_audit_insert(c, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+out:
+    pg_conn_put(c); /* rolls back an unfinished transaction */
+    return rc;
+}
+
+/* A new store_cert from a row of PG_CERT_COLUMNS. */
+static struct store_cert *pg_cert_from_row(const PGresult *res, int row)
+{
+    struct store_cert *cert = xcalloc(1, sizeof(*cert));
+
+    cert->serial = pg_value_strdup(res, row, 0);
+    cert->label = pg_value_strdup(res, row, 1);
+    cert->subject = pg_value_strdup(res, row, 2);
+    cert->sans = pg_value_strdup(res, row, 3);
+    cert->not_before = pg_value_int64(res, row, 4);
+    cert->not_after = pg_value_int64(res, row, 5);
+    cert->issued_at = pg_value_int64(res, row, 6);
+    cert->requester = pg_value_strdup(res, row, 7);
+    cert->auth_method = pg_value_strdup(res, row, 8);
+    cert->status = pg_value_strdup(res, row, 9);
+    cert->revoked_at = pg_value_int64(res, row, 10);
+    cert->der = pg_value_bytes(res, row, 11, &cert->der_len);
+    return cert;
+}
+
+static enum kp_err pg_cert_get(struct store *s, const char *serial, struct store_cert **out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_text(&pp, serial);
+    rc = pg_run(c, "read certificate",
+                "SELECT " PG_CERT_COLUMNS " FROM certificates WHERE serial = $1", &pp, true, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    *out = pg_cert_from_row(res, 0);
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+struct pg_cert_walk {
+    store_cert_cb cb;
+    void *arg;
+};
+
+static void pg_cert_row(const PGresult *res, void *arg)
+{
+    struct pg_cert_walk *w = arg;
+    struct store_cert *cert = pg_cert_from_row(res, 0);
+
+    w->cb(cert, w->arg);
+    store_cert_free(cert);
+}
+
+static enum kp_err pg_cert_list(struct store *s, const char *label, store_cert_cb cb, void *arg)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_cert_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    /* $1 IS NULL: one statement for "all labels" and "this label". */
+    pg_params_text(&pp, label);
+    rc = pg_each(c, "list certificates",
+                 "SELECT " PG_CERT_COLUMNS " FROM certificates"
+                 " WHERE $1::text IS NULL OR label = $1 ORDER BY issued_at DESC, seq DESC",
+                 &pp, pg_cert_row, &w);
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_cert_count(struct store *s, int64_t *out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_query_int64(c, "SELECT count(*) FROM certificates", NULL, true, out,
+                        "count certificates");
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_otp_insert(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                                 const struct store_otp *o, int64_t *id_out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    struct store_audit ev;
+    char *detail = NULL;
+    enum kp_err rc;
+    int64_t id = 0;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    pg_params_bytes(&pp, hash, STORE_OTP_HASH_LEN);
+    pg_params_text(&pp, o->entity_id);
+    pg_params_text(&pp, o->label);
+    pg_params_int(&pp, o->created_at);
+    pg_params_int(&pp, o->expires_at);
+    pg_params_int(&pp, o->uses_left);
+    pg_params_int(&pp, o->uses_total);
+    pg_params_int(&pp, o->revoked ? 1 : 0);
+    rc = pg_query_int64(c,
+                        "INSERT INTO otps(hash, entity_id, label, created_at, expires_at,"
+                        " uses_left, uses_total, revoked) VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
+                        " RETURNING id",
+                        &pp, false, &id, "insert OTP");
+    if (rc != KP_OK)
+        goto out;
+    /* store.h passes no event here: the create event is built from the row. */
+    detail = xasprintf("id=%lld", (long long)id);
+    ev.event = "otp.create";
+    ev.outcome = "ok";
+    ev.label = o->label;       /* borrowed */
+    ev.subject = o->entity_id; /* borrowed */
+    ev.peer = NULL;
+    ev.detail = detail;
+    rc = pg_audit_insert(c, &ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+    if (rc != KP_OK)
+        goto out;
+    *id_out = id;
+out:
+    pg_conn_put(c);
+    free(detail);
+    return rc;
+}
+
+/* A new store_otp from a row of PG_OTP_COLUMNS. */
+static struct store_otp *pg_otp_from_row(const PGresult *res, int row)
+{
+    struct store_otp *o = xcalloc(1, sizeof(*o));
+
+    o->id = pg_value_int64(res, row, 0);
+    o->entity_id = pg_value_strdup(res, row, 1);
+    o->label = pg_value_strdup(res, row, 2);
+    o->created_at = pg_value_int64(res, row, 3);
+    o->expires_at = pg_value_int64(res, row, 4);
+    o->uses_left = pg_value_int64(res, row, 5);
+    o->uses_total = pg_value_int64(res, row, 6);
+    o->revoked = pg_value_int64(res, row, 7) != 0;
+    return o;
+}
+
+static enum kp_err pg_otp_find(struct store *s, const unsigned char hash[STORE_OTP_HASH_LEN],
+                               struct store_otp **out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_bytes(&pp, hash, STORE_OTP_HASH_LEN);
+    rc = pg_run(c, "find OTP", "SELECT " PG_OTP_COLUMNS " FROM otps WHERE hash = $1", &pp, true,
+                &res);
+    if (rc != KP_OK)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    *out = pg_otp_from_row(res, 0);
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+struct pg_otp_walk {
+    store_otp_cb cb;
+    void *arg;
+};
+
+static void pg_otp_row(const PGresult *res, void *arg)
+{
+    struct pg_otp_walk *w = arg;
+    struct store_otp *o = pg_otp_from_row(res, 0);
+
+    w->cb(o, w->arg);
+    store_otp_free(o);
+}
+
+static enum kp_err pg_otp_list(struct store *s, store_otp_cb cb, void *arg)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_otp_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_each(c, "list OTPs", "SELECT " PG_OTP_COLUMNS " FROM otps ORDER BY id", NULL,
+                 pg_otp_row, &w);
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    pg_params_int(&pp, id);
+    rc = pg_run(c, "revoke OTP", "UPDATE otps SET revoked = 1 WHERE id = $1", &pp, false, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (strcmp(PQcmdTuples(res), "0") == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = pg_audit_insert(c, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_audit_add(struct store *s, const struct store_audit *ev)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    enum kp_err rc;
+
+    if (ev == NULL)
+        return KP_OK;
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    /* In a transaction of its own so that a connection found dead at BEGIN
+     * may be replaced without risking the row twice. */
+    rc = pg_begin(c);
+    if (rc == KP_OK)
+        rc = pg_audit_insert(c, ev);
+    if (rc == KP_OK)
+        rc = pg_commit(c);
+    pg_conn_put(c);
+    return rc;
+}
+
+struct pg_audit_walk {
+    store_audit_cb cb;
+    void *arg;
+};
+
+static void pg_audit_row(const PGresult *res, void *arg)
+{
+    struct pg_audit_walk *w = arg;
+    struct store_audit ev;
+
+    /* borrowed: valid while res is */
+    ev.event = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+    ev.outcome = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+    ev.label = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+    ev.subject = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
+    ev.peer = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+    ev.detail = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
+    w->cb(pg_value_int64(res, 0, 0), &ev, w->arg);
+}
+
+static enum kp_err pg_audit_list(struct store *s, int64_t since, store_audit_cb cb, void *arg)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_audit_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_int(&pp, since);
+    rc = pg_each(c, "list audit events",
+                 "SELECT at, event, outcome, label, subject, peer, detail FROM audit"
+                 " WHERE at >= $1 ORDER BY at, id",
+                 &pp, pg_audit_row, &w);
+    pg_conn_put(c);
+    return rc;
+}
+
+const struct store_ops store_pg_ops = {
+    .scheme = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .issue = pg_issue,
+    .cert_get = pg_cert_get,
+    .cert_list = pg_cert_list,
+    .cert_count = pg_cert_count,
+    .otp_insert = pg_otp_insert,
+    .otp_find = pg_otp_find,
+    .otp_list = pg_otp_list,
+    .otp_revoke = pg_otp_revoke,
+    .audit_add = pg_audit_add,
+    .audit_list = pg_audit_list,
+};
