@@ -69,6 +69,30 @@ static const char *const pg_migrations[] = {
     " peer TEXT,"
     " detail TEXT);"
     "CREATE INDEX audit_at ON audit(at);",
+    /* 2: requests held for manual approval */
+    "CREATE TABLE pending_requests("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " label TEXT NOT NULL,"
+    " operation TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " auth_method TEXT NOT NULL,"
+    " otp_id BIGINT NOT NULL DEFAULT 0,"
+    " csr_sha256 TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " csr BYTEA NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'pending',"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " decided_at BIGINT NOT NULL DEFAULT 0,"
+    " decided_by TEXT,"
+    " serial TEXT);"
+    "CREATE INDEX pending_requests_match ON pending_requests(csr_sha256, requester);"
+    "CREATE INDEX pending_requests_status ON pending_requests(status, created_at);",
+    /* 3: serverkeygen keys kept encrypted under a label's archive key */
+    "CREATE TABLE archived_keys("
+    " serial TEXT PRIMARY KEY REFERENCES certificates(serial),"
+    " cms BYTEA NOT NULL,"
+    " created_at BIGINT NOT NULL);",
 };
 
 #define PG_MIGRATIONS_N (sizeof(pg_migrations) / sizeof(pg_migrations[0]))
@@ -290,7 +314,8 @@ out:
 
 static enum kp_err pg_cert_insert(struct pg_conn *c, const struct store_cert *cert)
 {
-    struct pg_params pp = {0};
+    struct pg_params pp = {0}, ap = {0};
+    enum kp_err rc;
 
     pg_params_text(&pp, cert->serial);
     pg_params_text(&pp, cert->label);
@@ -304,10 +329,18 @@ static enum kp_err pg_cert_insert(struct pg_conn *c, const struct store_cert *ce
     pg_params_text(&pp, cert->status != NULL ? cert->status : "valid"); /* column default */
     pg_params_int(&pp, cert->revoked_at);
     pg_params_bytes(&pp, cert->der, cert->der_len);
-    return pg_run(c, "insert certificate",
-                  "INSERT INTO certificates(" PG_CERT_COLUMNS ")"
-                  " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                  &pp, false, NULL);
+    rc = pg_run(c, "insert certificate",
+                "INSERT INTO certificates(" PG_CERT_COLUMNS ")"
+                " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &pp, false, NULL);
+    if (rc != KP_OK || cert->archived_key == NULL)
+        return rc;
+    pg_params_text(&ap, cert->serial);
+    pg_params_bytes(&ap, cert->archived_key, cert->archived_key_len);
+    pg_params_int(&ap, pg_now());
+    return pg_run(c, "archive key",
+                  "INSERT INTO archived_keys(serial, cms, created_at) VALUES($1, $2, $3)", &ap,
+                  false, NULL);
 }
 
 static enum kp_err pg_issue(struct store *s, const struct store_cert *cert, int64_t otp_id,
@@ -658,6 +691,388 @@ static enum kp_err pg_audit_list(struct store *s, int64_t since, store_audit_cb 
     return rc;
 }
 
+/* ---- what the admin API reads and changes ---- */
+
+/* $n::text IS NULL: one statement whatever filters are set. */
+#define PG_CERT_FILTER                                                                             \
+    " WHERE ($1::text IS NULL OR label = $1) AND ($2::text IS NULL OR status = $2)"                \
+    " AND ($3::text IS NULL OR strpos(subject, $3) > 0)"
+
+static enum kp_err pg_cert_query(struct store *s, const struct store_cert_query *q,
+                                 store_cert_cb cb, void *arg, int64_t *total)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_cert_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0}, lp;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_text(&pp, q->label);
+    pg_params_text(&pp, q->status);
+    pg_params_text(&pp, q->subject);
+    rc = pg_query_int64(c, "SELECT count(*) FROM certificates" PG_CERT_FILTER, &pp, true, total,
+                        "count certificates");
+    if (rc != KP_OK)
+        goto out;
+    lp = pp;
+    pg_params_int(&lp, q->limit > 0 ? q->limit : INT64_MAX);
+    pg_params_int(&lp, q->offset > 0 ? q->offset : 0);
+    rc = pg_each(c, "query certificates",
+                 "SELECT " PG_CERT_COLUMNS " FROM certificates" PG_CERT_FILTER
+                 " ORDER BY issued_at DESC, seq DESC LIMIT $4 OFFSET $5",
+                 &lp, pg_cert_row, &w);
+out:
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_cert_revoke(struct store *s, const char *serial, const char *reason,
+                                  int64_t at, const struct store_audit *ev)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0}, fp = {0};
+    PGresult *res = NULL;
+    int64_t n = 0;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    pg_params_text(&pp, serial);
+    pg_params_int(&pp, at);
+    pg_params_text(&pp, reason);
+    rc = pg_run(c, "revoke certificate",
+                "UPDATE certificates SET status = 'revoked', revoked_at = $2,"
+                " revocation_reason = $3 WHERE serial = $1 AND status = 'valid'",
+                &pp, false, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (strcmp(PQcmdTuples(res), "0") == 0) {
+        pg_params_text(&fp, serial);
+        rc = pg_query_int64(c, "SELECT count(*) FROM certificates WHERE serial = $1", &fp, false,
+                            &n, "find certificate");
+        if (rc == KP_OK)
+            rc = n == 0 ? KP_ERR_NOT_FOUND : KP_ERR_CONFLICT;
+        goto out;
+    }
+    rc = pg_audit_insert(c, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+struct pg_revoked_walk {
+    store_revoked_cb cb;
+    void *arg;
+};
+
+static void pg_revoked_row(const PGresult *res, void *arg)
+{
+    struct pg_revoked_walk *w = arg;
+    struct store_revoked r = {
+        .serial = PQgetvalue(res, 0, 0),
+        .revoked_at = pg_value_int64(res, 0, 1),
+        .reason = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
+    };
+
+    w->cb(&r, w->arg);
+}
+
+static enum kp_err pg_revoked_list(struct store *s, const char *label, store_revoked_cb cb,
+                                   void *arg)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_revoked_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_text(&pp, label);
+    rc = pg_each(c, "list revoked certificates",
+                 "SELECT serial, revoked_at, revocation_reason FROM certificates"
+                 " WHERE label = $1 AND status = 'revoked' ORDER BY revoked_at, seq",
+                 &pp, pg_revoked_row, &w);
+    pg_conn_put(c);
+    return rc;
+}
+
+/* ---- requests held for manual approval ---- */
+
+#define PG_PENDING_COLUMNS                                                                         \
+    "id, label, operation, requester, auth_method, otp_id, csr_sha256, subject, csr, status, "     \
+    "created_at, expires_at, decided_at, decided_by, serial"
+
+static struct store_pending *pg_pending_from_row(const PGresult *res, int row)
+{
+    struct store_pending *p = xcalloc(1, sizeof(*p));
+
+    p->id = pg_value_int64(res, row, 0);
+    p->label = pg_value_strdup(res, row, 1);
+    p->operation = pg_value_strdup(res, row, 2);
+    p->requester = pg_value_strdup(res, row, 3);
+    p->auth_method = pg_value_strdup(res, row, 4);
+    p->otp_id = pg_value_int64(res, row, 5);
+    p->csr_sha256 = pg_value_strdup(res, row, 6);
+    p->subject = pg_value_strdup(res, row, 7);
+    p->csr = pg_value_bytes(res, row, 8, &p->csr_len);
+    p->status = pg_value_strdup(res, row, 9);
+    p->created_at = pg_value_int64(res, row, 10);
+    p->expires_at = pg_value_int64(res, row, 11);
+    p->decided_at = pg_value_int64(res, row, 12);
+    p->decided_by = pg_value_strdup(res, row, 13);
+    p->serial = pg_value_strdup(res, row, 14);
+    return p;
+}
+
+static enum kp_err pg_pending_put(struct store *s, const struct store_pending *p,
+                                  const struct store_audit *ev, int64_t *id_out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    int64_t id;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    if (p->otp_id > 0) {
+        rc = pg_otp_consume(c, p->otp_id);
+        if (rc != KP_OK)
+            goto out;
+    }
+    pg_params_text(&pp, p->label);
+    pg_params_text(&pp, p->operation);
+    pg_params_text(&pp, p->requester);
+    pg_params_text(&pp, p->auth_method);
+    pg_params_int(&pp, p->otp_id);
+    pg_params_text(&pp, p->csr_sha256);
+    pg_params_text(&pp, p->subject);
+    pg_params_bytes(&pp, p->csr, p->csr_len);
+    pg_params_int(&pp, p->created_at);
+    pg_params_int(&pp, p->expires_at);
+    rc = pg_run(c, "insert pending request",
+                "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
+                " csr_sha256, subject, csr, status, created_at, expires_at)"
+                " VALUES($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING id",
+                &pp, false, &res);
+    if (rc != KP_OK)
+        goto out;
+    id = pg_value_int64(res, 0, 0);
+    rc = pg_audit_insert(c, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+    if (rc == KP_OK)
+        *id_out = id;
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+/* One row of a pending_requests query, or KP_ERR_NOT_FOUND. */
+static enum kp_err pg_pending_one(struct store *s, const char *what, const char *sql,
+                                  const struct pg_params *pp, struct store_pending **out)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_run(c, what, sql, pp, true, &res);
+    if (rc == KP_OK && PQntuples(res) == 0)
+        rc = KP_ERR_NOT_FOUND;
+    if (rc == KP_OK)
+        *out = pg_pending_from_row(res, 0);
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_pending_find(struct store *s, const char *label, const char *operation,
+                                   const char *requester, const char *csr_sha256, int64_t now,
+                                   struct store_pending **out)
+{
+    struct pg_params pp = {0};
+
+    pg_params_text(&pp, csr_sha256);
+    pg_params_text(&pp, requester);
+    pg_params_text(&pp, label);
+    pg_params_text(&pp, operation);
+    pg_params_int(&pp, now);
+    return pg_pending_one(s, "find pending request",
+                          "SELECT " PG_PENDING_COLUMNS " FROM pending_requests"
+                          " WHERE csr_sha256 = $1 AND requester = $2 AND label = $3"
+                          " AND operation = $4 AND status IN ('pending', 'approved', 'rejected')"
+                          " AND expires_at > $5 ORDER BY id DESC LIMIT 1",
+                          &pp, out);
+}
+
+static enum kp_err pg_pending_get(struct store *s, int64_t id, struct store_pending **out)
+{
+    struct pg_params pp = {0};
+
+    pg_params_int(&pp, id);
+    return pg_pending_one(s, "read pending request",
+                          "SELECT " PG_PENDING_COLUMNS " FROM pending_requests WHERE id = $1", &pp,
+                          out);
+}
+
+struct pg_pending_walk {
+    store_pending_cb cb;
+    void *arg;
+};
+
+static void pg_pending_row(const PGresult *res, void *arg)
+{
+    struct pg_pending_walk *w = arg;
+    struct store_pending *p = pg_pending_from_row(res, 0);
+
+    w->cb(p, w->arg);
+    store_pending_free(p);
+}
+
+static enum kp_err pg_pending_list(struct store *s, const char *status, int64_t now,
+                                   store_pending_cb cb, void *arg)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_pending_walk w = {.cb = cb, .arg = arg};
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_text(&pp, status);
+    pg_params_int(&pp, now);
+    /* "expired" is not stored: it is a live status whose time has passed. */
+    rc = pg_each(c, "list pending requests",
+                 "SELECT " PG_PENDING_COLUMNS " FROM pending_requests WHERE $1::text IS NULL"
+                 " OR ($1 = 'expired' AND status IN ('pending', 'approved') AND expires_at <= $2)"
+                 " OR ($1 IN ('pending', 'approved') AND status = $1 AND expires_at > $2)"
+                 " OR ($1 NOT IN ('expired', 'pending', 'approved') AND status = $1)"
+                 " ORDER BY id",
+                 &pp, pg_pending_row, &w);
+    pg_conn_put(c);
+    return rc;
+}
+
+/* Run a one-row state change with its audit event; KP_ERR_NOT_FOUND when the
+ * UPDATE matched nothing. A certificate, when given, is inserted with it. */
+static enum kp_err pg_pending_change(struct store *s, const char *what, const char *sql,
+                                     const struct pg_params *pp, const struct store_cert *cert,
+                                     const struct store_audit *ev)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    rc = pg_begin(c);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_run(c, what, sql, pp, false, &res);
+    if (rc != KP_OK)
+        goto out;
+    if (strcmp(PQcmdTuples(res), "0") == 0) {
+        rc = KP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (cert != NULL) {
+        rc = pg_cert_insert(c, cert);
+        if (rc != KP_OK)
+            goto out;
+    }
+    rc = pg_audit_insert(c, ev);
+    if (rc != KP_OK)
+        goto out;
+    rc = pg_commit(c);
+out:
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
+static enum kp_err pg_pending_decide(struct store *s, int64_t id, const char *status,
+                                     const char *decided_by, int64_t now,
+                                     const struct store_audit *ev)
+{
+    struct pg_params pp = {0};
+
+    pg_params_int(&pp, id);
+    pg_params_text(&pp, status);
+    pg_params_int(&pp, now);
+    pg_params_text(&pp, decided_by);
+    return pg_pending_change(s, "decide pending request",
+                             "UPDATE pending_requests SET status = $2, decided_at = $3,"
+                             " decided_by = $4 WHERE id = $1 AND status = 'pending'"
+                             " AND expires_at > $3",
+                             &pp, NULL, ev);
+}
+
+static enum kp_err pg_pending_issue(struct store *s, int64_t id, const struct store_cert *cert,
+                                    const struct store_audit *ev)
+{
+    struct pg_params pp = {0};
+
+    pg_params_int(&pp, id);
+    pg_params_text(&pp, cert->serial);
+    return pg_pending_change(s, "mark pending request issued",
+                             "UPDATE pending_requests SET status = 'issued', serial = $2"
+                             " WHERE id = $1 AND status = 'approved'",
+                             &pp, cert, ev);
+}
+
+static enum kp_err pg_key_archive_get(struct store *s, const char *serial, unsigned char **der,
+                                      size_t *len)
+{
+    struct pg_store *st = pg_store(s);
+    struct pg_conn *c = NULL;
+    struct pg_params pp = {0};
+    PGresult *res = NULL;
+    enum kp_err rc;
+
+    rc = pg_conn_get(st->pool, &c);
+    if (rc != KP_OK)
+        return rc;
+    pg_params_text(&pp, serial);
+    rc = pg_run(c, "read archived key", "SELECT cms FROM archived_keys WHERE serial = $1", &pp,
+                true, &res);
+    if (rc == KP_OK && PQntuples(res) == 0)
+        rc = KP_ERR_NOT_FOUND;
+    if (rc == KP_OK)
+        *der = pg_value_bytes(res, 0, 0, len);
+    PQclear(res);
+    pg_conn_put(c);
+    return rc;
+}
+
 const struct store_ops store_pg_ops = {
     .scheme = "postgresql",
     .open = pg_open,
@@ -672,4 +1087,14 @@ const struct store_ops store_pg_ops = {
     .otp_revoke = pg_otp_revoke,
     .audit_add = pg_audit_add,
     .audit_list = pg_audit_list,
+    .cert_query = pg_cert_query,
+    .cert_revoke = pg_cert_revoke,
+    .revoked_list = pg_revoked_list,
+    .pending_put = pg_pending_put,
+    .pending_find = pg_pending_find,
+    .pending_get = pg_pending_get,
+    .pending_list = pg_pending_list,
+    .pending_decide = pg_pending_decide,
+    .pending_issue = pg_pending_issue,
+    .key_archive_get = pg_key_archive_get,
 };
