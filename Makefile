@@ -33,6 +33,8 @@ FUZZ_SECONDS ?= 120
 fuzz: test-deps
 	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
-# Benchmarks (not part of `make test`): prints a table with references.
-bench: build
+# Benchmarks (not part of `make test`): prints tables with references, then
+# one node versus two on PostgreSQL (bench/README.md).
+bench: test-deps build
 	bench/run.sh
+	bench/pg.sh
