@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include <event2/event.h>
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
 #include <sqlite3.h>
@@ -32,8 +33,11 @@ static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("kipuka %s (%s, libevent %s, SQLite %s)\n", KIPUKA_VERSION,
-           OpenSSL_version(OPENSSL_VERSION), event_get_version(), sqlite3_libversion());
+    int pq = PQlibVersion(); /* major * 10000 + minor since PostgreSQL 10 */
+
+    printf("kipuka %s (%s, libevent %s, SQLite %s, libpq %d.%d)\n", KIPUKA_VERSION,
+           OpenSSL_version(OPENSSL_VERSION), event_get_version(), sqlite3_libversion(), pq / 10000,
+           pq % 10000);
     return 0;
 }
 

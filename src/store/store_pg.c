@@ -152,7 +152,8 @@ static enum kp_err pg_migration_apply(struct pg_conn *c, const char *shown, int6
     int64_t done = 0;
     enum kp_err rc;
 
-    rc = pg_begin(c);
+    /* Not pg_begin: a new connection would not hold the migration lock. */
+    rc = pg_run(c, "begin transaction", "BEGIN", NULL, false, NULL);
     if (rc != KP_OK)
         goto out;
     pg_params_int(&pp, version);

@@ -21,6 +21,9 @@
 
 /* How long a thread waits for a free connection before answering 503. */
 #define PG_POOL_WAIT_S 10
+/* After a failed connection attempt, requests answer 503 at once for this
+ * long instead of each waiting on a connect to a server that is down. */
+#define PG_RECONNECT_PAUSE_MS 250
 
 struct pg_pool *pg_pool_new(const char *url, size_t size)
 {
@@ -89,6 +92,32 @@ static void pg_notice(void *arg, const char *message)
     log_debug("store: %s", msg);
 }
 
+static bool pg_pool_paused(struct pg_pool *p)
+{
+    struct timespec now;
+    bool paused;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&p->lock);
+    paused = now.tv_sec < p->retry_at.tv_sec ||
+             (now.tv_sec == p->retry_at.tv_sec && now.tv_nsec < p->retry_at.tv_nsec);
+    pthread_mutex_unlock(&p->lock);
+    return paused;
+}
+
+static void pg_pool_pause(struct pg_pool *p)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += PG_RECONNECT_PAUSE_MS * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&p->lock);
+    p->retry_at = t;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Open c's connection. Defaults first, the URL last: what the URL says wins
  * (libpq processes keywords in order). Keepalives notice a silent peer. */
 static enum kp_err pg_connect(struct pg_conn *c)
@@ -104,6 +133,9 @@ static enum kp_err pg_connect(struct pg_conn *c)
     char msg[512];
 
     PQfinish(c->conn);
+    c->conn = NULL;
+    if (pg_pool_paused(c->pool))
+        return KP_ERR_UNAVAILABLE; /* the failure that paused us was logged */
     c->conn = PQconnectdbParams(keys, vals, 1);
     if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(c->conn, pg_notice, NULL);
@@ -112,6 +144,7 @@ static enum kp_err pg_connect(struct pg_conn *c)
     }
     pg_message(c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory", msg, sizeof(msg));
     pg_pool_mark(c->pool, false, msg);
+    pg_pool_pause(c->pool);
     PQfinish(c->conn);
     c->conn = NULL;
     return KP_ERR_UNAVAILABLE;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -28,7 +29,8 @@ struct pg_pool {
     pthread_cond_t freed;
     struct pg_conn *conns;
     size_t size;
-    bool down; /* last connection attempt failed: log the outage once */
+    bool down;                /* last connection attempt failed: log the outage once */
+    struct timespec retry_at; /* CLOCK_MONOTONIC: no new connection attempt before */
 };
 
 /* Parameters of one statement: text, or binary for bytea. */

@@ -27,7 +27,7 @@ if [ "$STORE_KIND" = postgresql ]; then
         exit 0
     fi
     # One database per test run: the test's name and our pid.
-    PG_DB=kp_it_$(printf '%s' "${1:-test}" | tr -c 'a-zA-Z0-9_' _)_$$
+    PG_DB=kp_it_$(printf '%s' "${1:-test}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' _)_$$
     PG_URL=${KIPUKA_TEST_PG_URL%/*}/$PG_DB
 fi
 

@@ -26,7 +26,7 @@ multinode_cleanup() {
 trap multinode_cleanup EXIT
 KIPUKA_TEST_PG_URL=$("$PG_CLUSTER" start "$PGDIR") || {
     echo "Bail out! cannot start a PostgreSQL cluster"; exit 1; }
-PG_URL=${KIPUKA_TEST_PG_URL%/*}/$PG_DB
+PG_URL=${KIPUKA_TEST_PG_URL%/*}/$PG_DB # read by lib.sh (kp_init, db)
 
 kp_init
 # Many failures from one address and entity are the point here, not abuse.
@@ -66,7 +66,7 @@ node_wait B
 expect_eq "two nodes started together on one fresh database: each migration applied once" "3 3" \
     "$(db "select count(*) || ' ' || count(distinct version) from schema_migrations")"
 check "the two nodes listen on different ports ($PORT_A, $PORT_B)" test "$PORT_A" != "$PORT_B"
-BASE=$URL_A
+BASE=$URL_A # for lib.sh's fetch_chain
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1
 make_csr mn "/CN=multinode.example.com" ec:P-256
@@ -154,8 +154,8 @@ expect_eq "the database holds $total certificates for them, $total distinct seri
     "$total|$total" \
     "$(db "select count(*), count(distinct serial) from certificates where requester = 'two'")"
 # Reading every serial back costs four processes per file: check a sample.
-ls two/*.p7b | awk 'NR % 50 == 1' >two.sample
-for f in $(cat two.sample); do p7_to_pem "$f" "$f.crt" && cert_serial "$f.crt"; done |
+find two -name '*.p7b' | sort | awk 'NR % 50 == 1' >two.sample
+while read -r f; do p7_to_pem "$f" "$f.crt" && cert_serial "$f.crt"; done <two.sample |
     sort >two.serials
 db "select serial from certificates where requester = 'two'" | sort >two.db
 expect_eq "every sampled certificate a client received is in the database" \
@@ -170,10 +170,10 @@ otp=$(new_otp failover --uses 100000 --ttl 1h)
 # then on the other, until one answers 200; records who answered
 client() {
     local n=$1 i=0 tries code first second
-    [ $((n % 2)) = 1 ] && { first=$URL_A; second=$URL_B; } || { first=$URL_B; second=$URL_A; }
+    if [ $((n % 2)) = 1 ]; then first=$URL_A second=$URL_B; else first=$URL_B second=$URL_A; fi
     mkdir -p "fo/$n"
     while [ $i -lt $PER_CLIENT ]; do
-        for tries in 1 2 3 4 5 6; do
+        for _ in 1 2 3 4 5 6; do
             code=$(post "$first" "failover:$otp" "fo/$n/$i.p7b")
             [ "$code" = 200 ] && { echo "$first" >>"fo/$n.via"; break; }
             code=$(post "$second" "failover:$otp" "fo/$n/$i.p7b")
