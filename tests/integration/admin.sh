@@ -126,6 +126,8 @@ code=$(post_csr reA.csr.b64 "$BASE/simplereenroll" --cert deva.crt --key deva.ke
 expect_eq "the revoked certificate cannot re-enroll: 401" 401 "$code"
 code=$(post_csr reA.csr.b64 "$BASE/simpleenroll" --cert deva.crt --key deva.key)
 expect_eq "nor enroll with mTLS: 401" 401 "$code"
+check "each refusal is audited with the reason" \
+    test "$(db "select count(*) from audit where outcome = 'unauthorized' and detail like '%revoked%'")" -ge 2
 check "the revocation is audited" \
     test "$(db "select count(*) from audit where event = 'cert.revoke' and detail = '$SERIAL_A'")" = 1
 
