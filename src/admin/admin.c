@@ -93,17 +93,6 @@ void admin_store_error(struct admin_call *x, enum kp_err rc)
 
 /* ---- request pieces ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *admin_query(const struct admin_call *x, const char *name)
 {
     const char *q = x->req->query;
@@ -115,8 +104,10 @@ char *admin_query(const struct admin_call *x, const char *name)
             const char *v = q + n + 1, *end = q + len;
             char *out = xmalloc((size_t)(end - v) + 1), *o = out;
             while (v < end) {
-                if (*v == '%' && end - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-                    *o++ = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+                if (*v == '%' && end - v >= 3 && OPENSSL_hexchar2int((unsigned char)(v[1])) >= 0 &&
+                    OPENSSL_hexchar2int((unsigned char)(v[2])) >= 0) {
+                    *o++ = (char)(OPENSSL_hexchar2int((unsigned char)(v[1])) * 16 +
+                                  OPENSSL_hexchar2int((unsigned char)(v[2])));
                     v += 3;
                 } else {
                     *o++ = *v == '+' ? ' ' : *v;

@@ -35,15 +35,6 @@ void otp_hash(const unsigned char key[OTP_KEY_LEN], const char *otp, size_t otp_
     HMAC(EVP_sha256(), key, OTP_KEY_LEN, (const unsigned char *)otp, otp_len, out, &len);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 enum kp_err otp_key_load(const char *path, unsigned char key[OTP_KEY_LEN])
 {
     enum kp_err rc = KP_ERR_CONFIG;
@@ -62,7 +53,8 @@ enum kp_err otp_key_load(const char *path, unsigned char key[OTP_KEY_LEN])
         goto out;
     }
     for (size_t i = 0; i < OTP_KEY_LEN; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+        int hi = OPENSSL_hexchar2int((unsigned char)(text[2 * i])),
+            lo = OPENSSL_hexchar2int((unsigned char)(text[2 * i + 1]));
         if (hi < 0 || lo < 0) {
             log_error("OTP key file %s: not lowercase hex", path);
             goto out;

@@ -50,36 +50,13 @@ static void log_json_escape(FILE *f, const char *s)
     }
 }
 
-static void log_emit(enum log_level level, const char *msg)
-{
-    char ts[32];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-
-    pthread_mutex_lock(&log_lock);
-    if (log_fmt == LOG_JSON) {
-        fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", ts,
-                now.tv_nsec / 1000000, level_names[level]);
-        log_json_escape(stderr, msg);
-        fputs("\"}\n", stderr);
-    } else {
-        fprintf(stderr, "%s.%03ldZ %-5s %s\n", ts, now.tv_nsec / 1000000, level_names[level], msg);
-    }
-    fflush(stderr);
-    pthread_mutex_unlock(&log_lock);
-}
-
-void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n)
+/* One line: "ts level msg key=value..." or one JSON object. */
+static void log_line(enum log_level level, const char *msg, const struct log_field *f, int n)
 {
     char ts[32];
     struct timespec now;
     struct tm tm;
 
-    if (level < log_min)
-        return;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -117,6 +94,12 @@ void log_fields(enum log_level level, const char *msg, const struct log_field *f
     pthread_mutex_unlock(&log_lock);
 }
 
+void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n)
+{
+    if (level >= log_min)
+        log_line(level, msg, f, n);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     char buf[2048];
@@ -126,7 +109,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    log_emit(level, buf);
+    log_line(level, buf, NULL, 0);
 }
 
 void log_openssl(const char *fmt, ...)
@@ -146,5 +129,5 @@ void log_openssl(const char *fmt, ...)
         off += strlen(buf + off);
     }
     ERR_clear_error();
-    log_emit(LOG_ERROR, buf);
+    log_line(LOG_ERROR, buf, NULL, 0);
 }

@@ -22,17 +22,6 @@ struct kek_table {
     size_t n;
 };
 
-static int kek_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One non-comment line into e; NULL or why it is bad. */
 static const char *kek_parse_line(const char *p, size_t len, struct kek_entry *e)
 {
@@ -54,7 +43,8 @@ static const char *kek_parse_line(const char *p, size_t len, struct kek_entry *e
     if (hex_len != 32 && hex_len != 48 && hex_len != 64)
         return "key must be 32, 48 or 64 hex digits (AES-128, -192, -256)";
     for (size_t i = 0; i < hex_len / 2; i++) {
-        int hi = kek_hex(p[hex_start + 2 * i]), lo = kek_hex(p[hex_start + 2 * i + 1]);
+        int hi = OPENSSL_hexchar2int((unsigned char)(p[hex_start + 2 * i])),
+            lo = OPENSSL_hexchar2int((unsigned char)(p[hex_start + 2 * i + 1]));
         if (hi < 0 || lo < 0)
             return "key is not hex";
         e->key[i] = (unsigned char)(hi << 4 | lo);

@@ -48,18 +48,6 @@ struct deployment {
 
 static struct deployment *dep;
 
-static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
-{
-    char *path = xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-
-    FUZZ_CHECK(f != NULL);
-    FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
-    FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
-    FUZZ_CHECK(fclose(f) == 0);
-    free(path);
-}
-
 static void deployment_free(void)
 {
     if (dep == NULL)
@@ -124,10 +112,10 @@ static void deployment_new(void)
                                           (const unsigned char *)"Fuzz Admin CA", -1, -1, 0) == 1);
     FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
     X509_NAME_free(subj);
-    write_pem(dir, "ca.crt", dep->ca_cert, NULL);
-    write_pem(dir, "ca.key", NULL, dep->ca_key);
-    write_pem(dir, "tls.crt", dep->ca_cert, NULL);
-    write_pem(dir, "tls.key", NULL, dep->ca_key);
+    fuzz_write_pem(dir, "ca.crt", dep->ca_cert, NULL);
+    fuzz_write_pem(dir, "ca.key", NULL, dep->ca_key);
+    fuzz_write_pem(dir, "tls.crt", dep->ca_cert, NULL);
+    fuzz_write_pem(dir, "tls.key", NULL, dep->ca_key);
     path = xasprintf("%s/otp.key", dir);
     FUZZ_CHECK(otp_key_create(path) == KP_OK);
     free(path);

@@ -124,18 +124,6 @@ struct deployment {
 
 static struct deployment *dep;
 
-static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
-{
-    char *path = xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-
-    FUZZ_CHECK(f != NULL);
-    FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
-    FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
-    FUZZ_CHECK(fclose(f) == 0);
-    free(path);
-}
-
 /* A client certificate from the CA, as an earlier enrollment would give. */
 static X509 *peer_cert_new(X509 *ca_cert, EVP_PKEY *ca_key, EVP_PKEY *key)
 {
@@ -212,8 +200,8 @@ static void deployment_new(void)
                                           (const unsigned char *)"Fuzz EST CA", -1, -1, 0) == 1);
     FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
     X509_NAME_free(subj);
-    write_pem(dir, "ca.crt", dep->ca_cert, NULL);
-    write_pem(dir, "ca.key", NULL, dep->ca_key);
+    fuzz_write_pem(dir, "ca.crt", dep->ca_cert, NULL);
+    fuzz_write_pem(dir, "ca.key", NULL, dep->ca_key);
     dep->peer_cert = peer_cert_new(dep->ca_cert, dep->ca_key, dep->peer_key);
 
     path = xasprintf("%s/otp.key", dir);

@@ -1,6 +1,7 @@
 #include "support.h"
 
 #include <ftw.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,16 @@ char *fuzz_cstring(const uint8_t *data, size_t size)
 {
     const uint8_t *nul = memchr(data, '\0', size);
     return xstrndup((const char *)data, nul != NULL ? (size_t)(nul - data) : size);
+}
+
+void fuzz_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
+    FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+    FUZZ_CHECK(fclose(f) == 0);
+    free(path);
 }

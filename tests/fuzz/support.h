@@ -28,6 +28,13 @@ const char *fuzz_scratch_dir(void);
 /* Create or replace the file at path with data; aborts on I/O errors. */
 void fuzz_write_file(const char *path, const void *data, size_t len);
 
+/* Write a certificate and/or a private key (either may be NULL) as PEM to
+ * dir/name; aborts on errors. */
+struct x509_st;
+struct evp_pkey_st;
+void fuzz_write_pem(const char *dir, const char *name, struct x509_st *cert,
+                    struct evp_pkey_st *key);
+
 /* The input as a C string (caller frees): what a header or path would be,
  * so it ends at the first NUL byte. */
 char *fuzz_cstring(const uint8_t *data, size_t size);
