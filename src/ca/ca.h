@@ -17,7 +17,7 @@
 
 struct ca {
     X509 *cert;             /* issuing CA */
-    STACK_OF(X509) *chain;  /* issuing CA first, then its issuers up to the root */
+    STACK_OF(X509) * chain; /* issuing CA first, then its issuers up to the root */
     struct signer *signer;
     unsigned char *cacerts_der; /* PKCS#7 certs-only of chain, built once */
     size_t cacerts_der_len;
@@ -54,8 +54,6 @@ enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out);
 
 /* Lowercase hex of a certificate's serial (caller frees). */
 char *ca_serial_hex(const X509 *cert);
-
-
 
 /* A self-signed root for `kipuka init`: CA:TRUE (critical), keyCertSign and
  * cRLSign, SKI/AKI, `days` of validity. Caller owns *out. */

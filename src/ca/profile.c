@@ -26,16 +26,11 @@ long profile_br_max_days(time_t now)
 /* Subject attributes an end-entity certificate may carry. */
 static int profile_rdn_allowed(int nid)
 {
-    static const int allowed[] = {NID_commonName,
-                                  NID_organizationName,
-                                  NID_organizationalUnitName,
-                                  NID_countryName,
-                                  NID_stateOrProvinceName,
-                                  NID_localityName,
-                                  NID_serialNumber,
-                                  NID_domainComponent,
-                                  NID_userId,
-                                  NID_pkcs9_emailAddress};
+    static const int allowed[] = {
+        NID_commonName,        NID_organizationName,    NID_organizationalUnitName,
+        NID_countryName,       NID_stateOrProvinceName, NID_localityName,
+        NID_serialNumber,      NID_domainComponent,     NID_userId,
+        NID_pkcs9_emailAddress};
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (allowed[i] == nid)
             return 1;

@@ -46,12 +46,8 @@ int cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"init", cmd_init},
-                {"serve", cmd_serve},
-                {"otp", cmd_otp},
-                {"cert", cmd_cert},
-                {"admin", cmd_admin},
-                {"request", cmd_request},
+    } cmds[] = {{"init", cmd_init},      {"serve", cmd_serve}, {"otp", cmd_otp},
+                {"cert", cmd_cert},      {"admin", cmd_admin}, {"request", cmd_request},
                 {"version", cmd_version}};
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -158,10 +158,18 @@ int cmd_cert(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': label = optarg; break;
-        case 'c': path = optarg; break;
-        case 'h': fputs(cert_usage, stdout); return 0;
-        default: fputs(cert_usage, stderr); return 2;
+        case 'l':
+            label = optarg;
+            break;
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(cert_usage, stdout);
+            return 0;
+        default:
+            fputs(cert_usage, stderr);
+            return 2;
         }
     }
     if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "key") != 0) {

@@ -78,10 +78,10 @@ out:
 static void otp_print_row(const struct store_otp *o, void *arg)
 {
     char c[32], e[32];
-    const char *state = o->revoked               ? "revoked"
+    const char *state = o->revoked                        ? "revoked"
                         : o->expires_at <= *(time_t *)arg ? "expired"
-                        : o->uses_left <= 0      ? "used"
-                                                 : "active";
+                        : o->uses_left <= 0               ? "used"
+                                                          : "active";
     printf("%-6lld %-24s %-16s %-20s %-20s %lld/%-4lld %s\n", (long long)o->id, o->entity_id,
            o->label ? o->label : "*", cli_time(o->created_at, c, sizeof(c)),
            cli_time(o->expires_at, e, sizeof(e)), (long long)o->uses_left, (long long)o->uses_total,
@@ -109,14 +109,30 @@ int cmd_otp(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'e': entity = optarg; break;
-        case 'l': label = optarg; break;
-        case 't': ttl_s = optarg; break;
-        case 'u': uses_s = optarg; break;
-        case 'n': count_s = optarg; break;
-        case 'c': path = optarg; break;
-        case 'h': fputs(otp_usage, stdout); return 0;
-        default: fputs(otp_usage, stderr); return 2;
+        case 'e':
+            entity = optarg;
+            break;
+        case 'l':
+            label = optarg;
+            break;
+        case 't':
+            ttl_s = optarg;
+            break;
+        case 'u':
+            uses_s = optarg;
+            break;
+        case 'n':
+            count_s = optarg;
+            break;
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(otp_usage, stdout);
+            return 0;
+        default:
+            fputs(otp_usage, stderr);
+            return 2;
         }
     }
     cfg = cli_config_load(path);

@@ -15,13 +15,14 @@
 #define SERVE_DRAIN_SECONDS 10
 #define SERVE_MAX_RELOADS 1024
 
-static const char serve_usage[] = "usage: kipuka serve [-c FILE]\n"
-                                  "\n"
-                                  "Serves EST over HTTPS as configured. Signals:\n"
-                                  "  SIGTERM, SIGINT  finish in-flight requests, close the store, exit\n"
-                                  "  SIGHUP           reload the config: TLS certificate and key,\n"
-                                  "                   labels, CAs and profiles, OTP key. The listen\n"
-                                  "                   address, threads and store URL need a restart.\n";
+static const char serve_usage[] =
+    "usage: kipuka serve [-c FILE]\n"
+    "\n"
+    "Serves EST over HTTPS as configured. Signals:\n"
+    "  SIGTERM, SIGINT  finish in-flight requests, close the store, exit\n"
+    "  SIGHUP           reload the config: TLS certificate and key,\n"
+    "                   labels, CAs and profiles, OTP key. The listen\n"
+    "                   address, threads and store URL need a restart.\n";
 
 /* Configs stay alive until exit: requests still running on an old EST core
  * after a reload borrow from them. */
@@ -77,9 +78,15 @@ int cmd_serve(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'h': fputs(serve_usage, stdout); return 0;
-        default: fputs(serve_usage, stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(serve_usage, stdout);
+            return 0;
+        default:
+            fputs(serve_usage, stderr);
+            return 2;
         }
     }
     /* Block before any thread starts so only sigwait below sees them. */

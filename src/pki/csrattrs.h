@@ -10,10 +10,10 @@
 
 /* What a label wants in CSRs. */
 struct csrattrs_spec {
-    unsigned key_types;        /* 1u << enum key_type */
-    bool challenge_password;   /* channel binding is required */
-    bool request_san;          /* extensionRequest: subjectAltName */
-    const char *extra_oids;    /* comma-separated dotted OIDs, may be NULL */
+    unsigned key_types;      /* 1u << enum key_type */
+    bool challenge_password; /* channel binding is required */
+    bool request_san;        /* extensionRequest: subjectAltName */
+    const char *extra_oids;  /* comma-separated dotted OIDs, may be NULL */
 };
 
 /* Encode to DER (caller frees). An empty spec yields an empty SEQUENCE.

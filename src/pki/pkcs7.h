@@ -8,6 +8,6 @@
 #include "core/err.h"
 
 /* Degenerate SignedData holding certs in the given order, as DER (caller frees). */
-enum kp_err pkcs7_certs_only(STACK_OF(X509) *certs, unsigned char **der, size_t *len);
+enum kp_err pkcs7_certs_only(STACK_OF(X509) * certs, unsigned char **der, size_t *len);
 
 #endif
