@@ -1,4 +1,4 @@
-/* Key pair generation for the CA, the TLS server and (later) serverkeygen. */
+/* Key pair generation for the CA, the TLS server and /serverkeygen. */
 #ifndef KP_KEYGEN_H
 #define KP_KEYGEN_H
 
