@@ -267,7 +267,7 @@ static bool authenticate(struct admin_call *x, char *who, size_t cap)
     } else if (h == NULL && cert_ok(x->a, x->req, who, cap)) {
         return true;
     }
-    x->resp->challenge = "Bearer realm=\"kipuka-admin\"";
+    x->resp->www_authenticate = "Bearer realm=\"kipuka-admin\"";
     admin_error(x, 401, "unauthorized", "admin credentials required");
     return false;
 }

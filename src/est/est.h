@@ -49,15 +49,17 @@ struct est_request {
 
 /* What the transport sends back. Headers are flags so every transport writes
  * them in its own syntax. */
+/* The challenge of every EST 401 (RFC 7030 3.2.3). */
+#define EST_BASIC_CHALLENGE "Basic realm=\"est\""
+
 struct est_response {
     int status;
     enum kp_err err;
-    const char *content_type; /* static string */
-    bool base64_cte;          /* add Content-Transfer-Encoding: base64 */
-    bool www_authenticate;    /* add WWW-Authenticate: Basic realm="est" */
-    const char *challenge;    /* else, when set: this WWW-Authenticate value (static) */
-    long retry_after;         /* > 0: add Retry-After */
-    char *body;               /* owned */
+    const char *content_type;     /* static string */
+    bool base64_cte;              /* add Content-Transfer-Encoding: base64 */
+    const char *www_authenticate; /* WWW-Authenticate value (static), NULL: none */
+    long retry_after;             /* > 0: add Retry-After */
+    char *body;                   /* owned */
     size_t body_len;
     bool body_secret;                   /* body holds key material: wiped when released */
     char content_type_buf[96];          /* content_type may point here (multipart boundary) */

@@ -57,7 +57,7 @@ void est_response_error(struct est_response *resp, enum kp_err err, const char *
     resp->status = kp_err_http_status(err);
     resp->err = err;
     resp->base64_cte = 0;
-    resp->www_authenticate = resp->status == 401;
+    resp->www_authenticate = resp->status == 401 ? EST_BASIC_CHALLENGE : NULL;
     if (response_wants_json(accept)) {
         json_t *j = json_pack("{s:s, s:s}", "error", kp_err_code(err), "message", msg);
         if (j == NULL) /* msg not UTF-8: fall back to the fixed message */

@@ -227,10 +227,10 @@ static const char *http_reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 202:
         return "Accepted";
-    case 204:
-        return "No Content";
     case 400:
         return "Bad Request";
     case 401:
@@ -241,9 +241,6 @@ static const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
-
-    case 406:
-        return "Not Acceptable";
     case 409:
         return "Conflict";
     case 413:
@@ -258,8 +255,6 @@ static const char *http_reason(int status)
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
     case 503:
         return "Service Unavailable";
     default:
@@ -852,10 +847,8 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
         evhttp_add_header(oh, "Content-Type", "application/octet-stream");
     if (resp->base64_cte)
         evhttp_add_header(oh, "Content-Transfer-Encoding", "base64");
-    if (resp->www_authenticate)
-        evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"est\"");
-    else if (resp->challenge != NULL)
-        evhttp_add_header(oh, "WWW-Authenticate", resp->challenge);
+    if (resp->www_authenticate != NULL)
+        evhttp_add_header(oh, "WWW-Authenticate", resp->www_authenticate);
     if (resp->retry_after > 0) {
         snprintf(num, sizeof(num), "%ld", resp->retry_after);
         evhttp_add_header(oh, "Retry-After", num);

@@ -175,8 +175,8 @@ static void check_response(const struct admin_request *req, const struct est_res
         known |= resp->status == statuses[i];
     FUZZ_CHECK(known);
     FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL && resp->body_len > 0);
-    FUZZ_CHECK((resp->status == 401) == (resp->challenge != NULL));
-    FUZZ_CHECK(resp->challenge == NULL || strncmp(resp->challenge, "Bearer ", 7) == 0);
+    FUZZ_CHECK((resp->status == 401) == (resp->www_authenticate != NULL));
+    FUZZ_CHECK(resp->www_authenticate == NULL || strncmp(resp->www_authenticate, "Bearer ", 7) == 0);
     if (!authorized && !crl)
         FUZZ_CHECK(resp->status == 401 || resp->status == 405 ||
                    (resp->status == 404 && strcmp(req->path, "/metrics") != 0));

@@ -386,7 +386,10 @@ static void check_response(const struct est_request *req, const struct est_respo
     FUZZ_CHECK(resp->status == kp_err_http_status(resp->err));
     FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL);
     FUZZ_CHECK(strlen(resp->body) == resp->body_len);
-    FUZZ_CHECK(resp->www_authenticate == (resp->status == 401));
+    FUZZ_CHECK(resp->www_authenticate == NULL
+                   ? resp->status != 401
+                   : resp->status == 401 &&
+                         strcmp(resp->www_authenticate, EST_BASIC_CHALLENGE) == 0);
     FUZZ_CHECK(resp->status != 429 || resp->retry_after > 0);
     FUZZ_CHECK(resp->status != 202 || resp->retry_after == dep->cfg->est_retry_after);
     FUZZ_CHECK(memchr(resp->auth_subject, '\0', sizeof(resp->auth_subject)) != NULL);

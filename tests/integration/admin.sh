@@ -64,6 +64,7 @@ expect_eq "GET /admin/cas/nope: 404 unknown_label" "404 unknown_label" \
 # --- OTPs ---
 code=$(areq POST /otp/generate -d '{"entity_id":"dev-a","ttl":3600,"uses":1}')
 expect_eq "POST /admin/otp/generate: 201" 201 "$code"
+check "its status line says 201 Created" grep -q '^HTTP/1.1 201 Created' "$T/resp.h"
 OTP_A=$(jq_body .token)
 OTP_A_ID=$(jq_body .id)
 check "the answer has a 20-character token and expires in an hour" \

@@ -548,7 +548,7 @@ static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
         X509 *cert;
         req_init(&r, EST_OP_CACERTS, labels[i], EST_GET);
         expect_status(fx, &r, 200, KP_OK);
-        assert_false(fx->resp.www_authenticate);
+        assert_null(fx->resp.www_authenticate);
         assert_int_equal(fx->resp.body[fx->resp.body_len - 1], '\n');
         cert = resp_cert(fx, &fx->resp, 1);
         assert_int_equal(X509_cmp(cert, fx->ca_cert), 0);
@@ -624,7 +624,7 @@ static void test_simpleenroll_without_credentials_is_401_with_challenge(void **s
     r.content_type = "application/pkcs10";
     set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_true(fx->resp.www_authenticate);
+    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
     assert_false(fx->resp.base64_cte);
     assert_int_equal(cert_count(fx), before);
 }
@@ -645,7 +645,7 @@ static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
     r.content_type = "application/pkcs10";
     set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", "DNS:dev-1.example", NULL));
     expect_status(fx, &r, 200, KP_OK);
-    assert_false(fx->resp.www_authenticate);
+    assert_null(fx->resp.www_authenticate);
     assert_string_equal(fx->resp.auth_subject, "device-001");
     cert = resp_cert(fx, &fx->resp, 1);
 
@@ -683,7 +683,7 @@ static void test_reused_otp_is_rejected(void **state)
 
     set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_true(fx->resp.www_authenticate);
+    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
     assert_int_equal(cert_count(fx), before);
 }
 
@@ -736,7 +736,7 @@ static void test_wrong_or_foreign_otp_is_401(void **state)
     /* malformed credentials */
     r.authorization = "Bearer abc";
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_true(fx->resp.www_authenticate);
+    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
 
     /* an expired OTP */
     cred_new(fx, &expired, "device-001", NULL, 1, -10);
@@ -1422,7 +1422,7 @@ static void test_manual_label_holds_then_issues_after_approval(void **state)
     set_body(&r, csr_b64(fx, fx->dev_key, "held.example", NULL, NULL));
     expect_status(fx, &r, 202, KP_ERR_PENDING);
     assert_int_equal(fx->resp.retry_after, fx->cfg->est_retry_after);
-    assert_false(fx->resp.www_authenticate);
+    assert_null(fx->resp.www_authenticate);
     assert_int_equal(cert_count(fx), before);
     assert_int_equal(cred_uses_left(fx, &c), 0);
     expect_status(fx, &r, 202, KP_ERR_PENDING);
