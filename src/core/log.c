@@ -94,6 +94,11 @@ static void log_line(enum log_level level, const char *msg, const struct log_fie
     pthread_mutex_unlock(&log_lock);
 }
 
+bool log_enabled(enum log_level level)
+{
+    return level >= log_min;
+}
+
 void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n)
 {
     if (level >= log_min)

@@ -3,6 +3,8 @@
 #ifndef KP_LOG_H
 #define KP_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT, LOG_JSON };
 
@@ -22,6 +24,8 @@ struct log_field {
     const char *str; /* NULL: use num */
     double num;
 };
+/* Whether events of this level are written (skip building them otherwise). */
+bool log_enabled(enum log_level level);
 void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -941,54 +942,60 @@ static void exchange_names(const struct http_exchange *x, const char **op, const
 }
 
 /* Counters for /metrics. */
-static void exchange_count(const struct http_exchange *x, double seconds)
+static void exchange_count(const struct http_exchange *x, const char *op, const char *label,
+                           double seconds)
 {
     bool est = !x->admin && x->routed;
-    const char *op, *label;
     bool enrolls = est && (x->er.op == EST_OP_SIMPLEENROLL || x->er.op == EST_OP_SIMPLEREENROLL ||
                            x->er.op == EST_OP_SERVERKEYGEN);
 
-    exchange_names(x, &op, &label);
     metrics_request(op, label, x->resp.status, seconds, enrolls);
-    if (est && x->resp.status == 401 && x->er.authorization != NULL)
+    if (est && x->resp.status == 401 && x->er.authorization != NULL &&
+        strncasecmp(x->er.authorization, "Basic ", 6) == 0)
         metrics_otp_failure();
     if (est && (x->resp.err == KP_ERR_UNAVAILABLE || x->resp.err == KP_ERR_STORE))
         metrics_store_error();
+}
+
+/* The access log event (no secrets: the path and identity, never a header). */
+static void exchange_log(const struct http_exchange *x, const char *op, const char *label,
+                         double ms)
+{
+    char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX];
+    bool has_subject = x->resp.auth_subject[0] != '\0';
+
+    log_field(logpath, sizeof(logpath), x->path != NULL ? x->path : "?");
+    log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
+    struct log_field f[] = {
+        {"req", NULL, (double)x->er.id},
+        {"peer", x->peer, 0},
+        {"method", http_method_name(x->cmd), 0},
+        {"path", logpath, 0},
+        {"op", op, 0},
+        {"label", label, 0},
+        {"status", NULL, x->resp.status},
+        {"bytes", NULL, (double)x->resp.body_len},
+        {"ms", NULL, (double)(long)(ms * 10) / 10},
+        {"subject", logsubj, 0},
+    };
+    log_fields(LOG_INFO, "request", f, has_subject ? 10 : 9);
 }
 
 /* Answer, log and free. Worker thread. */
 static void exchange_finish(struct http_exchange *x)
 {
     struct http_conn *c = x->c;
-    char logpath[HTTP_LOG_FIELD_MAX], logsubj[HTTP_LOG_FIELD_MAX] = "";
-    bool has_subject = x->resp.auth_subject[0] != '\0';
     double ms = ms_since(&x->t0);
     const char *op, *label;
 
     if (c->job == x)
         c->job = NULL;
-    exchange_count(x, ms / 1000.0);
+    exchange_names(x, &op, &label);
+    exchange_count(x, op, label, ms / 1000.0);
     /* Gone peers: evhttp detached the request and frees it on this reply. */
     http_reply(x->req, c->closed ? NULL : c, &x->er, &x->resp);
-    log_field(logpath, sizeof(logpath), x->path != NULL ? x->path : "?");
-    if (has_subject)
-        log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
-    exchange_names(x, &op, &label);
-    {
-        struct log_field f[] = {
-            {"req", NULL, (double)x->er.id},
-            {"peer", x->peer, 0},
-            {"method", http_method_name(x->cmd), 0},
-            {"path", logpath, 0},
-            {"op", op, 0},
-            {"label", label, 0},
-            {"status", NULL, x->resp.status},
-            {"bytes", NULL, (double)x->resp.body_len},
-            {"ms", NULL, (double)(long)(ms * 10) / 10},
-            {"subject", logsubj, 0},
-        };
-        log_fields(LOG_INFO, "request", f, has_subject ? 10 : 9);
-    }
+    if (log_enabled(LOG_INFO))
+        exchange_log(x, op, label, ms);
     est_response_cleanup(&x->resp);
     X509_free(x->peer_cert);
     OPENSSL_cleanse(x->cb, sizeof(x->cb));
