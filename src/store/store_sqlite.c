@@ -930,6 +930,27 @@ out:
     return rc;
 }
 
+/* The end of a conditional UPDATE inside a transaction: step it,
+ * KP_ERR_NOT_FOUND when it matched no row, else insert cert (when given) and
+ * the audit event, and commit. The caller rolls back on failure. */
+static enum kp_err sq_change_audited(sqlite3 *db, sqlite3_stmt *stmt, const char *what,
+                                     const struct store_cert *cert, const struct store_audit *ev)
+{
+    enum kp_err rc = sq_step_done(db, stmt, what);
+
+    if (rc != KP_OK)
+        return rc;
+    if (sqlite3_changes(db) == 0)
+        return KP_ERR_NOT_FOUND;
+    if (cert != NULL) {
+        rc = sq_cert_insert(db, cert);
+        if (rc != KP_OK)
+            return rc;
+    }
+    rc = sq_audit_insert(db, ev);
+    return rc == KP_OK ? sq_commit(db) : rc;
+}
+
 static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev)
 {
     struct sqlite_store *st = sq_store(s);
@@ -946,17 +967,7 @@ static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store
         sq_log(st->db, "revoke OTP");
         goto out;
     }
-    rc = sq_step_done(st->db, stmt, "revoke OTP");
-    if (rc != KP_OK)
-        goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        rc = KP_ERR_NOT_FOUND;
-        goto out;
-    }
-    rc = sq_audit_insert(st->db, ev);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_commit(st->db);
+    rc = sq_change_audited(st->db, stmt, "revoke OTP", NULL, ev);
 out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
@@ -1239,17 +1250,7 @@ static enum kp_err sq_pending_decide(struct store *s, int64_t id, const char *st
         sq_log(st->db, "decide pending request");
         goto out;
     }
-    rc = sq_step_done(st->db, stmt, "decide pending request");
-    if (rc != KP_OK)
-        goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        rc = KP_ERR_NOT_FOUND;
-        goto out;
-    }
-    rc = sq_audit_insert(st->db, ev);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_commit(st->db);
+    rc = sq_change_audited(st->db, stmt, "decide pending request", NULL, ev);
 out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
@@ -1278,20 +1279,7 @@ static enum kp_err sq_pending_issue(struct store *s, int64_t id, const struct st
         sq_log(st->db, "mark pending request issued");
         goto out;
     }
-    rc = sq_step_done(st->db, stmt, "mark pending request issued");
-    if (rc != KP_OK)
-        goto out;
-    if (sqlite3_changes(st->db) == 0) {
-        rc = KP_ERR_NOT_FOUND;
-        goto out;
-    }
-    rc = sq_cert_insert(st->db, c);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_audit_insert(st->db, ev);
-    if (rc != KP_OK)
-        goto out;
-    rc = sq_commit(st->db);
+    rc = sq_change_audited(st->db, stmt, "mark pending request issued", c, ev);
 out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
@@ -1426,10 +1414,9 @@ static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const cha
         sq_log(st->db, "revoke certificate");
         goto out;
     }
-    rc = sq_step_done(st->db, stmt, "revoke certificate");
-    if (rc != KP_OK)
-        goto out;
-    if (sqlite3_changes(st->db) == 0) {
+    rc = sq_change_audited(st->db, stmt, "revoke certificate", NULL, ev);
+    if (rc == KP_ERR_NOT_FOUND) {
+        /* no valid row: none at all, or one already revoked */
         int64_t n = 0;
         sqlite3_finalize(stmt);
         stmt = NULL;
@@ -1441,11 +1428,7 @@ static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const cha
             goto out;
         n = sqlite3_column_int64(stmt, 0);
         rc = n == 0 ? KP_ERR_NOT_FOUND : KP_ERR_CONFLICT;
-        goto out;
     }
-    rc = sq_audit_insert(st->db, ev);
-    if (rc == KP_OK)
-        rc = sq_commit(st->db);
 out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);

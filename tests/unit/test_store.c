@@ -1126,6 +1126,118 @@ static void test_pending_list_filters_by_state(void **state)
     store_pending_free(NULL);
 }
 
+/* ---- what the admin API reads and changes ---- */
+
+static void query_collect(const struct store_cert *c, void *arg)
+{
+    char *out = arg;
+    strcat(out, c->serial);
+    strcat(out, " ");
+}
+
+static void test_revoke_marks_once_audits_and_names_unknown_serials(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c = cert_make("0a01", "default", 100);
+    struct store_cert *got = NULL;
+    struct store_audit ev = {.event = "cert.revoke", .outcome = "ok", .detail = "0a01"};
+    int before;
+
+    assert_int_equal(store_issue(fx->s, &c, 0, &enroll_ev), KP_OK);
+    before = audit_count(fx->s);
+    assert_int_equal(store_cert_revoke(fx->s, "0a01", "keyCompromise", 1800000000, &ev), KP_OK);
+    assert_int_equal(store_cert_get(fx->s, "0a01", &got), KP_OK);
+    assert_string_equal(got->status, "revoked");
+    assert_int_equal(got->revoked_at, 1800000000);
+    store_cert_free(got);
+    assert_int_equal(audit_count(fx->s), before + 1);
+    /* again: the row is there but not valid; unknown: no row; neither audits */
+    assert_int_equal(store_cert_revoke(fx->s, "0a01", NULL, 1800000001, &ev), KP_ERR_CONFLICT);
+    assert_int_equal(store_cert_revoke(fx->s, "ffff", NULL, 1800000001, &ev), KP_ERR_NOT_FOUND);
+    assert_int_equal(audit_count(fx->s), before + 1);
+}
+
+struct revoked_seen {
+    int n;
+    char serials[64];
+    char reasons[64];
+};
+
+static void revoked_collect(const struct store_revoked *r, void *arg)
+{
+    struct revoked_seen *w = arg;
+    w->n++;
+    strcat(w->serials, r->serial);
+    strcat(w->serials, " ");
+    strcat(w->reasons, r->reason != NULL ? r->reason : "-");
+    strcat(w->reasons, " ");
+}
+
+static void test_revoked_list_is_per_label_in_revocation_order(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert a = cert_make("0b01", "default", 100), b = cert_make("0b02", "default", 101);
+    struct store_cert other = cert_make("0b03", "iot", 102),
+                      valid = cert_make("0b04", "default", 103);
+    struct revoked_seen w = {0};
+
+    assert_int_equal(store_issue(fx->s, &a, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &b, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &other, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &valid, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0b02", "superseded", 500, NULL), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0b01", NULL, 600, NULL), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0b03", "keyCompromise", 400, NULL), KP_OK);
+    assert_int_equal(store_revoked_list(fx->s, "default", revoked_collect, &w), KP_OK);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.serials, "0b02 0b01 ");
+    assert_string_equal(w.reasons, "superseded - ");
+}
+
+static void test_cert_query_filters_counts_and_pages(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert c[4] = {cert_make("0c01", "default", 100), cert_make("0c02", "iot", 200),
+                              cert_make("0c03", "default", 300), cert_make("0c04", "default", 400)};
+    struct store_cert_query q = {0};
+    char out[64] = "";
+    int64_t total = -1;
+
+    c[2].subject = "CN=printer-7,O=Example";
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_issue(fx->s, &c[i], 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0c04", NULL, 500, NULL), KP_OK);
+
+    assert_int_equal(store_cert_query(fx->s, &q, query_collect, out, &total), KP_OK);
+    assert_int_equal(total, 4);
+    assert_string_equal(out, "0c04 0c03 0c02 0c01 "); /* newest first */
+
+    q = (struct store_cert_query){.label = "default", .status = "valid"};
+    out[0] = '\0';
+    assert_int_equal(store_cert_query(fx->s, &q, query_collect, out, &total), KP_OK);
+    assert_int_equal(total, 2);
+    assert_string_equal(out, "0c03 0c01 ");
+
+    q = (struct store_cert_query){.subject = "printer-"};
+    out[0] = '\0';
+    assert_int_equal(store_cert_query(fx->s, &q, query_collect, out, &total), KP_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(out, "0c03 ");
+
+    /* a page: the total still counts every match */
+    q = (struct store_cert_query){.limit = 2, .offset = 1};
+    out[0] = '\0';
+    assert_int_equal(store_cert_query(fx->s, &q, query_collect, out, &total), KP_OK);
+    assert_int_equal(total, 4);
+    assert_string_equal(out, "0c03 0c02 ");
+
+    /* LIKE wildcards are plain text to a substring filter */
+    q = (struct store_cert_query){.subject = "%"};
+    out[0] = '\0';
+    assert_int_equal(store_cert_query(fx->s, &q, query_collect, out, &total), KP_OK);
+    assert_int_equal(total, 0);
+}
+
 #define SQ_TEST(f)                                                                                 \
     {                                                                                              \
         "sqlite: " #f, f, fx_setup, fx_teardown, &be_sqlite                                        \
@@ -1166,6 +1278,9 @@ int main(void)
         BOTH(test_decision_applies_once_and_only_to_a_live_pending_request),
         BOTH(test_issue_for_an_approved_request_marks_it_issued_once),
         BOTH(test_pending_list_filters_by_state),
+        BOTH(test_revoke_marks_once_audits_and_names_unknown_serials),
+        BOTH(test_revoked_list_is_per_label_in_revocation_order),
+        BOTH(test_cert_query_filters_counts_and_pages),
         cmocka_unit_test(test_open_rejects_unknown_scheme),
         cmocka_unit_test(test_url_shown_hides_passwords),
         {"postgresql: test_pg_open_of_unreachable_server_is_unavailable",
