@@ -1027,6 +1027,20 @@ static void exchange_run(void *arg)
         http_die("event_base_once");
 }
 
+/* The whole request body, contiguous (evhttp already enforced its size). */
+static const unsigned char *request_body(struct evbuffer *in, size_t *len)
+{
+    const unsigned char *body;
+
+    *len = evbuffer_get_length(in);
+    if (*len == 0)
+        return (const unsigned char *)"";
+    body = evbuffer_pullup(in, -1);
+    if (body == NULL)
+        http_die("evbuffer_pullup");
+    return body;
+}
+
 /* evhttp_set_gencb: one complete request (headers and body within the limits). */
 static void http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -1068,10 +1082,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         x->ar.method = http_method_name(x->cmd);
         x->ar.path = x->path;
         x->ar.query = x->query;
-        x->ar.body_len = evbuffer_get_length(in);
-        x->ar.body = x->ar.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
-        if (x->ar.body == NULL)
-            http_die("evbuffer_pullup");
+        x->ar.body = request_body(in, &x->ar.body_len);
         x->ar.authorization = evhttp_find_header(ih, "Authorization");
         x->ar.peer_cert = x->peer_cert;
         x->ar.peer_verify = x->peer_cert != NULL ? SSL_get_verify_result(ssl) : -1;
@@ -1097,10 +1108,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     x->er.content_type = evhttp_find_header(ih, "Content-Type");
     x->er.accept = accept;
     x->er.authorization = evhttp_find_header(ih, "Authorization");
-    x->er.body_len = evbuffer_get_length(in);
-    x->er.body = x->er.body_len > 0 ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
-    if (x->er.body == NULL)
-        http_die("evbuffer_pullup");
+    x->er.body = request_body(in, &x->er.body_len);
 
     if (x->peer_cert != NULL) {
         x->er.peer_cert = x->peer_cert;

@@ -31,19 +31,15 @@
 #include "core/xalloc.h"
 #include "est/est.h"
 #include "store/store.h"
+#include "deployment.h"
 #include "support.h"
 
 #define NLINES 4
 #define TOKEN "fuzz-admin-token"
 
 struct deployment {
-    EVP_PKEY *ca_key;
-    X509 *ca_cert;
-    struct kp_config *cfg;
-    struct store *store;
-    struct est_server *est;
+    struct fuzz_deployment *d;
     struct admin_server *admin;
-    char token_sha256[65];
 };
 
 static struct deployment *dep;
@@ -53,11 +49,7 @@ static void deployment_free(void)
     if (dep == NULL)
         return;
     admin_server_free(dep->admin);
-    est_server_free(dep->est);
-    store_close(dep->store);
-    config_free(dep->cfg);
-    X509_free(dep->ca_cert);
-    EVP_PKEY_free(dep->ca_key);
+    fuzz_deployment_free(dep->d);
     free(dep);
     dep = NULL;
 }
@@ -87,61 +79,35 @@ static void seed_store(void)
     unsigned char hash[STORE_OTP_HASH_LEN] = {1};
     int64_t id;
 
-    FUZZ_CHECK(store_issue(dep->store, &c, 0, &ev) == KP_OK);
+    FUZZ_CHECK(store_issue(dep->d->store, &c, 0, &ev) == KP_OK);
     c.serial = "0d0e0f";
-    FUZZ_CHECK(store_issue(dep->store, &c, 0, &ev) == KP_OK);
-    FUZZ_CHECK(store_cert_revoke(dep->store, "0d0e0f", "keyCompromise", 100, &ev) == KP_OK);
-    FUZZ_CHECK(store_otp_insert(dep->store, hash, &o, &id) == KP_OK);
+    FUZZ_CHECK(store_issue(dep->d->store, &c, 0, &ev) == KP_OK);
+    FUZZ_CHECK(store_cert_revoke(dep->d->store, "0d0e0f", "keyCompromise", 100, &ev) == KP_OK);
+    FUZZ_CHECK(store_otp_insert(dep->d->store, hash, &o, &id) == KP_OK);
 }
 
 static void deployment_new(void)
 {
-    const char *dir = fuzz_scratch_dir();
-    X509_NAME *subj = X509_NAME_new();
-    char *path, *text, *errmsg = NULL;
     unsigned char md[32];
+    char hex[65], *text;
 
     fuzz_quiet();
     dep = xcalloc(1, sizeof(*dep));
     FUZZ_CHECK(EVP_Digest(TOKEN, strlen(TOKEN), md, NULL, EVP_sha256(), NULL) == 1);
     for (int i = 0; i < 32; i++)
-        snprintf(dep->token_sha256 + 2 * i, 3, "%02x", md[i]);
-    dep->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    FUZZ_CHECK(dep->ca_key != NULL && subj != NULL);
-    FUZZ_CHECK(X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
-                                          (const unsigned char *)"Fuzz Admin CA", -1, -1, 0) == 1);
-    FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
-    X509_NAME_free(subj);
-    fuzz_write_pem(dir, "ca.crt", dep->ca_cert, NULL);
-    fuzz_write_pem(dir, "ca.key", NULL, dep->ca_key);
-    fuzz_write_pem(dir, "tls.crt", dep->ca_cert, NULL);
-    fuzz_write_pem(dir, "tls.key", NULL, dep->ca_key);
-    path = xasprintf("%s/otp.key", dir);
-    FUZZ_CHECK(otp_key_create(path) == KP_OK);
-    free(path);
-
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     text = xasprintf("[tls]\ncert = \"tls.crt\"\nkey = \"tls.key\"\n"
                      "[store]\nurl = \"sqlite:admin.db\"\n"
                      "[otp]\nkey_file = \"otp.key\"\n"
                      "[admin]\ntoken_sha256 = \"%s\"\nclient_subjects = \"CN=ops\"\n"
                      "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n"
                      "[label.iot]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n",
-                     dep->token_sha256);
-    path = xasprintf("%s/kipuka.toml", dir);
-    fuzz_write_file(path, text, strlen(text));
+                     hex);
+    dep->d = fuzz_deployment_new("Fuzz Admin CA", text);
     free(text);
-    if (config_load(path, &dep->cfg, &errmsg) != KP_OK) {
-        fprintf(stderr, "config_load: %s\n", errmsg);
-        FUZZ_CHECK(!"config_load");
-    }
-    free(path);
-    FUZZ_CHECK(store_open(dep->cfg->store_url, &dep->store) == KP_OK);
-    if (est_server_new(dep->cfg, dep->store, &dep->est, &errmsg) != KP_OK) {
-        fprintf(stderr, "est_server_new: %s\n", errmsg);
-        FUZZ_CHECK(!"est_server_new");
-    }
-    dep->admin = admin_server_new(dep->cfg, dep->est);
+    dep->admin = admin_server_new(dep->d->cfg, dep->d->est);
     seed_store();
+    /* after fuzz_scratch_dir's handler, so it runs first: close, then delete */
     atexit(deployment_free);
 }
 
@@ -160,7 +126,7 @@ static void check_crl(const struct est_response *resp)
     X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)resp->body_len);
 
     FUZZ_CHECK(crl != NULL && p == (const unsigned char *)resp->body + resp->body_len);
-    FUZZ_CHECK(X509_CRL_verify(crl, dep->ca_key) == 1);
+    FUZZ_CHECK(X509_CRL_verify(crl, dep->d->ca_key) == 1);
     X509_CRL_free(crl);
 }
 
@@ -176,7 +142,8 @@ static void check_response(const struct admin_request *req, const struct est_res
     FUZZ_CHECK(known);
     FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL && resp->body_len > 0);
     FUZZ_CHECK((resp->status == 401) == (resp->www_authenticate != NULL));
-    FUZZ_CHECK(resp->www_authenticate == NULL || strncmp(resp->www_authenticate, "Bearer ", 7) == 0);
+    FUZZ_CHECK(resp->www_authenticate == NULL ||
+               strncmp(resp->www_authenticate, "Bearer ", 7) == 0);
     if (!authorized && !crl)
         FUZZ_CHECK(resp->status == 401 || resp->status == 405 ||
                    (resp->status == 404 && strcmp(req->path, "/metrics") != 0));

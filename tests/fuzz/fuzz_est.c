@@ -50,6 +50,7 @@
 #include "est/est.h"
 #include "pki/csrattrs.h"
 #include "store/store.h"
+#include "deployment.h"
 #include "support.h"
 
 #define NLINES 7
@@ -111,13 +112,9 @@ static const char config_text[] = "[server]\n"
 
 /* The deployment every input is sent to. */
 struct deployment {
-    EVP_PKEY *ca_key;
-    X509 *ca_cert;
+    struct fuzz_deployment *d;
     EVP_PKEY *peer_key;
     X509 *peer_cert; /* what "mtls" presents */
-    struct kp_config *cfg;
-    struct store *store;
-    struct est_server *srv;
     unsigned char binding[CB_LEN];
     uint64_t next_id;
 };
@@ -165,66 +162,32 @@ static void otp_add(const unsigned char key[OTP_KEY_LEN], const char *entity, co
     int64_t id = 0;
 
     otp_hash(key, otp, strlen(otp), hash);
-    FUZZ_CHECK(store_otp_insert(dep->store, hash, &o, &id) == KP_OK);
+    FUZZ_CHECK(store_otp_insert(dep->d->store, hash, &o, &id) == KP_OK);
 }
 
 static void deployment_free(void)
 {
     if (dep == NULL)
         return;
-    est_server_free(dep->srv);
-    store_close(dep->store);
-    config_free(dep->cfg);
+    fuzz_deployment_free(dep->d);
     X509_free(dep->peer_cert);
-    X509_free(dep->ca_cert);
     EVP_PKEY_free(dep->peer_key);
-    EVP_PKEY_free(dep->ca_key);
     free(dep);
     dep = NULL;
 }
 
 static void deployment_new(void)
 {
-    const char *dir = fuzz_scratch_dir();
-    unsigned char otp_key[OTP_KEY_LEN];
-    X509_NAME *subj = X509_NAME_new();
-    char *path, *errmsg = NULL;
-
     fuzz_quiet();
     dep = xcalloc(1, sizeof(*dep));
     memset(dep->binding, 0xcb, sizeof(dep->binding));
-    dep->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    dep->d = fuzz_deployment_new("Fuzz EST CA", config_text);
     dep->peer_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    FUZZ_CHECK(dep->ca_key != NULL && dep->peer_key != NULL && subj != NULL);
-    FUZZ_CHECK(X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
-                                          (const unsigned char *)"Fuzz EST CA", -1, -1, 0) == 1);
-    FUZZ_CHECK(ca_create_root(dep->ca_key, subj, 3650, &dep->ca_cert) == KP_OK);
-    X509_NAME_free(subj);
-    fuzz_write_pem(dir, "ca.crt", dep->ca_cert, NULL);
-    fuzz_write_pem(dir, "ca.key", NULL, dep->ca_key);
-    dep->peer_cert = peer_cert_new(dep->ca_cert, dep->ca_key, dep->peer_key);
-
-    path = xasprintf("%s/otp.key", dir);
-    FUZZ_CHECK(otp_key_create(path) == KP_OK);
-    FUZZ_CHECK(otp_key_load(path, otp_key) == KP_OK);
-    free(path);
-
-    path = xasprintf("%s/kipuka.toml", dir);
-    fuzz_write_file(path, config_text, strlen(config_text));
-    if (config_load(path, &dep->cfg, &errmsg) != KP_OK) {
-        fprintf(stderr, "config_load: %s\n", errmsg);
-        FUZZ_CHECK(!"config_load");
-    }
-    free(path);
-    FUZZ_CHECK(store_open(dep->cfg->store_url, &dep->store) == KP_OK);
-    if (est_server_new(dep->cfg, dep->store, &dep->srv, &errmsg) != KP_OK) {
-        fprintf(stderr, "est_server_new: %s\n", errmsg);
-        FUZZ_CHECK(!"est_server_new");
-    }
-    otp_add(otp_key, "device-001", "fuzz-otp-any", NULL, 365L * 86400, (int64_t)1 << 40);
-    otp_add(otp_key, "device-002", "fuzz-otp-iot", "iot", 365L * 86400, (int64_t)1 << 40);
-    otp_add(otp_key, "device-003", "fuzz-otp-expired", NULL, -3600, 1);
-    OPENSSL_cleanse(otp_key, sizeof(otp_key));
+    FUZZ_CHECK(dep->peer_key != NULL);
+    dep->peer_cert = peer_cert_new(dep->d->ca_cert, dep->d->ca_key, dep->peer_key);
+    otp_add(dep->d->otp_key, "device-001", "fuzz-otp-any", NULL, 365L * 86400, (int64_t)1 << 40);
+    otp_add(dep->d->otp_key, "device-002", "fuzz-otp-iot", "iot", 365L * 86400, (int64_t)1 << 40);
+    otp_add(dep->d->otp_key, "device-003", "fuzz-otp-expired", NULL, -3600, 1);
     /* after fuzz_scratch_dir's handler, so it runs first: close, then delete */
     atexit(deployment_free);
 }
@@ -249,7 +212,7 @@ static int64_t cert_count(void)
 {
     int64_t n = -1;
 
-    FUZZ_CHECK(store_cert_count(dep->store, &n) == KP_OK && n >= 0);
+    FUZZ_CHECK(store_cert_count(dep->d->store, &n) == KP_OK && n >= 0);
     return n;
 }
 
@@ -391,7 +354,7 @@ static void check_response(const struct est_request *req, const struct est_respo
                    : resp->status == 401 &&
                          strcmp(resp->www_authenticate, EST_BASIC_CHALLENGE) == 0);
     FUZZ_CHECK(resp->status != 429 || resp->retry_after > 0);
-    FUZZ_CHECK(resp->status != 202 || resp->retry_after == dep->cfg->est_retry_after);
+    FUZZ_CHECK(resp->status != 202 || resp->retry_after == dep->d->cfg->est_retry_after);
     FUZZ_CHECK(memchr(resp->auth_subject, '\0', sizeof(resp->auth_subject)) != NULL);
     if (resp->status == 200) {
         check_ok(req, resp, issued);
@@ -422,8 +385,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     memset(&req, 0, sizeof(req));
-    path = xasprintf("%s%s%s/%s", dep->cfg->est_base_path, line[1][0] ? "/" : "", line[1], line[0]);
-    if (est_route(dep->cfg->est_base_path, path, &req) != KP_OK)
+    path =
+        xasprintf("%s%s%s/%s", dep->d->cfg->est_base_path, line[1][0] ? "/" : "", line[1], line[0]);
+    if (est_route(dep->d->cfg->est_base_path, path, &req) != KP_OK)
         goto out;
     req.method = strcmp(line[2], "GET") == 0    ? EST_GET
                  : strcmp(line[2], "POST") == 0 ? EST_POST
@@ -446,7 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.id = ++dep->next_id;
 
     before = cert_count();
-    est_handle(dep->srv, &req, &resp);
+    est_handle(dep->d->est, &req, &resp);
     check_response(&req, &resp, cert_count() - before);
     est_response_cleanup(&resp);
     FUZZ_CHECK(ERR_peek_error() == 0);
