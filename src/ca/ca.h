@@ -28,8 +28,9 @@ struct ca_template {
     const X509_NAME *subject;
     const GENERAL_NAMES *sans; /* may be NULL */
     EVP_PKEY *pubkey;
-    /* The request's SubjectPublicKeyInfo, when there is one: copied as is,
-     * which skips OpenSSL 3.0's costly re-encode and decode of pubkey. */
+    /* pubkey's own SubjectPublicKeyInfo (the request's), or NULL: copied as
+     * is, which skips OpenSSL 3.0's costly re-encode and decode of pubkey.
+     * Whoever replaces pubkey (serverkeygen) sets this to NULL. */
     const X509_PUBKEY *spki;
     time_t not_before;
     time_t not_after;
