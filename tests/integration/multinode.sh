@@ -29,6 +29,9 @@ KIPUKA_TEST_PG_URL=$("$PG_CLUSTER" start "$PGDIR") || {
 PG_URL=${KIPUKA_TEST_PG_URL%/*}/$PG_DB # read by lib.sh (kp_init, db)
 
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 # Many failures from one address and entity are the point here, not abuse.
 sed -i 's/^\[server\]$/[server]\nauth_fail_limit = 0\nauth_fail_limit_addr = 0/' "$CFG"
 CFG_A=$CFG
