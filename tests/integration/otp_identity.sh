@@ -148,6 +148,17 @@ make_csr cam_bad "/CN=cam-3.example.com" ec:P-256 -addext "subjectAltName=DNS:ca
 refused_403 "admin-bound SANs: DNS:cam-4.example.com" cam_bad "device-001:$A" open/
 make_csr cam "/CN=cam-3.example.com" ec:P-256 -addext "subjectAltName=DNS:cam-3.example.com"
 expect_eq "admin-bound subject and SAN: 200" 200 "$(enroll_otp cam "device-001:$A")"
+KA() { "$KIPUKA" admin -c "$CFG" --server "https://localhost:$PORT" "$@"; }
+KOTP=$(KA otp-create --entity device-001 --subject /CN=cam-9.example.com --san DNS:cam-9.example.com 2>/dev/null)
+check "kipuka admin otp-create --subject --san prints an OTP" test "${#KOTP}" = 20
+make_csr cam9_bad "/CN=cam-9.example.com" ec:P-256 -addext "subjectAltName=IP:192.0.2.9"
+refused_403 "kipuka admin otp-create bindings: an IP SAN that was not bound" cam9_bad \
+    "device-001:$KOTP" open/
+make_csr cam9 "/CN=cam-9.example.com" ec:P-256 -addext "subjectAltName=DNS:cam-9.example.com"
+expect_eq "kipuka admin otp-create bindings: the bound name enrolls: 200" 200 \
+    "$(enroll_otp cam9 "device-001:$KOTP")"
+check "kipuka admin otp-create --san with a bad type fails" \
+    sh -c "! '$KIPUKA' admin -c '$CFG' --server 'https://localhost:$PORT' otp-create --entity x --san X:y >/dev/null 2>&1"
 for bad in '"subject":"CN=x"' '"subject":"/NOPE=x"' '"subject":7' '"sans":"DNS:x"' '"sans":[]' \
     '"sans":["FOO:x"]' '"sans":["IP:300.1.1.1"]' '"sans":["DNS:a b"]' '"sans":[1]'; do
     expect_eq "generate with $bad: 400" 400 \
