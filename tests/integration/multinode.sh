@@ -66,8 +66,9 @@ node_spawn A
 node_spawn B
 node_wait A
 node_wait B
-expect_eq "two nodes started together on one fresh database: each migration applied once" "3 3" \
-    "$(db "select count(*) || ' ' || count(distinct version) from schema_migrations")"
+# (every migration 1..max once, whatever the number of migrations)
+expect_eq "two nodes started together on one fresh database: each migration applied once" t \
+    "$(db "select count(*) = count(distinct version) and count(*) = max(version) and count(*) >= 4 from schema_migrations")"
 check "the two nodes listen on different ports ($PORT_A, $PORT_B)" test "$PORT_A" != "$PORT_B"
 BASE=$URL_A # for lib.sh's fetch_chain
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
