@@ -24,11 +24,12 @@
 
 /* Who the client proved to be. */
 struct enroll_auth {
-    const char *method;    /* "otp" or "mtls" */
-    char *who;             /* entity id or certificate subject (owned) */
-    int64_t otp_id;        /* > 0 for OTP */
-    bool otp_spent;        /* the OTP is used up: valid only for the pending request that took it */
-    struct store_otp *otp; /* the OTP's row (owned), for what it may certify */
+    const char *method; /* "otp" or "mtls" */
+    char *who;          /* entity id or certificate subject (owned) */
+    int64_t otp_id;     /* > 0 for OTP */
+    bool otp_spent;     /* the OTP is used up: valid only for the pending request that took it */
+    /* the OTP's row (owned), for what it may certify */
+    struct store_otp *otp;
 };
 
 /* One attempt, its outcome and why: feeds the audit row and the log line. */
