@@ -52,6 +52,11 @@ static void certs_list(struct admin_call *x)
     if (!admin_query_int(x, "limit", CERTS_LIMIT_DEFAULT, CERTS_LIMIT_MAX, &q.limit) ||
         !admin_query_int(x, "offset", 0, INT64_MAX, &q.offset))
         goto out;
+    /* the store reads 0 as "no limit": never let a client ask for that */
+    if (q.limit < 1) {
+        admin_error(x, 400, "bad_request", "limit must be from 1 to 1000");
+        goto out;
+    }
     if (status != NULL && strcmp(status, "valid") != 0 && strcmp(status, "revoked") != 0) {
         admin_error(x, 400, "bad_request", "status must be valid or revoked");
         goto out;

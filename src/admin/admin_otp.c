@@ -8,6 +8,7 @@
 
 #include "admin/admin_internal.h"
 #include "auth/otp.h"
+#include "auth/otpbind.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -34,10 +35,76 @@ static bool member_int(struct admin_call *x, json_t *body, const char *name, jso
     return true;
 }
 
+/* The optional "subject" and "sans" members into their canonical forms
+ * (otpbind.h); false after 400. */
+static bool member_binds(struct admin_call *x, json_t *body, char **subject, char **sans)
+{
+    json_t *sj = json_object_get(body, "subject"), *aj = json_object_get(body, "sans");
+    const char *list[OTPBIND_SANS_MAX];
+    const char *why;
+    char msg[160];
+    size_t n;
+
+    if (sj != NULL && !json_is_null(sj)) {
+        if (!json_is_string(sj)) {
+            admin_error(x, 400, "bad_request", "subject must be a string such as \"/CN=name\"");
+            return false;
+        }
+        why = otpbind_subject_parse(json_string_value(sj), subject);
+        if (why != NULL) {
+            snprintf(msg, sizeof(msg), "subject: %s", why);
+            admin_error(x, 400, "bad_request", msg);
+            return false;
+        }
+    }
+    if (aj == NULL || json_is_null(aj))
+        return true;
+    n = json_is_array(aj) ? json_array_size(aj) : 0;
+    if (n == 0 || n > OTPBIND_SANS_MAX) {
+        admin_error(x, 400, "bad_request",
+                    "sans must be an array of 1 to 32 strings such as \"DNS:name\"");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        list[i] = json_string_value(json_array_get(aj, i));
+        if (list[i] == NULL) {
+            admin_error(x, 400, "bad_request",
+                        "sans must be an array of 1 to 32 strings such as \"DNS:name\"");
+            return false;
+        }
+    }
+    why = otpbind_sans_parse(list, n, sans);
+    if (why != NULL) {
+        snprintf(msg, sizeof(msg), "sans: %s", why);
+        admin_error(x, 400, "bad_request", msg);
+        return false;
+    }
+    return true;
+}
+
+/* The canonical "DNS:a,IP:b" as a JSON array, or null. */
+static json_t *sans_json(const char *sans)
+{
+    json_t *a;
+
+    if (sans == NULL)
+        return json_null();
+    a = json_array();
+    for (const char *p = sans; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return a;
+}
+
 static void otp_generate_route(struct admin_call *x)
 {
     json_t *body = admin_body(x);
-    const char *entity, *label = NULL;
+    const char *entity, *label = NULL, *why;
+    char *subject = NULL, *sans = NULL;
     json_int_t ttl, uses;
     unsigned char hash[STORE_OTP_HASH_LEN];
     char otp[OTP_LEN + 1];
@@ -48,8 +115,13 @@ static void otp_generate_route(struct admin_call *x)
     if (body == NULL)
         return;
     entity = json_string_value(json_object_get(body, "entity_id"));
-    if (entity == NULL || *entity == '\0' || strlen(entity) > 256) {
+    if (entity == NULL) {
         admin_error(x, 400, "bad_request", "entity_id must be a string of 1 to 256 characters");
+        goto out;
+    }
+    why = otpbind_entity_check(entity);
+    if (why != NULL) {
+        admin_error(x, 400, "bad_request", why);
         goto out;
     }
     if (json_object_get(body, "label") != NULL && !json_is_null(json_object_get(body, "label"))) {
@@ -60,13 +132,16 @@ static void otp_generate_route(struct admin_call *x)
         }
     }
     if (!member_int(x, body, "ttl", x->a->cfg->otp_default_ttl, 60, OTP_TTL_MAX, &ttl) ||
-        !member_int(x, body, "uses", x->a->cfg->otp_default_uses, 1, OTP_USES_MAX, &uses))
+        !member_int(x, body, "uses", x->a->cfg->otp_default_uses, 1, OTP_USES_MAX, &uses) ||
+        !member_binds(x, body, &subject, &sans))
         goto out;
     row.entity_id = (char *)entity;
     row.label = (char *)label;
     row.created_at = (int64_t)time(NULL);
     row.expires_at = row.created_at + ttl;
     row.uses_left = row.uses_total = uses;
+    row.subject = subject; /* borrowed */
+    row.sans = sans;       /* borrowed */
     if (otp_generate(otp) != KP_OK) {
         admin_error(x, 500, "internal_error", "cannot generate an OTP");
         goto out;
@@ -79,10 +154,13 @@ static void otp_generate_route(struct admin_call *x)
     }
     log_info("admin: %s created OTP %lld for %s", x->who, (long long)id, entity);
     admin_json(x, 201,
-               json_pack("{s:I, s:s, s:s, s:s?, s:I, s:I}", "id", (json_int_t)id, "token", otp,
-                         "entity_id", entity, "label", label, "expires_at",
-                         (json_int_t)row.expires_at, "uses", uses));
+               json_pack("{s:I, s:s, s:s, s:s?, s:I, s:I, s:s?, s:o}", "id", (json_int_t)id,
+                         "token", otp, "entity_id", entity, "label", label, "expires_at",
+                         (json_int_t)row.expires_at, "uses", uses, "subject", subject, "sans",
+                         sans_json(sans)));
 out:
+    free(subject);
+    free(sans);
     OPENSSL_cleanse(otp, sizeof(otp));
     json_decref(body);
 }
@@ -95,12 +173,13 @@ static void otp_list_one(const struct store_otp *o, void *arg)
                         : o->uses_left <= 0    ? "used"
                                                : "active";
 
-    json_array_append_new(arg, json_pack("{s:I, s:s, s:s?, s:I, s:I, s:I, s:I, s:s}", "id",
-                                         (json_int_t)o->id, "entity_id", o->entity_id, "label",
-                                         o->label, "created_at", (json_int_t)o->created_at,
+    json_array_append_new(arg, json_pack("{s:I, s:s, s:s?, s:I, s:I, s:I, s:I, s:s, s:s?, s:o}",
+                                         "id", (json_int_t)o->id, "entity_id", o->entity_id,
+                                         "label", o->label, "created_at", (json_int_t)o->created_at,
                                          "expires_at", (json_int_t)o->expires_at, "uses_left",
                                          (json_int_t)o->uses_left, "uses_total",
-                                         (json_int_t)o->uses_total, "state", state));
+                                         (json_int_t)o->uses_total, "state", state, "subject",
+                                         o->subject, "sans", sans_json(o->sans)));
 }
 
 static void otp_revoke_route(struct admin_call *x, const char *id_text)

@@ -299,6 +299,7 @@ static char *init_label_section(const char *name, const char *chain)
                      "max_validity_days = 398\n"
                      "eku = \"clientAuth\"\n"
                      "allow_otp = true\n"
+                     "otp_subject = \"entity\"\n"
                      "allow_mtls = true\n"
                      "channel_binding = \"optional\"\n"
                      "mtls_subject_match = true\n"

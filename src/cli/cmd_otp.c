@@ -7,13 +7,17 @@
 #include <time.h>
 
 #include "auth/otp.h"
+#include "auth/otpbind.h"
 #include "cli/cli.h"
 #include "core/xalloc.h"
 
 #define OTP_MAX_COUNT 100000
+#define OTP_MAX_USES 1000000
+#define OTP_MAX_TTL (366L * 86400)
 
 static const char otp_usage[] =
     "usage: kipuka otp create --entity ID [--label L] [--ttl 24h] [--uses N] [--count N]\n"
+    "                         [--subject DN] [--san TYPE:VALUE]...\n"
     "       kipuka otp list\n"
     "       kipuka otp revoke ID\n"
     "\n"
@@ -24,6 +28,9 @@ static const char otp_usage[] =
     "  --ttl T       lifetime: 90s, 30m, 24h, 7d (default otp.default_ttl)\n"
     "  --uses N      enrollments allowed (default otp.default_uses)\n"
     "  --count N     how many OTPs to create for the entity (default 1)\n"
+    "  --subject DN  the only subject its CSRs may carry, e.g. \"/CN=dev-1.example.com/O=Ex\"\n"
+    "  --san T:V     a subjectAltName its CSRs may carry (DNS, IP, email, URI; repeat it);\n"
+    "                CSRs may carry only these\n"
     "  -c FILE       config file (default " CLI_DEFAULT_CONFIG ")\n";
 
 static long otp_parse_count(const char *s, long max)
@@ -35,8 +42,14 @@ static long otp_parse_count(const char *s, long max)
     return v;
 }
 
+/* What an OTP will be bound to: canonical forms (otpbind.h), NULL when none. */
+struct otp_binds {
+    char *subject;
+    char *sans;
+};
+
 static int otp_create(struct kp_config *cfg, struct store *st, const char *entity,
-                      const char *label, long ttl, long uses, long count)
+                      const char *label, long ttl, long uses, long count, const struct otp_binds *b)
 {
     unsigned char key[OTP_KEY_LEN], hash[STORE_OTP_HASH_LEN];
     char otp[OTP_LEN + 1], when[32];
@@ -53,6 +66,8 @@ static int otp_create(struct kp_config *cfg, struct store *st, const char *entit
             .created_at = time(NULL),
             .uses_left = uses,
             .uses_total = uses,
+            .subject = b->subject, /* borrowed */
+            .sans = b->sans,       /* borrowed */
         };
         int64_t id = 0;
         row.expires_at = row.created_at + ttl;
@@ -64,8 +79,10 @@ static int otp_create(struct kp_config *cfg, struct store *st, const char *entit
             goto out;
         }
         printf("%s\n", otp);
-        fprintf(stderr, "otp id=%lld entity=%s label=%s uses=%ld expires=%s\n", (long long)id,
-                entity, label ? label : "*", uses, cli_time(row.expires_at, when, sizeof(when)));
+        fprintf(stderr, "otp id=%lld entity=%s label=%s uses=%ld expires=%s%s%s%s%s\n",
+                (long long)id, entity, label ? label : "*", uses,
+                cli_time(row.expires_at, when, sizeof(when)), b->subject ? " subject=" : "",
+                b->subject ? b->subject : "", b->sans ? " sans=" : "", b->sans ? b->sans : "");
     }
     fflush(stdout);
     status = 0;
@@ -82,21 +99,30 @@ static void otp_print_row(const struct store_otp *o, void *arg)
                         : o->expires_at <= *(time_t *)arg ? "expired"
                         : o->uses_left <= 0               ? "used"
                                                           : "active";
-    printf("%-6lld %-24s %-16s %-20s %-20s %lld/%-4lld %s\n", (long long)o->id, o->entity_id,
-           o->label ? o->label : "*", cli_time(o->created_at, c, sizeof(c)),
+    printf("%-6lld %-24s %-16s %-20s %-20s %lld/%-4lld %s%s%s%s%s %s\n", (long long)o->id,
+           o->entity_id, o->label ? o->label : "*", cli_time(o->created_at, c, sizeof(c)),
            cli_time(o->expires_at, e, sizeof(e)), (long long)o->uses_left, (long long)o->uses_total,
+           o->subject ? "subject=" : "", o->subject ? o->subject : "",
+           o->subject && o->sans ? " " : "", o->sans ? "sans=" : "",
+           o->sans      ? o->sans
+           : o->subject ? ""
+                        : "-",
            state);
 }
 
 int cmd_otp(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"entity", required_argument, NULL, 'e'}, {"label", required_argument, NULL, 'l'},
-        {"ttl", required_argument, NULL, 't'},    {"uses", required_argument, NULL, 'u'},
-        {"count", required_argument, NULL, 'n'},  {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"entity", required_argument, NULL, 'e'},  {"label", required_argument, NULL, 'l'},
+        {"ttl", required_argument, NULL, 't'},     {"uses", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},   {"config", required_argument, NULL, 'c'},
+        {"subject", required_argument, NULL, 's'}, {"san", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *path = CLI_DEFAULT_CONFIG, *entity = NULL, *label = NULL, *sub;
-    const char *ttl_s = NULL, *uses_s = NULL, *count_s = NULL;
+    const char *ttl_s = NULL, *uses_s = NULL, *count_s = NULL, *subject_s = NULL;
+    const char *sans[OTPBIND_SANS_MAX + 1];
+    size_t nsans = 0;
+    struct otp_binds binds = {NULL, NULL};
     struct kp_config *cfg = NULL;
     struct store *st = NULL;
     int status = 2, c;
@@ -124,6 +150,16 @@ int cmd_otp(int argc, char **argv)
         case 'n':
             count_s = optarg;
             break;
+        case 's':
+            subject_s = optarg;
+            break;
+        case 'a':
+            if (nsans > OTPBIND_SANS_MAX) {
+                fprintf(stderr, "kipuka: at most %d --san\n", OTPBIND_SANS_MAX);
+                return 2;
+            }
+            sans[nsans++] = optarg;
+            break;
         case 'c':
             path = optarg;
             break;
@@ -140,22 +176,51 @@ int cmd_otp(int argc, char **argv)
         return 1;
     if (strcmp(sub, "create") == 0) {
         long ttl = ttl_s ? config_parse_duration(ttl_s) : cfg->otp_default_ttl;
-        long uses = uses_s ? otp_parse_count(uses_s, 1000000) : cfg->otp_default_uses;
+        long uses = uses_s ? otp_parse_count(uses_s, OTP_MAX_USES) : cfg->otp_default_uses;
         long count = count_s ? otp_parse_count(count_s, OTP_MAX_COUNT) : 1;
-        if (entity == NULL || entity[0] == '\0' || strchr(entity, ':') != NULL) {
-            fprintf(stderr, "kipuka: --entity ID is required and cannot contain ':'\n");
+        const char *why;
+        if (entity == NULL) {
+            fprintf(stderr, "kipuka: --entity ID is required\n");
             goto out;
         }
-        if (ttl < 1 || uses < 1 || count < 1) {
-            fprintf(stderr, "kipuka: bad --ttl, --uses or --count\n");
+        why = otpbind_entity_check(entity);
+        if (why != NULL) {
+            fprintf(stderr, "kipuka: --entity: %s\n", why);
             goto out;
+        }
+        if (ttl < 1 || ttl > OTP_MAX_TTL) {
+            fprintf(stderr,
+                    "kipuka: --ttl must be a duration from 1s to 366d (90s, 30m, 24h, 7d)\n");
+            goto out;
+        }
+        if (uses < 1) {
+            fprintf(stderr, "kipuka: --uses must be a whole number from 1 to %d\n", OTP_MAX_USES);
+            goto out;
+        }
+        if (count < 1) {
+            fprintf(stderr, "kipuka: --count must be a whole number from 1 to %d\n", OTP_MAX_COUNT);
+            goto out;
+        }
+        if (subject_s != NULL) {
+            why = otpbind_subject_parse(subject_s, &binds.subject);
+            if (why != NULL) {
+                fprintf(stderr, "kipuka: --subject: %s\n", why);
+                goto out;
+            }
+        }
+        if (nsans > 0) {
+            why = otpbind_sans_parse(sans, nsans, &binds.sans);
+            if (why != NULL) {
+                fprintf(stderr, "kipuka: --san: %s\n", why);
+                goto out;
+            }
         }
         if (label != NULL && config_label(cfg, label) == NULL) {
             fprintf(stderr, "kipuka: no label \"%s\" in %s\n", label, cfg->path);
             goto out;
         }
         st = cli_store_open(cfg);
-        status = st ? otp_create(cfg, st, entity, label, ttl, uses, count) : 1;
+        status = st ? otp_create(cfg, st, entity, label, ttl, uses, count, &binds) : 1;
     } else if (strcmp(sub, "list") == 0) {
         time_t now = time(NULL);
         st = cli_store_open(cfg);
@@ -163,8 +228,8 @@ int cmd_otp(int argc, char **argv)
             status = 1;
             goto out;
         }
-        printf("%-6s %-24s %-16s %-20s %-20s %-9s %s\n", "ID", "ENTITY", "LABEL", "CREATED",
-               "EXPIRES", "USES", "STATE");
+        printf("%-6s %-24s %-16s %-20s %-20s %-9s %s %s\n", "ID", "ENTITY", "LABEL", "CREATED",
+               "EXPIRES", "USES", "BOUND", "STATE");
         status = store_otp_list(st, otp_print_row, &now) == KP_OK ? 0 : 1;
     } else if (strcmp(sub, "revoke") == 0) {
         long id = optind + 1 < argc ? otp_parse_count(argv[optind + 1], 0x7fffffff) : -1;
@@ -192,6 +257,8 @@ int cmd_otp(int argc, char **argv)
         fprintf(stderr, "kipuka: unknown otp command \"%s\"\n\n%s", sub, otp_usage);
     }
 out:
+    free(binds.subject);
+    free(binds.sans);
     store_close(st);
     config_free(cfg);
     return status;

@@ -88,6 +88,12 @@ static const char *check_approval(const char *v)
                                                               : "must be \"auto\" or \"manual\"";
 }
 
+static const char *check_otp_subject(const char *v)
+{
+    return strcmp(v, "entity") == 0 || strcmp(v, "any") == 0 ? NULL
+                                                             : "must be \"entity\" or \"any\"";
+}
+
 static const char *check_not_empty(const char *v)
 {
     return v[0] != '\0' ? NULL : "cannot be empty";
@@ -144,6 +150,7 @@ static const struct cfg_row label_rows[] = {
     {"label", "max_validity_days", T_INT, L(max_validity_days), 1, 3650, "398", NULL},
     {"label", "eku", T_EKUS, L(ekus), 0, 0, "clientAuth", NULL},
     {"label", "allow_otp", T_BOOL, L(allow_otp), 0, 0, "true", NULL},
+    {"label", "otp_subject", T_STRING, L(otp_subject), 0, 0, "entity", check_otp_subject},
     {"label", "allow_mtls", T_BOOL, L(allow_mtls), 0, 0, "true", NULL},
     {"label", "channel_binding", T_CBPOLICY, L(channel_binding), 0, 0, "optional", NULL},
     {"label", "mtls_subject_match", T_BOOL, L(mtls_subject_match), 0, 0, "true", NULL},

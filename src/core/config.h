@@ -29,6 +29,7 @@ struct label_cfg {
     long max_validity_days; /* further capped by the CA/B BR schedule */
     unsigned ekus;          /* bitmask of 1u << enum eku */
     bool allow_otp;
+    char *otp_subject; /* "entity": an OTP certifies only its entity's names; "any" */
     bool allow_mtls;
     enum cb_policy channel_binding;
     bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject == client cert subject */

@@ -10,6 +10,7 @@
 
 #include "auth/basic.h"
 #include "auth/chanbind.h"
+#include "auth/otpbind.h"
 #include "ca/profile.h"
 #include "core/base64.h"
 #include "core/log.h"
@@ -27,6 +28,8 @@ struct enroll_auth {
     char *who;          /* entity id or certificate subject (owned) */
     int64_t otp_id;     /* > 0 for OTP */
     bool otp_spent;     /* the OTP is used up: valid only for the pending request that took it */
+    /* the OTP's row (owned), for what it may certify */
+    struct store_otp *otp;
 };
 
 /* One attempt, its outcome and why: feeds the audit row and the log line. */
@@ -130,6 +133,8 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
         x->auth.method = "otp";
         x->auth.otp_id = otp->id;
         x->auth.otp_spent = true;
+        x->auth.otp = otp;
+        otp = NULL; /* steal */
         rc = KP_OK;
     } else if (otp->expires_at <= time(NULL)) {
         x->why = "OTP expired";
@@ -141,6 +146,8 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
     } else {
         x->auth.method = "otp";
         x->auth.otp_id = otp->id;
+        x->auth.otp = otp;
+        otp = NULL; /* steal */
         rc = KP_OK;
     }
 out:
@@ -252,6 +259,23 @@ static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr 
         return KP_ERR_FORBIDDEN;
     }
     return KP_OK;
+}
+
+/* What an OTP may certify (docs/otp-identity.md): the label's otp_subject
+ * rule, the subject and SANs bound to the OTP, never the CA's own name.
+ * Checked before anything takes a use of the OTP. */
+static enum kp_err enroll_check_otp_identity(struct enroll_ctx *x, const struct csr *csr)
+{
+    struct otpbind_rules r = {0};
+
+    if (x->auth.otp == NULL)
+        return KP_OK;
+    r.entity = x->auth.otp->entity_id;
+    r.entity_rule = strcmp(x->l->cfg->otp_subject, "entity") == 0;
+    r.subject = x->auth.otp->subject;
+    r.sans = x->auth.otp->sans;
+    r.ca_subject = X509_get_subject_name(x->l->ca->cert);
+    return otpbind_check(&r, csr->subject, csr->sans, &x->why);
 }
 
 static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
@@ -478,6 +502,9 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
     rc = enroll_match_pending(x);
     if (rc != KP_OK)
         goto out;
+    rc = enroll_check_otp_identity(x, csr);
+    if (rc != KP_OK)
+        goto out;
     /* An approved request had its binding checked on the connection that
      * submitted it; its retry comes on another one. */
     if (x->pending == NULL) {
@@ -522,6 +549,8 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
     }
     rc = enroll_issue(x, csr, &t, cert);
 out:
+    store_otp_free(x->auth.otp);
+    x->auth.otp = NULL;
     return rc;
 }
 

@@ -168,6 +168,8 @@ void store_otp_free(struct store_otp *o)
         return;
     free(o->entity_id);
     free(o->label);
+    free(o->subject);
+    free(o->sans);
     free(o);
 }
 

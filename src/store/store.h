@@ -51,6 +51,11 @@ struct store_otp {
     int64_t uses_left;
     int64_t uses_total;
     bool revoked;
+    /* Bound by the operator at creation (docs/otp-identity.md), NULL when not:
+     * the one subject a CSR may carry ("/CN=x/O=y", otpbind_subject_parse) and
+     * the SANs a CSR's may be taken from ("DNS:x,IP:y", otpbind_sans_parse). */
+    char *subject;
+    char *sans;
 };
 
 /* A request held for an operator (label approval = "manual", RFC 7030 4.2.3).

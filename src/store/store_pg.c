@@ -93,6 +93,9 @@ static const char *const pg_migrations[] = {
     " serial TEXT PRIMARY KEY REFERENCES certificates(serial),"
     " cms BYTEA NOT NULL,"
     " created_at BIGINT NOT NULL);",
+    /* 4: the subject and SANs an OTP may certify, bound at creation */
+    "ALTER TABLE otps ADD COLUMN subject TEXT;"
+    "ALTER TABLE otps ADD COLUMN sans TEXT;",
 };
 
 #define PG_MIGRATIONS_N (sizeof(pg_migrations) / sizeof(pg_migrations[0]))
@@ -102,7 +105,7 @@ static const char *const pg_migrations[] = {
     "status, revoked_at, der"
 
 #define PG_OTP_COLUMNS                                                                             \
-    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked"
+    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked, subject, sans"
 
 /* Seconds since the epoch on the database server's clock. */
 #define PG_NOW "floor(extract(epoch FROM clock_timestamp()))::bigint"
@@ -496,10 +499,12 @@ static enum kp_err pg_otp_insert(struct store *s, const unsigned char hash[STORE
     pg_params_int(&pp, o->uses_left);
     pg_params_int(&pp, o->uses_total);
     pg_params_int(&pp, o->revoked ? 1 : 0);
+    pg_params_text(&pp, o->subject);
+    pg_params_text(&pp, o->sans);
     rc = pg_query_int64(c,
                         "INSERT INTO otps(hash, entity_id, label, created_at, expires_at,"
-                        " uses_left, uses_total, revoked) VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
-                        " RETURNING id",
+                        " uses_left, uses_total, revoked, subject, sans)"
+                        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                         &pp, false, &id, "insert OTP");
     if (rc != KP_OK)
         goto out;
@@ -537,6 +542,8 @@ static struct store_otp *pg_otp_from_row(const PGresult *res, int row)
     o->uses_left = pg_value_int64(res, row, 5);
     o->uses_total = pg_value_int64(res, row, 6);
     o->revoked = pg_value_int64(res, row, 7) != 0;
+    o->subject = pg_value_strdup(res, row, 8);
+    o->sans = pg_value_strdup(res, row, 9);
     return o;
 }
 

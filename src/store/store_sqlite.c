@@ -109,6 +109,9 @@ static const char *const sq_migrations[] = {
     " serial TEXT PRIMARY KEY REFERENCES certificates(serial),"
     " cms BLOB NOT NULL,"
     " created_at INTEGER NOT NULL);",
+    /* 4: the subject and SANs an OTP may certify, bound at creation */
+    "ALTER TABLE otps ADD COLUMN subject TEXT;"
+    "ALTER TABLE otps ADD COLUMN sans TEXT;",
 };
 
 #define SQ_MIGRATIONS_N (sizeof(sq_migrations) / sizeof(sq_migrations[0]))
@@ -118,7 +121,7 @@ static const char *const sq_migrations[] = {
     "status, revoked_at, der"
 
 #define SQ_OTP_COLUMNS                                                                             \
-    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked"
+    "id, entity_id, label, created_at, expires_at, uses_left, uses_total, revoked, subject, sans"
 
 static struct sqlite_store *sq_store(struct store *s)
 {
@@ -807,7 +810,8 @@ static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE
         goto out;
     if (sq_prepare(st->db,
                    "INSERT INTO otps(hash, entity_id, label, created_at, expires_at, uses_left,"
-                   " uses_total, revoked) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   " uses_total, revoked, subject, sans)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                    &stmt, "insert OTP") != KP_OK)
         goto out;
     if (sqlite3_bind_blob(stmt, 1, hash, STORE_OTP_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
@@ -817,7 +821,9 @@ static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE
         sqlite3_bind_int64(stmt, 5, o->expires_at) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 6, o->uses_left) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 7, o->uses_total) != SQLITE_OK ||
-        sqlite3_bind_int(stmt, 8, o->revoked ? 1 : 0) != SQLITE_OK) {
+        sqlite3_bind_int(stmt, 8, o->revoked ? 1 : 0) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 9, o->subject, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 10, o->sans, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "insert OTP");
         goto out;
     }
@@ -862,6 +868,8 @@ static struct store_otp *sq_otp_from_row(sqlite3_stmt *stmt)
     o->uses_left = sqlite3_column_int64(stmt, 5);
     o->uses_total = sqlite3_column_int64(stmt, 6);
     o->revoked = sqlite3_column_int64(stmt, 7) != 0;
+    o->subject = sq_column_strdup(stmt, 8);
+    o->sans = sq_column_strdup(stmt, 9);
     return o;
 }
 

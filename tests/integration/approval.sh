@@ -75,7 +75,7 @@ check "approving a rejected request fails" bash -c "! '$KIPUKA' request approve 
 check "an unknown id fails" bash -c "! '$KIPUKA' request approve 99999 -c '$CFG' 2>/dev/null"
 
 # --- labels with approval = "auto" (the default) are not held ---
-check "the default label still issues at once" enroll_ok auto "/CN=auto.example.com" auto-001
+check "the default label still issues at once" enroll_ok auto "/CN=auto-001.example.com" auto-001
 
 # --- simplereenroll (mTLS) ---
 make_csr renew "/CN=held-001.example.com"

@@ -3,6 +3,9 @@
 # Requests carry a valid OTP unless the test is about the OTP, so that the
 # status is caused by the input under test and not by missing credentials.
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1

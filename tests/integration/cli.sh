@@ -51,8 +51,8 @@ expect_eq "stderr has one detail line per OTP" 3 "$(grep -c 'otp id=' "$T/otp3.e
 mapfile -t otps <"$T/otp3.out"
 mapfile -t ids < <(sed -n 's/.*otp id=\([0-9]*\).*/\1/p' "$T/otp3.err")
 "$KIPUKA" otp list -c "$CFG" >"$T/list.out" 2>&1
-check "otp list has the header ID ENTITY LABEL CREATED EXPIRES USES STATE" \
-    sh -c "head -1 '$T/list.out' | grep -Eq '^ID +ENTITY +LABEL +CREATED +EXPIRES +USES +STATE'"
+check "otp list has the header ID ENTITY LABEL CREATED EXPIRES USES BOUND STATE" \
+    sh -c "head -1 '$T/list.out' | grep -Eq '^ID +ENTITY +LABEL +CREATED +EXPIRES +USES +BOUND +STATE'"
 expect_eq "otp list shows the 3 OTPs of entity batch as active" 3 \
     "$(awk '$2 == "batch" && $NF == "active"' "$T/list.out" | wc -l)"
 check "otp list does not show the OTP values" \
@@ -113,7 +113,8 @@ cat "$T/good.toml" >"$CFG"
 wrong="never-log-this-otp-$$"
 expect_eq "a wrong OTP answers 401" 401 "$(enroll_otp dev "batch:$wrong")"
 otp4=$(new_otp logcheck)
-expect_eq "another enrollment answers 200" 200 "$(enroll_otp dev "logcheck:$otp4")"
+make_csr logcheck "/CN=logcheck.example.com" ec:P-256
+expect_eq "another enrollment answers 200" 200 "$(enroll_otp logcheck "logcheck:$otp4")"
 kp_stop
 for o in "${otps[@]}" "$otp4" "$wrong"; do
     expect_eq "OTP ${o:0:4}... is not in the server log" 0 \

@@ -1,6 +1,9 @@
 # Concurrent enrollments: a single-use OTP races to exactly one certificate;
 # distinct OTPs in parallel all succeed with distinct serials.
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1

@@ -2,6 +2,9 @@
 # is killed with SIGKILL mid-load and restarted. Every certificate a client
 # received must be in the store, and the database must pass integrity_check.
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 

@@ -2,6 +2,9 @@
 # at start with a clear message; a full disk at run time gives 503 with
 # Retry-After, writes nothing partial, and heals without a restart.
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 
 # --- at start ---
 mv "$SRV/ca/ca.key" "$T/ca.key.saved"

@@ -80,8 +80,8 @@ code=$(post_csr sensor-renew.csr.b64 "$BASE/iot-fleet/simplereenroll" \
 expect_eq "the same renewal on iot-fleet answers 200" 200 "$code"
 
 # --- key_types = "ec:P-256" on iot-fleet ---
-make_csr rsa "/CN=rsa.iot.example.com" rsa:2048
-make_csr p384 "/CN=p384.iot.example.com" ec:P-384
+make_csr rsa "/CN=rsa-dev.iot.example.com" rsa:2048
+make_csr p384 "/CN=rsa-dev.iot.example.com" ec:P-384
 before=$(cert_count)
 otp=$(new_otp rsa-dev)
 code=$(post_csr rsa.csr.b64 "$BASE/iot-fleet/simpleenroll" -u "rsa-dev:$otp")

@@ -4,6 +4,9 @@
 [ "$STORE_KIND" = postgresql ] || {
     echo "Bail out! pg_stall runs with KIPUKA_TEST_STORE=postgresql"; exit 1; }
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 sed -i 's/^\[server\]$/[server]\nthreads = 1/' "$CFG" # one loop: any stall would show
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }

@@ -2,6 +2,9 @@
 # audited; other entities from the same address are unaffected until the
 # per-address limit.
 kp_init
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 sed -i 's/^\[server\]$/[server]\nauth_fail_limit = 3\nauth_fail_limit_addr = 6\nauth_fail_window = 30/' "$CFG"
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }

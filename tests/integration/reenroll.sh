@@ -85,7 +85,7 @@ expect_no_new_cert "reenroll SAN added" "$before"
 # a certificate with SANs: equal SANs renew, different SANs do not
 make_csr sandev "/CN=sandev.example.com" ec:P-256 \
     -addext "subjectAltName=DNS:sandev.example.com,IP:192.0.2.20"
-otp=$(new_otp sandev)
+otp=$(new_otp sandev --san DNS:sandev.example.com --san IP:192.0.2.20)
 expect_eq "OTP enrollment with SANs answers 200" 200 "$(enroll_otp sandev "sandev:$otp")"
 p7_to_pem sandev.p7b sandev.crt 2>/dev/null
 openssl req -new -key sandev.key -out sansame.csr -subj "/CN=sandev.example.com" \

@@ -164,7 +164,8 @@ otp=$(new_otp skg-005)
 before=$(cert_count)
 expect_eq "an unknown DecryptKeyIdentifier is 400" 400 "$(skg kek2 -u "skg-005:$otp")"
 expect_no_new_cert "unknown key id" "$before"
-expect_eq "the refused request did not use the OTP" 200 "$(skg plain -u "skg-005:$otp")"
+make_csr plain5 "/CN=skg-005.example.com" ec:P-256
+expect_eq "the refused request did not use the OTP" 200 "$(skg plain5 -u "skg-005:$otp")"
 
 # --- asymmetric: AsymmetricDecryptKeyIdentifier -> EnvelopedData to the client cert ---
 check "an EC client certificate (OTP enrollment)" enroll_ok ecdev "/CN=skg-ec.example.com" skg-ec

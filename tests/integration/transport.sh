@@ -4,6 +4,10 @@
 kp_init --label cb
 check "set channel_binding = \"required\" in [label.cb]" \
     cfg_set label.cb channel_binding '"required"'
+# Not a test of which names an OTP may certify (otp_identity.sh is): its CSRs
+# carry names other than their OTP's entity id.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
+check "otp_subject = \"any\" in [label.cb]" cfg_set label.cb otp_subject '"any"'
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1

@@ -1,5 +1,6 @@
 /* The auth layer: HTTP Basic parsing (RFC 7617), OTP generation, hashing and
- * key files, and the RFC 7030 3.5 channel-binding check. */
+ * key files, the RFC 7030 3.5 channel-binding check, and what an OTP may
+ * certify (otpbind). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include "auth/basic.h"
 #include "auth/chanbind.h"
 #include "auth/otp.h"
+#include "auth/otpbind.h"
 #include "core/base64.h"
 #include "core/xalloc.h"
 
@@ -544,6 +546,202 @@ static void test_challenge_without_a_connection_binding(void **state)
     free(c);
 }
 
+/* ---- otpbind: what an OTP may certify ---- */
+
+static X509_NAME *name_of(const char *const *pairs)
+{
+    X509_NAME *n = X509_NAME_new();
+    for (; pairs[0] != NULL; pairs += 2)
+        assert_int_equal(X509_NAME_add_entry_by_txt(n, pairs[0], MBSTRING_UTF8,
+                                                    (const unsigned char *)pairs[1], -1, -1, 0),
+                         1);
+    return n;
+}
+
+/* GENERAL_NAMES from "DNS:a,IP:1.2.3.4" through OpenSSL's own config parser. */
+static GENERAL_NAMES *gens(const char *list)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, list);
+    GENERAL_NAMES *g;
+
+    assert_non_null(ext);
+    g = X509V3_EXT_d2i(ext);
+    X509_EXTENSION_free(ext);
+    assert_non_null(g);
+    return g;
+}
+
+static enum kp_err bind_check(const struct otpbind_rules *r, const char *const *subject,
+                              const char *sans, const char **why)
+{
+    X509_NAME *n = name_of(subject);
+    GENERAL_NAMES *g = sans ? gens(sans) : NULL;
+    enum kp_err rc = otpbind_check(r, n, g, why);
+
+    X509_NAME_free(n);
+    GENERAL_NAMES_free(g);
+    return rc;
+}
+
+static void test_entity_ids_an_otp_cannot_authenticate_with_are_refused(void **state)
+{
+    char longid[OTPBIND_ENTITY_MAX + 2];
+
+    (void)state;
+    assert_null(otpbind_entity_check("device-001"));
+    assert_null(otpbind_entity_check("Ünïcode device 7"));
+    assert_non_null(otpbind_entity_check(""));
+    assert_non_null(otpbind_entity_check(NULL));
+    assert_non_null(strstr(otpbind_entity_check("dev:1"), "':'"));
+    assert_non_null(otpbind_entity_check("dev\n1"));
+    assert_non_null(otpbind_entity_check("dev\x01"));
+    assert_non_null(otpbind_entity_check("dev\x7f"));
+    memset(longid, 'a', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_non_null(otpbind_entity_check(longid));
+    longid[OTPBIND_ENTITY_MAX] = '\0';
+    assert_null(otpbind_entity_check(longid));
+}
+
+static void test_bound_subject_is_parsed_and_written_back_the_same(void **state)
+{
+    char *c = NULL, *c2 = NULL;
+
+    (void)state;
+    assert_null(otpbind_subject_parse("/CN=a\\/b.example.com/O=Ex\\\\ample/C=FR", &c));
+    assert_string_equal(c, "/CN=a\\/b.example.com/O=Ex\\\\ample/C=FR");
+    assert_null(otpbind_subject_parse(c, &c2));
+    assert_string_equal(c, c2);
+    free(c);
+    free(c2);
+    c = NULL;
+    assert_null(otpbind_subject_parse("/commonName=x/2.5.4.10=y", &c));
+    assert_string_equal(c, "/CN=x/O=y");
+    free(c);
+    c = NULL;
+    assert_non_null(otpbind_subject_parse("CN=x", &c));
+    assert_non_null(otpbind_subject_parse("/", &c));
+    assert_non_null(otpbind_subject_parse("/CN=", &c));
+    assert_non_null(otpbind_subject_parse("/CN", &c));
+    assert_non_null(otpbind_subject_parse("/CN=x\\", &c));
+    assert_non_null(otpbind_subject_parse("/NOPE=x", &c));
+    assert_non_null(otpbind_subject_parse("/C=FRA", &c));
+    assert_non_null(otpbind_subject_parse("/CN=a\tb", &c));
+    assert_null(c);
+}
+
+static void test_bound_sans_are_parsed_into_one_canonical_list(void **state)
+{
+    const char *ok[] = {"DNS:Printer-7.Example.COM", "ip:192.0.2.7", "IP:2001:DB8:0::1",
+                        "email:ops@example.com", "URI:https://example.com/x"};
+    const char *bad[][1] = {{"RID:1.2.3"},      {"DNS:"},           {"DNS:a b"},
+                            {"DNS:-a.example"}, {"DNS:a..example"}, {"IP:300.1.1.1"},
+                            {"email:nobody"},   {"URI:x,y"},        {"novalue"}};
+    const char *many[OTPBIND_SANS_MAX + 1];
+    char *c = NULL;
+
+    (void)state;
+    assert_null(otpbind_sans_parse(ok, 5, &c));
+    assert_string_equal(c, "DNS:printer-7.example.com,IP:192.0.2.7,IP:2001:db8::1,"
+                           "email:ops@example.com,URI:https://example.com/x");
+    free(c);
+    c = NULL;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_non_null(otpbind_sans_parse(bad[i], 1, &c));
+    for (size_t i = 0; i < OTPBIND_SANS_MAX + 1; i++)
+        many[i] = "DNS:a.example";
+    assert_non_null(otpbind_sans_parse(many, OTPBIND_SANS_MAX + 1, &c));
+    assert_non_null(otpbind_sans_parse(many, 0, &c));
+    assert_null(c);
+}
+
+static void test_entity_rule_allows_only_the_entity_and_names_under_it(void **state)
+{
+    struct otpbind_rules r = {.entity = "device-001", .entity_rule = true};
+    const char *cn_fqdn[] = {"CN", "device-001.example.com", "O", "Example", NULL};
+    const char *cn_bare[] = {"CN", "device-001", NULL};
+    const char *cn_other[] = {"CN", "device-002.example.com", NULL};
+    const char *cn_prefix[] = {"CN", "device-0011.example.com", NULL};
+    const char *cn_dotonly[] = {"CN", "device-001.", NULL};
+    const char *cn_two[] = {"CN", "device-001.example.com", "CN", "bank.example", NULL};
+    const char *no_cn[] = {"O", "Example", NULL};
+    const char *why = NULL;
+
+    (void)state;
+    assert_int_equal(bind_check(&r, cn_fqdn, NULL, &why), KP_OK);
+    assert_int_equal(bind_check(&r, cn_bare, "DNS:device-001,DNS:device-001.lan", &why), KP_OK);
+    assert_int_equal(bind_check(&r, cn_other, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(why, "CN"));
+    assert_int_equal(bind_check(&r, cn_prefix, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_dotonly, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_two, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, no_cn, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_fqdn, "DNS:www.bank.example", &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_fqdn, "DNS:*.device-001.example.com", &why),
+                     KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_fqdn, "IP:192.0.2.1", &why), KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(why, "non-DNS"));
+    assert_int_equal(bind_check(&r, cn_fqdn, "email:device-001@example.com", &why),
+                     KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, cn_fqdn, "URI:urn:device-001", &why), KP_ERR_FORBIDDEN);
+    r.entity_rule = false; /* otp_subject = "any" */
+    assert_int_equal(bind_check(&r, cn_other, "IP:192.0.2.1,DNS:www.bank.example", &why), KP_OK);
+}
+
+static void test_the_ca_name_is_never_certified(void **state)
+{
+    const char *ca[] = {"CN", "kipuka demo CA", NULL};
+    X509_NAME *ca_name = name_of(ca);
+    struct otpbind_rules r = {
+        .entity = "kipuka demo CA", .entity_rule = true, .ca_subject = ca_name};
+    const char *why = NULL;
+
+    (void)state;
+    assert_int_equal(bind_check(&r, ca, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(why, "CA"));
+    r.entity_rule = false;
+    assert_int_equal(bind_check(&r, ca, NULL, &why), KP_ERR_FORBIDDEN);
+    X509_NAME_free(ca_name);
+}
+
+static void test_bound_subject_and_sans_replace_the_label_rule(void **state)
+{
+    struct otpbind_rules r = {.entity = "device-001", .entity_rule = true};
+    const char *printer[] = {"CN", "printer-7.example.com", "O", "Example", NULL};
+    const char *printer_no_o[] = {"CN", "printer-7.example.com", NULL};
+    const char *printer_case[] = {"CN", "Printer-7.example.com", "O", "EXAMPLE", NULL};
+    const char *device[] = {"CN", "device-001.example.com", NULL};
+    const char *why = NULL;
+    char *subject = NULL, *sans = NULL;
+    const char *list[] = {"DNS:printer-7.example.com", "IP:192.0.2.7"};
+
+    (void)state;
+    assert_null(otpbind_subject_parse("/CN=printer-7.example.com/O=Example", &subject));
+    assert_null(otpbind_sans_parse(list, 2, &sans));
+    r.subject = subject;
+    r.sans = sans;
+    assert_int_equal(bind_check(&r, printer, "DNS:printer-7.example.com,IP:192.0.2.7", &why),
+                     KP_OK);
+    assert_int_equal(bind_check(&r, printer, "IP:192.0.2.7", &why), KP_OK);
+    assert_int_equal(bind_check(&r, printer, NULL, &why), KP_OK);
+    /* RFC 5280 7.1 name matching: case and spacing of strings do not count */
+    assert_int_equal(bind_check(&r, printer_case, "DNS:PRINTER-7.example.com", &why), KP_OK);
+    assert_int_equal(bind_check(&r, printer_no_o, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, device, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, printer, "DNS:evil.example", &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, printer, "IP:192.0.2.8", &why), KP_ERR_FORBIDDEN);
+    r.entity_rule = false; /* bound on an otp_subject = "any" label too */
+    assert_int_equal(bind_check(&r, device, NULL, &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, printer, "email:a@example.com", &why), KP_ERR_FORBIDDEN);
+    /* only SANs bound: the subject follows the label's rule */
+    r.subject = NULL;
+    r.entity_rule = true;
+    assert_int_equal(bind_check(&r, printer, "IP:192.0.2.7", &why), KP_ERR_FORBIDDEN);
+    assert_int_equal(bind_check(&r, device, "IP:192.0.2.7", &why), KP_OK);
+    free(subject);
+    free(sans);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
@@ -574,6 +772,12 @@ int main(void)
         T(test_plain_password_passes_only_when_binding_is_optional),
         T(test_binding_of_another_size_does_not_match),
         T(test_challenge_without_a_connection_binding),
+        T(test_entity_ids_an_otp_cannot_authenticate_with_are_refused),
+        T(test_bound_subject_is_parsed_and_written_back_the_same),
+        T(test_bound_sans_are_parsed_into_one_canonical_list),
+        T(test_entity_rule_allows_only_the_entity_and_names_under_it),
+        T(test_the_ca_name_is_never_certified),
+        T(test_bound_subject_and_sans_replace_the_label_rule),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }

@@ -202,6 +202,7 @@ static void test_minimal_config_loads_with_defaults(void **state)
     assert_ptr_equal(l, &cfg->labels[0]);
     assert_string_equal(l->name, "x");
     assert_true(l->allow_otp);
+    assert_string_equal(l->otp_subject, "entity"); /* the safe default */
     assert_true(l->allow_mtls);
     assert_int_equal(l->key_types, (1u << KEY_EC_P256) | (1u << KEY_EC_P384) |
                                        (1u << KEY_RSA_2048) | (1u << KEY_RSA_3072) |
@@ -254,6 +255,7 @@ static void test_every_key_is_read(void **state)
                                         "key_types = \"ec:P-256,rsa:4096\"\n"
                                         "eku = \"clientAuth, serverAuth\"\n"
                                         "allow_otp = false\n"
+                                        "otp_subject = \"any\"\n"
                                         "channel_binding = \"required\"\n"
                                         "max_validity_days = 90\n"
                                         "max_sans = 0\n"
@@ -288,6 +290,7 @@ static void test_every_key_is_read(void **state)
     assert_int_equal(l->key_types, (1u << KEY_EC_P256) | (1u << KEY_RSA_4096));
     assert_int_equal(l->ekus, (1u << EKU_CLIENT_AUTH) | (1u << EKU_SERVER_AUTH));
     assert_false(l->allow_otp);
+    assert_string_equal(l->otp_subject, "any");
     assert_int_equal(l->channel_binding, CB_REQUIRED);
     assert_int_equal(l->max_validity_days, 90);
     assert_int_equal(l->max_sans, 0);
@@ -298,6 +301,7 @@ static void test_every_key_is_read(void **state)
     assert_path(fx, l->ca_cert, "b/ca.crt");
     assert_path(fx, l->ca_key, "b/ca.key");
     assert_true(l->allow_otp); /* defaults are per label */
+    assert_string_equal(l->otp_subject, "entity");
 }
 
 static void test_quoted_strings_take_toml_escapes(void **state)
@@ -639,6 +643,8 @@ static void test_bad_string_values_are_rejected_with_their_line(void **state)
     load_err(fx, "[tls]\ncert = \"\"\n", 2, "cert");
     load_err(fx, MINIMAL_TLS "[label.x]\nca_cert = \"\"\n", 5, "ca_cert");
     load_err(fx, MINIMAL "[label.x]\napproval = \"later\"\n", 9, "approval");
+    load_err(fx, MINIMAL "[label.x]\notp_subject = \"cn\"\n", 9, "otp_subject");
+    load_err(fx, MINIMAL "[label.x]\notp_subject = \"\"\n", 9, "otp_subject");
     load_err(fx, MINIMAL "[label.x]\napproval_ttl = \"0s\"\n", 9, "approval_ttl");
     load_err(fx, MINIMAL "[label.x]\nserverkeygen_archive = true\n", 0,
              "serverkeygen_archive_key_file");

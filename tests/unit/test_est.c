@@ -33,6 +33,8 @@
 #define CT_CERTS "application/pkcs7-mime; smime-type=certs-only"
 #define WK "/.well-known/est"
 
+/* The labels the dispatcher tests use take CSRs named otherwise than their
+ * OTP's entity (otp_subject = "any"); [label.named] keeps the default. */
 static const char config_text[] = "[tls]\n"
                                   "cert = \"tls.crt\"\n"
                                   "key = \"tls.key\"\n"
@@ -43,10 +45,12 @@ static const char config_text[] = "[tls]\n"
                                   "[label.default]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
+                                  "otp_subject = \"any\"\n"
                                   "[label.iot]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
                                   "key_types = \"ec:P-256\"\n"
+                                  "otp_subject = \"any\"\n"
                                   "[label.nootp]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
@@ -55,14 +59,20 @@ static const char config_text[] = "[tls]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
                                   "channel_binding = \"required\"\n"
+                                  "otp_subject = \"any\"\n"
                                   "[label.nomtls]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
                                   "allow_mtls = false\n"
+                                  "otp_subject = \"any\"\n"
                                   "[label.held]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
-                                  "approval = \"manual\"\n";
+                                  "approval = \"manual\"\n"
+                                  "otp_subject = \"any\"\n"
+                                  "[label.named]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n";
 
 /* Things a test allocates, released after it whatever its outcome. */
 struct deferred {
@@ -270,9 +280,10 @@ static void expect_status(struct fixture *fx, const struct est_request *r, int s
                  (int)resp->body_len, resp->body ? resp->body : "");
 }
 
-/* A new OTP for entity (label NULL: any) with uses and ttl seconds to live. */
-static void cred_new(struct fixture *fx, struct cred *c, const char *entity, const char *label,
-                     int64_t uses, int64_t ttl)
+/* An OTP bound to a subject and SANs (canonical forms, NULL: none). */
+static void cred_new_bound(struct fixture *fx, struct cred *c, const char *entity,
+                           const char *label, int64_t uses, int64_t ttl, const char *subject,
+                           const char *sans)
 {
     time_t now = time(NULL);
     struct store_otp o = {.entity_id = (char *)entity,
@@ -280,7 +291,9 @@ static void cred_new(struct fixture *fx, struct cred *c, const char *entity, con
                           .created_at = now,
                           .expires_at = now + ttl,
                           .uses_left = uses,
-                          .uses_total = uses};
+                          .uses_total = uses,
+                          .subject = (char *)subject,
+                          .sans = (char *)sans};
     char *userpass, *b64;
 
     assert_int_equal(otp_generate(c->otp), KP_OK);
@@ -292,6 +305,13 @@ static void cred_new(struct fixture *fx, struct cred *c, const char *entity, con
     snprintf(c->header, sizeof(c->header), "Basic %s", b64);
     free(b64);
     free(userpass);
+}
+
+/* A new OTP for entity (label NULL: any) with uses and ttl seconds to live. */
+static void cred_new(struct fixture *fx, struct cred *c, const char *entity, const char *label,
+                     int64_t uses, int64_t ttl)
+{
+    cred_new_bound(fx, c, entity, label, uses, ttl, NULL, NULL);
 }
 
 static int64_t cred_uses_left(struct fixture *fx, const struct cred *c)
@@ -765,6 +785,50 @@ static void test_otp_bound_to_another_label_is_403(void **state)
     assert_int_equal(cred_uses_left(fx, &c), 1);
     snprintf(r.label, sizeof(r.label), "iot");
     expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_otp_certifies_only_its_entity_names_by_default(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    cred_new(fx, &c, "device-001", NULL, 2, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "named", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "device-002.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+    assert_int_equal(cred_uses_left(fx, &c), 2);
+    set_body(&r, csr_b64(fx, fx->dev_key, "device-001.example", "IP:192.0.2.1", NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cred_uses_left(fx, &c), 2);
+    set_body(&r, csr_b64(fx, fx->dev_key, "device-001.example", "DNS:device-001.example", NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cert_count(fx), before + 1);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+}
+
+static void test_subject_bound_to_the_otp_binds_on_any_label(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    cred_new_bound(fx, &c, "device-001", NULL, 1, 3600, "/CN=printer.example", NULL);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "bound to the OTP"));
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    set_body(&r, csr_b64(fx, fx->dev_key, "printer.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cert_count(fx), before + 1);
 }
 
 static void test_label_without_otp_refuses_otp(void **state)
@@ -1489,6 +1553,8 @@ int main(void)
         T(test_otp_with_two_uses_enrolls_twice),
         T(test_wrong_or_foreign_otp_is_401),
         T(test_otp_bound_to_another_label_is_403),
+        T(test_otp_certifies_only_its_entity_names_by_default),
+        T(test_subject_bound_to_the_otp_binds_on_any_label),
         T(test_label_without_otp_refuses_otp),
         T(test_wrong_content_type_is_415),
         T(test_missing_content_type_is_400),

@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/xalloc.h"
 #include "store/store.h"
 
 #define RACERS 8
 /* Migrations both back ends apply: the schema version a new database has. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 enum backend { BE_SQLITE, BE_PG };
 static enum backend be_sqlite = BE_SQLITE;
@@ -298,7 +299,8 @@ static void test_open_creates_schema_and_reopen_applies_nothing(void **state)
              " (SELECT name FROM pragma_table_info('otps') ORDER BY cid)",
              buf, sizeof(buf));
     assert_string_equal(
-        buf, "id,hash,entity_id,label,created_at,expires_at,uses_left,uses_total,revoked");
+        buf, "id,hash,entity_id,label,created_at,expires_at,uses_left,uses_total,revoked,subject,"
+             "sans");
     raw_text(db,
              "SELECT group_concat(name, ',') FROM"
              " (SELECT name FROM pragma_table_info('audit') ORDER BY cid)",
@@ -379,7 +381,8 @@ static void test_pg_open_creates_schema_and_reopen_applies_nothing(void **state)
                              "auth_method,status,revoked_at,revocation_reason,der,seq");
     pg_text(fx->url, PG_COLUMNS("otps"), buf, sizeof(buf));
     assert_string_equal(
-        buf, "id,hash,entity_id,label,created_at,expires_at,uses_left,uses_total,revoked");
+        buf, "id,hash,entity_id,label,created_at,expires_at,uses_left,uses_total,revoked,subject,"
+             "sans");
     pg_text(fx->url, PG_COLUMNS("audit"), buf, sizeof(buf));
     assert_string_equal(buf, "id,at,event,outcome,label,subject,peer,detail");
     pg_text(fx->url,
@@ -638,6 +641,55 @@ static void test_duplicate_otp_hash_is_conflict(void **state)
     assert_int_equal(store_otp_insert(fx->s, hash, &o, &id), KP_ERR_CONFLICT);
     assert_int_equal(id, -1);
     assert_int_equal(audit_count(fx->s), 1); /* the first otp.create only */
+}
+
+/* The list callback: the row with id arg[0] copied into arg[1] (owned). */
+static void otp_bound_collect(const struct store_otp *o, void *arg)
+{
+    struct store_otp *want = arg;
+
+    if (o->id != want[0].id)
+        return;
+    want[1].subject = o->subject ? xstrdup(o->subject) : NULL;
+    want[1].sans = o->sans ? xstrdup(o->sans) : NULL;
+    want[1].id = o->id;
+}
+
+static void test_otp_bound_subject_and_sans_are_kept(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp o = {.entity_id = "device-1",
+                          .expires_at = 4000000000,
+                          .uses_left = 1,
+                          .uses_total = 1,
+                          .subject = "/CN=printer-7.example.com/O=Example",
+                          .sans = "DNS:printer-7.example.com,IP:192.0.2.7"};
+    struct store_otp *got = NULL, pair[2] = {{0}};
+    int64_t id = -1, plain;
+
+    hash_make(hash, 7);
+    assert_int_equal(store_otp_insert(fx->s, hash, &o, &id), KP_OK);
+    assert_int_equal(store_otp_find(fx->s, hash, &got), KP_OK);
+    assert_string_equal(got->subject, o.subject);
+    assert_string_equal(got->sans, o.sans);
+    store_otp_free(got);
+    got = NULL;
+    pair[0].id = id;
+    assert_int_equal(store_otp_list(fx->s, otp_bound_collect, pair), KP_OK);
+    assert_int_equal(pair[1].id, id);
+    assert_string_equal(pair[1].subject, o.subject);
+    assert_string_equal(pair[1].sans, o.sans);
+    free(pair[1].subject);
+    free(pair[1].sans);
+    /* without bindings both read back as NULL */
+    plain = otp_add(fx->s, 8, 1, 4000000000);
+    hash_make(hash, 8);
+    assert_int_equal(store_otp_find(fx->s, hash, &got), KP_OK);
+    assert_int_equal(got->id, plain);
+    assert_null(got->subject);
+    assert_null(got->sans);
+    store_otp_free(got);
 }
 
 static void otp_collect(const struct store_otp *o, void *arg)
@@ -1265,6 +1317,7 @@ int main(void)
         BOTH(test_otp_find_returns_row_in_any_state),
         BOTH(test_duplicate_otp_hash_is_conflict),
         BOTH(test_otp_list_is_ordered_by_id),
+        BOTH(test_otp_bound_subject_and_sans_are_kept),
         BOTH(test_cert_list_filters_by_label_newest_first),
         BOTH(test_audit_rows_follow_issue_otp_create_and_revoke),
         BOTH(test_racing_handles_consume_single_use_otp_once),
