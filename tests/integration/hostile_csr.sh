@@ -2,7 +2,7 @@
 # weak signature digests, subjects with bad strings (tests/data/csr/hostile-*,
 # made by tests/data/make-hostile-csrs.py). Each is POSTed with curl and one
 # OTP: 400 with the reason in the body, no certificate row, an audit row
-# with the outcome, and the OTP still unspent. Then a valid request with a
+# with the outcome, and its OTP still unspent. Then a valid request with a
 # compressed EC point gets a certificate whose key is the request's key,
 # written uncompressed.
 kp_init
@@ -11,16 +11,14 @@ fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1
 data=${KP_TEST_DATA:?}/csr
 
-otp_id_create dev-hostile || echo "# otp create failed"
-auth=(-u "dev-hostile:$OTP")
-otp_id=$OTP_ID
-
-# refused FILE OUTCOME REASON: POST FILE (base64 DER); expect 400, the reason
-# (a fixed string) in the text/plain body, no new certificate, one audit row
-# with OUTCOME and the reason.
+# refused FILE OUTCOME REASON: POST FILE (base64 DER) with an OTP of its
+# own; expect 400, the reason (a fixed string) in the text/plain body, no new
+# certificate, one audit row with OUTCOME and the reason, and the OTP unspent.
 refused() {
     local f=$1 outcome=$2 reason=$3 before abefore code
     base64 "$data/$f" >"$f.b64"
+    otp_id_create "dev-$f" || echo "# otp create failed"
+    auth=(-u "dev-$f:$OTP")
     before=$(cert_count)
     abefore=$(audit_count)
     code=$(post_csr "$f.b64" "$BASE/simpleenroll" "${auth[@]}")
@@ -30,6 +28,7 @@ refused() {
     expect_eq "$f: one audit row, outcome $outcome, with the reason" \
         "$((abefore + 1))|$outcome|1" \
         "$(audit_count)|$(db "select outcome, instr(detail, '$reason') > 0 from audit order by id desc limit 1")"
+    expect_eq "$f: its OTP is still active" active "$(otp_state "$OTP_ID")"
 }
 
 # CA/B BR 6.1.6: e = 1 is signed with d = 1 (no private key at all); e = 3
@@ -61,13 +60,12 @@ expect_eq "JSON: RSA e = 1 answers 400" 400 "$code"
 check 'JSON: "error":"unsupported_key"' grep -q '"error": *"unsupported_key"' resp.body
 check "JSON: the message names the exponent" grep -q '"message": *"RSA public exponent' resp.body
 
-expect_eq "the OTP is still active after the refusals" active "$(otp_state "$otp_id")"
-
 # A compressed P-256 point (02/03) is sound: issued, and written uncompressed.
 base64 "$data/ec-compressed.der" >compressed.b64
 before=$(cert_count)
-code=$(post_csr compressed.b64 "$BASE/simpleenroll" "${auth[@]}")
-expect_eq "the same OTP enrolls a CSR with a compressed EC point (200)" 200 "$code"
+otp=$(new_otp dev-compressed)
+code=$(post_csr compressed.b64 "$BASE/simpleenroll" -u "dev-compressed:$otp")
+expect_eq "a CSR with a compressed EC point enrolls (200)" 200 "$code"
 expect_eq "that wrote one certificate row" $((before + 1)) "$(cert_count)"
 p7_to_pem resp.body compressed.crt 2>/dev/null
 openssl req -inform DER -in "$data/ec-compressed.der" -pubkey -noout >csr-pub.pem 2>/dev/null
