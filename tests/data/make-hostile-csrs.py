@@ -23,6 +23,8 @@ hostile-two-cn.der          two CNs
 hostile-multi-rdn.der       CN and O in one (multi-valued) RDN
 ec-compressed.der           a valid request whose P-256 point is compressed
                             (02/03)
+cn-ber-constructed.der      a valid request whose CN is a BER constructed
+                            UTF8String (two segments): accepted, issued as DER
 """
 import hashlib
 import os
@@ -206,6 +208,9 @@ def main():
         "ec-compressed.der",
         ec_signed(cn(b"ec-compressed.example"), good, "compressed", b"ec-compressed.example"),
     )
+    # UTF8String, constructed (0x2C), of two primitive segments
+    ber_cn = seq(set_of(seq(oid(CN), tlv(0x2C, tlv(UTF8, b"ber.") + tlv(UTF8, b"example")))))
+    write("cn-ber-constructed.der", ec_signed(ber_cn, good))
     return 0
 
 

@@ -79,3 +79,16 @@ check "the certificate's point is uncompressed (BIT STRING of 66 bytes)" \
     sh -c "openssl asn1parse -in crt-pub.pem | grep -q 'l=  66 prim: BIT STRING'"
 check "the certificate verifies against the CA" \
     openssl verify -CAfile ca-chain.pem -purpose sslclient compressed.crt
+
+# A CN sent as a BER constructed UTF8String is issued as DER (primitive).
+base64 "$data/cn-ber-constructed.der" >ber.b64
+otp=$(new_otp dev-ber)
+code=$(post_csr ber.b64 "$BASE/simpleenroll" -u "dev-ber:$otp")
+expect_eq "a CSR with a constructed (BER) CN string enrolls (200)" 200 "$code"
+p7_to_pem resp.body ber.crt 2>/dev/null
+check "the request's CN is a constructed UTF8String" \
+    sh -c "openssl asn1parse -inform DER -in '$data/cn-ber-constructed.der' | grep -q 'cons: UTF8STRING'"
+check "the certificate's CN is a primitive UTF8String, ber.example" \
+    sh -c "openssl x509 -in ber.crt -outform DER | openssl asn1parse -inform DER | grep -q 'prim: UTF8STRING *:ber.example'"
+check "no constructed string in the certificate" \
+    sh -c "[ -s ber.crt ] && ! openssl x509 -in ber.crt -outform DER | openssl asn1parse -inform DER | grep -q 'cons: UTF8STRING'"

@@ -890,6 +890,32 @@ static void test_subject_is_a_der_copy_of_the_request_subject(void **state)
     csr_free(c);
 }
 
+/* A BER constructed UTF8String in the request comes out primitive: what a
+ * certificate gets is DER, whatever the request's encoding was. */
+static void test_ber_subject_is_reencoded_as_der(void **state)
+{
+    static const unsigned char want[] = {0x0c, 0x0b, 'b', 'e', 'r', '.', 'e',
+                                         'x',  'a',  'm', 'p', 'l', 'e'};
+    unsigned char *mine = NULL, *theirs = NULL;
+    struct csr *c = NULL;
+    int n, m;
+    (void)state;
+
+    assert_int_equal(parse_file("cn-ber-constructed.der", &c), KP_OK);
+    check_string(csr_name_string(c->subject), "CN=ber.example");
+    n = i2d_X509_NAME(c->subject, &mine);
+    m = i2d_X509_NAME(X509_REQ_get_subject_name(c->req), &theirs);
+    assert_true(n > 0 && m > 0);
+    /* the request's own bytes keep the constructed string (tag 0x2c) */
+    assert_int_equal(m, 28);
+    assert_int_equal(theirs[11], 0x2c);
+    assert_int_equal(n, 11 + (int)sizeof(want));
+    assert_memory_equal(mine + n - sizeof(want), want, sizeof(want));
+    OPENSSL_free(mine);
+    OPENSSL_free(theirs);
+    csr_free(c);
+}
+
 /* spki_set: DER from the key's numbers, equal to OpenSSL's own encoding of
  * the same key, EC points uncompressed. */
 static unsigned char *spki_der(const EVP_PKEY *key, int *len)
@@ -1024,6 +1050,7 @@ int main(void)
         cmocka_unit_test(test_sha1_md5_and_sha224_signatures_are_refused),
         cmocka_unit_test(test_subject_with_invalid_utf8_is_malformed),
         cmocka_unit_test(test_subject_is_a_der_copy_of_the_request_subject),
+        cmocka_unit_test(test_ber_subject_is_reencoded_as_der),
         cmocka_unit_test(test_spki_is_encoded_from_the_key),
         cmocka_unit_test(test_spki_of_a_compressed_point_is_uncompressed),
         cmocka_unit_test(test_spki_of_other_key_types_goes_through_openssl),
