@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "pki/pkcs7.h"
+#include "pki/spki.h"
 
 /* Append every certificate of a PEM file to chain. Returns count or -1. */
 static int ca_read_pem_certs(const char *path, STACK_OF(X509) * chain)
@@ -136,28 +137,6 @@ static const char *ca_eku_value(unsigned ekus, char *buf, size_t len)
     return buf;
 }
 
-/* Give cert the request's SubjectPublicKeyInfo byte for byte: the key bits,
- * then the whole AlgorithmIdentifier (OID and curve or parameters). */
-static int ca_copy_spki(X509 *cert, const X509_PUBKEY *spki)
-{
-    X509_PUBKEY *dst = X509_get_X509_PUBKEY(cert);
-    X509_ALGOR *src_alg, *dst_alg;
-    const unsigned char *key;
-    unsigned char *bits;
-    int len;
-
-    if (dst == NULL || X509_PUBKEY_get0_param(NULL, &key, &len, &src_alg, spki) != 1 || len <= 0)
-        return 0;
-    bits = OPENSSL_memdup(key, (size_t)len);
-    if (bits == NULL ||
-        X509_PUBKEY_set0_param(dst, OBJ_nid2obj(NID_undef), V_ASN1_UNDEF, NULL, bits, len) != 1) {
-        OPENSSL_free(bits);
-        return 0;
-    }
-    return X509_PUBKEY_get0_param(NULL, NULL, NULL, &dst_alg, dst) == 1 &&
-           X509_ALGOR_copy(dst_alg, src_alg) == 1;
-}
-
 enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out)
 {
     enum kp_err rc = KP_ERR_SIGN;
@@ -174,7 +153,7 @@ enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out)
         X509_set_serialNumber(cert, serial) != 1 ||
         X509_set_issuer_name(cert, X509_get_subject_name(ca->cert)) != 1 ||
         X509_set_subject_name(cert, t->subject) != 1 ||
-        (t->spki != NULL ? !ca_copy_spki(cert, t->spki) : X509_set_pubkey(cert, t->pubkey) != 1) ||
+        spki_set(X509_get_X509_PUBKEY(cert), t->pubkey) != 1 ||
         ASN1_TIME_set(X509_getm_notBefore(cert), t->not_before) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(cert), t->not_after) == NULL) {
         log_openssl("ca: building certificate failed");

@@ -27,10 +27,9 @@ struct ca {
 struct ca_template {
     const X509_NAME *subject;
     const GENERAL_NAMES *sans; /* may be NULL */
-    EVP_PKEY *pubkey;
-    /* pubkey's own SubjectPublicKeyInfo (the request's), or NULL: copied as
-     * is, which skips OpenSSL 3.0's costly re-encode and decode of pubkey.
-     * Whoever replaces pubkey (serverkeygen) sets this to NULL. */
+    EVP_PKEY *pubkey;          /* the certificate's key, encoded afresh (spki_set) */
+    /* Not read: a request's SubjectPublicKeyInfo is never copied into a
+     * certificate. Left for the callers that still clear it. */
     const X509_PUBKEY *spki;
     time_t not_before;
     time_t not_after;
@@ -48,9 +47,10 @@ void ca_free(struct ca *ca);
 enum kp_err ca_serial_random(unsigned char serial[CA_SERIAL_LEN]);
 
 /* Build and sign: version 3, basicConstraints CA:FALSE (critical), keyUsage
- * by key type, EKUs, SKI/AKI, SANs. Caller owns *out. With t->spki set,
- * *out holds that key as bytes only: it encodes and signs whole, but
- * X509_get0_pubkey(*out) is NULL until it is re-read from DER. */
+ * by key type, EKUs, SKI/AKI, SANs. The SubjectPublicKeyInfo is encoded from
+ * t->pubkey's numbers (spki_set), so *out holds the key as bytes only: it
+ * encodes and signs whole, but X509_get0_pubkey(*out) is NULL until it is
+ * re-read from DER. Caller owns *out. */
 enum kp_err ca_issue(struct ca *ca, const struct ca_template *t, X509 **out);
 
 /* Lowercase hex of a certificate's serial (caller frees). */

@@ -5,6 +5,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -329,6 +330,36 @@ out:
     return rc;
 }
 
+/* A copy of a parsed name made entry by entry, so that it encodes as DER:
+ * OpenSSL keeps a parsed name's bytes as received (BER constructed or
+ * indefinite-length strings included) and would copy them into a
+ * certificate. Multi-valued RDNs keep their grouping. NULL when an entry
+ * cannot be encoded. */
+static X509_NAME *csr_name_rebuild(const X509_NAME *src)
+{
+    X509_NAME *dst = X509_NAME_new();
+    int prev = -1;
+
+    if (dst == NULL) {
+        log_openssl("csr: X509_NAME_new");
+        abort();
+    }
+    for (int i = 0; i < X509_NAME_entry_count(src); i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(src, i);
+        int set = X509_NAME_ENTRY_set(e);
+        if (X509_NAME_add_entry(dst, e, -1, set == prev ? -1 : 0) != 1)
+            goto fail;
+        prev = set;
+    }
+    /* encode now: later readers share the name and must not write to it */
+    if (i2d_X509_NAME(dst, NULL) <= 0)
+        goto fail;
+    return dst;
+fail:
+    X509_NAME_free(dst);
+    return NULL;
+}
+
 enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
 {
     enum kp_err rc = KP_ERR_CSR;
@@ -367,7 +398,11 @@ enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
         rc = KP_ERR_CSR_SIGNATURE;
         goto out;
     }
-    c->subject = X509_REQ_get_subject_name(c->req); /* borrowed */
+    c->subject = csr_name_rebuild(X509_REQ_get_subject_name(c->req));
+    if (c->subject == NULL) {
+        log_debug("csr: subject cannot be re-encoded (RFC 5280 4.1.2.6)");
+        goto out;
+    }
     rc = csr_extract_sans(c->req, &c->sans);
     if (rc != KP_OK)
         goto out;
@@ -401,8 +436,158 @@ void csr_free(struct csr *c)
     free(c->decrypt_key_id);
     free(c->asymm_decrypt_key_id);
     GENERAL_NAMES_free(c->sans);
+    X509_NAME_free(c->subject);
     X509_REQ_free(c->req);
     free(c);
+}
+
+enum kp_err csr_check_signature_alg(const struct csr *c, const char **why)
+{
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *obj = NULL;
+    int md_nid = NID_undef, pk_nid = NID_undef;
+
+    X509_REQ_get0_signature(c->req, NULL, &alg);
+    X509_ALGOR_get0(&obj, NULL, NULL, alg);
+    if (obj == NULL || OBJ_find_sigid_algs(OBJ_obj2nid(obj), &md_nid, &pk_nid) != 1 ||
+        (pk_nid != NID_rsaEncryption && pk_nid != NID_X9_62_id_ecPublicKey)) {
+        *why = "CSR signature algorithm not allowed (RSA PKCS#1 v1.5 or ECDSA with SHA-256, "
+               "SHA-384 or SHA-512 are)";
+        return KP_ERR_POLICY;
+    }
+    switch (md_nid) {
+    case NID_sha256:
+    case NID_sha384:
+    case NID_sha512:
+        return KP_OK;
+    case NID_sha1:
+        *why = "CSR signed with SHA-1, which no longer proves possession of the key (SHA-256, "
+               "SHA-384 or SHA-512 are allowed)";
+        return KP_ERR_POLICY;
+    case NID_md5:
+    case NID_md4:
+    case NID_md2:
+        *why = "CSR signed with MD5 or older, which proves nothing (SHA-256, SHA-384 or SHA-512 "
+               "are allowed)";
+        return KP_ERR_POLICY;
+    default:
+        *why = "CSR signature digest not allowed (SHA-256, SHA-384 or SHA-512 are)";
+        return KP_ERR_POLICY;
+    }
+}
+
+/* Largest prime below 752: a modulus with a factor up to here is no RSA
+ * modulus (CA/B BR 6.1.6 SHOULD, NIST SP 800-89 5.3.3). */
+#define CSR_RSA_SMALL_FACTOR_MAX 751
+
+/* rsaEncryption (RFC 3279 2.3.1): parameters NULL, n odd and free of small
+ * factors, e odd and 2^16+1 <= e <= 2^256-1 (CA/B BR 6.1.6; e = 3 is refused
+ * too, docs/csr-checks.md says why). */
+static enum kp_err csr_check_rsa(const EVP_PKEY *key, int ptype, const char **why)
+{
+    enum kp_err rc = KP_ERR_KEY_TYPE;
+    BIGNUM *n = NULL, *e = NULL;
+
+    if (ptype != V_ASN1_NULL) {
+        *why = "rsaEncryption key parameters must be NULL (RFC 3279 2.3.1)";
+        goto out;
+    }
+    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+        *why = "RSA key without modulus or exponent";
+        goto out;
+    }
+    if (BN_is_negative(e) || !BN_is_odd(e) || BN_num_bits(e) < 17 || BN_num_bits(e) > 256) {
+        *why = "RSA public exponent must be odd and between 2^16+1 and 2^256-1 (CA/B BR 6.1.6)";
+        goto out;
+    }
+    if (BN_is_negative(n) || !BN_is_odd(n) || BN_cmp(e, n) >= 0) {
+        *why = "RSA modulus must be odd, positive and larger than the exponent (CA/B BR 6.1.6)";
+        goto out;
+    }
+    /* odd divisors only: n is odd, and a composite divisor has a prime one */
+    for (BN_ULONG d = 3; d <= CSR_RSA_SMALL_FACTOR_MAX; d += 2) {
+        if (BN_mod_word(n, d) == 0) {
+            *why = "RSA modulus has a small factor (CA/B BR 6.1.6)";
+            goto out;
+        }
+    }
+    rc = KP_OK;
+out:
+    BN_free(n);
+    BN_free(e);
+    ERR_clear_error();
+    return rc;
+}
+
+/* id-ecPublicKey (RFC 5480 2.1.1, 2.2): a named curve we issue for, a point
+ * uncompressed or compressed with the curve's length, on the curve and not
+ * the point at infinity (whose encoding, 00, is refused by its first byte). */
+static enum kp_err csr_check_ec(const EVP_PKEY *key, int ptype, const void *pval,
+                                const unsigned char *point, int len, const char **why)
+{
+    enum kp_err rc = KP_ERR_KEY_TYPE;
+    EVP_PKEY_CTX *ctx = NULL;
+    int nid, field;
+
+    if (ptype != V_ASN1_OBJECT) {
+        *why = "EC key must name its curve: no explicit or implicit parameters (RFC 5480 2.1.1)";
+        goto out;
+    }
+    nid = OBJ_obj2nid(pval);
+    if (nid == NID_X9_62_prime256v1) {
+        field = 32;
+    } else if (nid == NID_secp384r1) {
+        field = 48;
+    } else {
+        *why = "EC curve not allowed (P-256 and P-384 are)";
+        goto out;
+    }
+    if (len < 1 || (point[0] == 0x04 && len != 1 + 2 * field) ||
+        ((point[0] == 0x02 || point[0] == 0x03) && len != 1 + field) ||
+        (point[0] != 0x04 && point[0] != 0x02 && point[0] != 0x03)) {
+        *why = "EC point must be uncompressed (04) or compressed (02, 03) and of the curve's "
+               "length (RFC 5480 2.2)";
+        goto out;
+    }
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, (EVP_PKEY *)key, NULL);
+    if (ctx == NULL || EVP_PKEY_public_check_quick(ctx) != 1) {
+        *why = "EC point is not on the curve (RFC 5480 2.2)";
+        goto out;
+    }
+    rc = KP_OK;
+out:
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    return rc;
+}
+
+enum kp_err csr_check_key(const struct csr *c, const char **why)
+{
+    X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(c->req);
+    const unsigned char *bits = NULL;
+    const ASN1_OBJECT *obj = NULL;
+    const void *pval = NULL;
+    X509_ALGOR *alg = NULL;
+    int len = 0, ptype = V_ASN1_UNDEF;
+
+    if (spki == NULL || X509_PUBKEY_get0_param(NULL, &bits, &len, &alg, spki) != 1) {
+        *why = "unreadable subjectPublicKeyInfo";
+        return KP_ERR_KEY_TYPE;
+    }
+    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    switch (OBJ_obj2nid(obj)) {
+    case NID_rsaEncryption:
+        return csr_check_rsa(c->pubkey, ptype, why);
+    case NID_X9_62_id_ecPublicKey:
+        return csr_check_ec(c->pubkey, ptype, pval, bits, len, why);
+    case NID_rsassaPss:
+        *why = "RSASSA-PSS keys are not issued for (use rsaEncryption)";
+        return KP_ERR_KEY_TYPE;
+    default:
+        *why = "public key algorithm not allowed (RSA and EC are)";
+        return KP_ERR_KEY_TYPE;
+    }
 }
 
 char *csr_name_string(const X509_NAME *name)

@@ -17,7 +17,7 @@ struct csr {
     EVP_PKEY *pubkey;         /* borrowed from req */
     int key_type;             /* enum key_type, or -1 when not one we know */
     int key_bits;             /* RSA modulus bits or EC field bits */
-    const X509_NAME *subject; /* borrowed from req */
+    X509_NAME *subject;       /* req's subject re-encoded as DER, entry by entry (owned) */
     GENERAL_NAMES *sans;      /* from the extensionRequest, NULL when none */
     unsigned char *challenge; /* challengePassword bytes, NULL when absent */
     size_t challenge_len;
@@ -37,9 +37,22 @@ struct csr {
 
 /* Parse DER, reject trailing bytes and anything over CSR_MAX_DER, verify the
  * self-signature (proof of possession, RFC 7030 3.4). KP_ERR_CSR for bad
- * encoding, KP_ERR_CSR_SIGNATURE when the signature does not verify. */
+ * encoding, KP_ERR_CSR_SIGNATURE when the signature does not verify. The
+ * subject is kept as a DER re-encoding of its entries, never as received. */
 enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out);
 void csr_free(struct csr *c);
+
+/* The request's signature algorithm: PKCS#1 v1.5 or ECDSA with SHA-256,
+ * SHA-384 or SHA-512. SHA-1, MD5 and anything else (RSASSA-PSS included) are
+ * refused with KP_ERR_POLICY and *why (static). */
+enum kp_err csr_check_signature_alg(const struct csr *c, const char **why);
+
+/* The public key as received (docs/csr-checks.md): rsaEncryption with NULL
+ * parameters, an odd modulus without factors under 752, an odd exponent in
+ * 2^16+1 .. 2^256-1 (CA/B BR 6.1.6); or id-ecPublicKey on the named curve
+ * P-256 or P-384 with an uncompressed (04) or compressed (02, 03) point on the
+ * curve (RFC 5480 2.1.1, 2.2). KP_ERR_KEY_TYPE and *why (static) otherwise. */
+enum kp_err csr_check_key(const struct csr *c, const char **why);
 
 /* Subject in RFC 2253 form, and SANs as "DNS:a, IP:1.2.3.4" (caller frees). */
 char *csr_name_string(const X509_NAME *name);

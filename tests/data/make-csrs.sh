@@ -105,4 +105,9 @@ openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$tm
     -subj "/CN=oversize.example" -addext "subjectAltName=$sans" \
     -outform DER -out "$out/oversize-30k.der" 2>/dev/null
 
+# Correctly signed requests that the openssl CLI cannot write: hostile keys,
+# weak signature digests, subjects with bad strings, and a valid request with
+# a compressed EC point (Debian's python3-cryptography).
+/usr/bin/python3 "$here/make-hostile-csrs.py"
+
 ls -l "$out"

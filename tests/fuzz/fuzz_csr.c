@@ -1,11 +1,15 @@
 /* csr_parse on arbitrary DER (RFC 2986 PKCS#10, RFC 7030 3.4): refused with
  * KP_ERR_CSR or KP_ERR_CSR_SIGNATURE, or a request whose strings print
- * without control characters and whose SANs equal themselves. */
+ * without control characters, whose SANs equal themselves, whose subject is
+ * DER equal to the request's, and whose key and signature checks answer
+ * KP_OK or their refusal with a reason; the SPKI written from an accepted
+ * key decodes to that key. */
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pki/csr.h"
+#include "pki/spki.h"
 #include "support.h"
 
 /* What goes into logs and the store: no byte that could forge a line. */
@@ -21,6 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct csr *c = NULL;
     enum kp_err rc;
     char *name, *sans;
+    const char *why;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    X509_PUBKEY *pub;
+    EVP_PKEY *back;
+    int len;
 
     if (!quiet) {
         fuzz_quiet();
@@ -48,6 +58,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_printable(sans);
     FUZZ_CHECK(csr_sans_equal(c->sans, c->sans) == 1);
     FUZZ_CHECK(csr_sans_equal(c->sans, NULL) == (c->sans == NULL));
+
+    FUZZ_CHECK(X509_NAME_cmp(c->subject, X509_REQ_get_subject_name(c->req)) == 0);
+    why = NULL;
+    rc = csr_check_signature_alg(c, &why);
+    FUZZ_CHECK(rc == KP_OK ? why == NULL : rc == KP_ERR_POLICY && why != NULL);
+    why = NULL;
+    rc = csr_check_key(c, &why);
+    FUZZ_CHECK(rc == KP_OK ? why == NULL : rc == KP_ERR_KEY_TYPE && why != NULL);
+    FUZZ_CHECK(ERR_peek_error() == 0);
+    if (rc == KP_OK) {
+        pub = X509_PUBKEY_new();
+        FUZZ_CHECK(pub != NULL && spki_set(pub, c->pubkey) == 1);
+        len = i2d_X509_PUBKEY(pub, &der);
+        FUZZ_CHECK(len > 0);
+        p = der;
+        back = d2i_PUBKEY(NULL, &p, len);
+        FUZZ_CHECK(back != NULL && EVP_PKEY_eq(back, c->pubkey) == 1);
+        EVP_PKEY_free(back);
+        OPENSSL_free(der);
+        X509_PUBKEY_free(pub);
+    }
 
     free(sans);
     free(name);

@@ -16,6 +16,7 @@
 #include "core/xalloc.h"
 #include "pki/csr.h"
 #include "pki/keygen.h"
+#include "pki/spki.h"
 
 /* tests/data, from $KP_TEST_DATA or next to this source file. */
 static char *data_path(const char *name)
@@ -744,6 +745,258 @@ static void test_name_string_is_rfc2253(void **state)
     check_string(csr_name_string(NULL), "");
 }
 
+/* ---- what a certificate may take from a request: key and signature ---- */
+
+/* csr_check_key on a file that parses; want KP_OK, or a refusal whose
+ * reason contains what. */
+static void expect_key_check(const char *file, enum kp_err want, const char *what)
+{
+    struct csr *c = NULL;
+    const char *why = NULL;
+    enum kp_err rc;
+
+    if (parse_file(file, &c) != KP_OK)
+        fail_msg("%s does not parse", file);
+    rc = csr_check_key(c, &why);
+    if (rc != want)
+        fail_msg("%s: key check %d (%s), want %d", file, (int)rc, why ? why : "-", (int)want);
+    if (what != NULL && (why == NULL || strstr(why, what) == NULL))
+        fail_msg("%s: reason \"%s\" does not mention \"%s\"", file, why ? why : "", what);
+    csr_free(c);
+}
+
+static void test_sound_keys_pass_the_key_check(void **state)
+{
+    static const char *const files[] = {"ec-p256.der",  "ec-p384.der",  "rsa-2048.der",
+                                        "rsa-3072.der", "rsa-4096.der", "ec-compressed.der"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        expect_key_check(files[i], KP_OK, NULL);
+}
+
+/* CA/B BR 6.1.6: e = 1 needs no private key at all (the signature is the
+ * padded digest), e = 3 is under the 2^16+1 the BR ask for. */
+static void test_rsa_exponents_1_and_3_are_refused(void **state)
+{
+    (void)state;
+    expect_key_check("hostile-rsa-e1.der", KP_ERR_KEY_TYPE, "exponent");
+    expect_key_check("hostile-rsa-e3.der", KP_ERR_KEY_TYPE, "exponent");
+}
+
+/* RFC 3279 2.3.1: rsaEncryption parameters are NULL. */
+static void test_rsa_key_with_non_null_parameters_is_refused(void **state)
+{
+    (void)state;
+    expect_key_check("hostile-rsa-params.der", KP_ERR_KEY_TYPE, "NULL");
+}
+
+/* RFC 5480 2.2: only uncompressed (04) and compressed (02, 03) points. */
+static void test_ec_hybrid_point_is_refused(void **state)
+{
+    (void)state;
+    expect_key_check("hostile-ec-hybrid.der", KP_ERR_KEY_TYPE, "compressed");
+}
+
+static void test_other_curves_and_explicit_parameters_fail_the_key_check(void **state)
+{
+    (void)state;
+    expect_key_check("ec-p521.der", KP_ERR_KEY_TYPE, "curve");
+    expect_key_check("ec-p256-explicit.der", KP_ERR_KEY_TYPE, "name its curve");
+    expect_key_check("ed25519.der", KP_ERR_KEY_TYPE, "algorithm");
+}
+
+/* csr_check_signature_alg on a request built here with digest md. */
+static enum kp_err sig_check_built(enum key_type type, const EVP_MD *md, const char **why)
+{
+    EVP_PKEY *key = NULL;
+    X509_REQ *req = X509_REQ_new();
+    unsigned char *der = NULL;
+    struct csr *c = NULL;
+    enum kp_err rc;
+    int len;
+
+    assert_int_equal(keygen_generate(type, &key), KP_OK);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                                (const unsigned char *)"sig.example", -1, -1, 0),
+                     1);
+    assert_true(X509_REQ_sign(req, key, md) > 0);
+    len = i2d_X509_REQ(req, &der);
+    assert_true(len > 0);
+    assert_int_equal(csr_parse(der, (size_t)len, &c), KP_OK);
+    *why = NULL;
+    rc = csr_check_signature_alg(c, why);
+    csr_free(c);
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+static void test_sha2_signatures_pass(void **state)
+{
+    const char *why;
+    (void)state;
+    assert_int_equal(sig_check_built(KEY_EC_P256, EVP_sha256(), &why), KP_OK);
+    assert_int_equal(sig_check_built(KEY_EC_P384, EVP_sha384(), &why), KP_OK);
+    assert_int_equal(sig_check_built(KEY_RSA_2048, EVP_sha512(), &why), KP_OK);
+    assert_int_equal(sig_check_built(KEY_RSA_2048, EVP_sha256(), &why), KP_OK);
+}
+
+static void test_sha1_md5_and_sha224_signatures_are_refused(void **state)
+{
+    const char *why;
+    struct csr *c = NULL;
+    (void)state;
+    assert_int_equal(sig_check_built(KEY_EC_P256, EVP_sha1(), &why), KP_ERR_POLICY);
+    assert_non_null(strstr(why, "SHA-1"));
+    assert_int_equal(sig_check_built(KEY_RSA_2048, EVP_sha1(), &why), KP_ERR_POLICY);
+    assert_non_null(strstr(why, "SHA-1"));
+    assert_int_equal(sig_check_built(KEY_RSA_2048, EVP_md5(), &why), KP_ERR_POLICY);
+    assert_non_null(strstr(why, "MD5"));
+    assert_int_equal(sig_check_built(KEY_EC_P256, EVP_sha224(), &why), KP_ERR_POLICY);
+    /* the checked-in ones, signed outside OpenSSL */
+    assert_int_equal(parse_file("hostile-sha1.der", &c), KP_OK);
+    assert_int_equal(csr_check_signature_alg(c, &why), KP_ERR_POLICY);
+    csr_free(c);
+    c = NULL;
+    assert_int_equal(parse_file("hostile-md5.der", &c), KP_OK);
+    assert_int_equal(csr_check_signature_alg(c, &why), KP_ERR_POLICY);
+    csr_free(c);
+}
+
+/* OpenSSL checks UTF8String while parsing a name: an overlong '/' is no
+ * request at all. */
+static void test_subject_with_invalid_utf8_is_malformed(void **state)
+{
+    (void)state;
+    expect_rejected("hostile-cn-overlong.der", KP_ERR_CSR);
+}
+
+/* The subject is a copy of the request's, in DER, RDN grouping kept. */
+static void test_subject_is_a_der_copy_of_the_request_subject(void **state)
+{
+    struct csr *c = NULL;
+    const X509_NAME *orig;
+    (void)state;
+
+    assert_int_equal(parse_file("hostile-multi-rdn.der", &c), KP_OK);
+    orig = X509_REQ_get_subject_name(c->req);
+    assert_ptr_not_equal(c->subject, orig);
+    assert_int_equal(X509_NAME_cmp(c->subject, orig), 0);
+    assert_int_equal(X509_NAME_entry_count(c->subject), 2);
+    assert_int_equal(X509_NAME_ENTRY_set(X509_NAME_get_entry(c->subject, 0)),
+                     X509_NAME_ENTRY_set(X509_NAME_get_entry(c->subject, 1)));
+    csr_free(c);
+}
+
+/* A BER constructed UTF8String in the request comes out primitive: what a
+ * certificate gets is DER, whatever the request's encoding was. */
+static void test_ber_subject_is_reencoded_as_der(void **state)
+{
+    static const unsigned char want[] = {0x0c, 0x0b, 'b', 'e', 'r', '.', 'e',
+                                         'x',  'a',  'm', 'p', 'l', 'e'};
+    unsigned char *mine = NULL, *theirs = NULL;
+    struct csr *c = NULL;
+    int n, m;
+    (void)state;
+
+    assert_int_equal(parse_file("cn-ber-constructed.der", &c), KP_OK);
+    check_string(csr_name_string(c->subject), "CN=ber.example");
+    n = i2d_X509_NAME(c->subject, &mine);
+    m = i2d_X509_NAME(X509_REQ_get_subject_name(c->req), &theirs);
+    assert_true(n > 0 && m > 0);
+    /* the request's own bytes keep the constructed string (tag 0x2c) */
+    assert_int_equal(m, 28);
+    assert_int_equal(theirs[11], 0x2c);
+    assert_int_equal(n, 11 + (int)sizeof(want));
+    assert_memory_equal(mine + n - sizeof(want), want, sizeof(want));
+    OPENSSL_free(mine);
+    OPENSSL_free(theirs);
+    csr_free(c);
+}
+
+/* spki_set: DER from the key's numbers, equal to OpenSSL's own encoding of
+ * the same key, EC points uncompressed. */
+static unsigned char *spki_der(const EVP_PKEY *key, int *len)
+{
+    X509_PUBKEY *pub = X509_PUBKEY_new();
+    unsigned char *der = NULL;
+
+    assert_non_null(pub);
+    assert_int_equal(spki_set(pub, key), 1);
+    *len = i2d_X509_PUBKEY(pub, &der);
+    assert_true(*len > 0);
+    X509_PUBKEY_free(pub);
+    return der;
+}
+
+static void test_spki_is_encoded_from_the_key(void **state)
+{
+    static const int types[] = {KEY_EC_P256, KEY_EC_P384, KEY_RSA_2048};
+    (void)state;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        EVP_PKEY *key = NULL;
+        unsigned char *mine, *theirs = NULL;
+        int n, m;
+        assert_int_equal(keygen_generate((enum key_type)types[i], &key), KP_OK);
+        mine = spki_der(key, &n);
+        m = i2d_PUBKEY(key, &theirs);
+        assert_int_equal(n, m);
+        assert_memory_equal(mine, theirs, (size_t)n);
+        OPENSSL_free(mine);
+        OPENSSL_free(theirs);
+        EVP_PKEY_free(key);
+    }
+}
+
+static void test_spki_of_a_compressed_point_is_uncompressed(void **state)
+{
+    struct csr *c = NULL;
+    unsigned char *der;
+    const unsigned char *p, *bits;
+    X509_PUBKEY *back;
+    EVP_PKEY *key;
+    int len, blen;
+    (void)state;
+
+    assert_int_equal(parse_file("ec-compressed.der", &c), KP_OK);
+    assert_int_equal(c->key_type, KEY_EC_P256);
+    assert_int_equal(
+        X509_PUBKEY_get0_param(NULL, &bits, &blen, NULL, X509_REQ_get_X509_PUBKEY(c->req)), 1);
+    assert_int_equal(blen, 33);
+    der = spki_der(c->pubkey, &len);
+    p = der;
+    back = d2i_X509_PUBKEY(NULL, &p, len);
+    assert_non_null(back);
+    assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &blen, NULL, back), 1);
+    assert_int_equal(blen, 65);
+    assert_int_equal(bits[0], 0x04);
+    key = X509_PUBKEY_get0(back);
+    assert_non_null(key);
+    assert_int_equal(EVP_PKEY_eq(key, c->pubkey), 1);
+    X509_PUBKEY_free(back);
+    OPENSSL_free(der);
+    csr_free(c);
+}
+
+static void test_spki_of_other_key_types_goes_through_openssl(void **state)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char *mine, *theirs = NULL;
+    int n, m;
+    (void)state;
+
+    assert_non_null(key);
+    mine = spki_der(key, &n);
+    m = i2d_PUBKEY(key, &theirs);
+    assert_int_equal(n, m);
+    assert_memory_equal(mine, theirs, (size_t)n);
+    OPENSSL_free(mine);
+    OPENSSL_free(theirs);
+    EVP_PKEY_free(key);
+}
+
 static void test_free_accepts_null(void **state)
 {
     (void)state;
@@ -788,6 +1041,19 @@ int main(void)
         cmocka_unit_test(test_sans_string_formats_each_name_type),
         cmocka_unit_test(test_sans_string_escapes_control_bytes),
         cmocka_unit_test(test_name_string_is_rfc2253),
+        cmocka_unit_test(test_sound_keys_pass_the_key_check),
+        cmocka_unit_test(test_rsa_exponents_1_and_3_are_refused),
+        cmocka_unit_test(test_rsa_key_with_non_null_parameters_is_refused),
+        cmocka_unit_test(test_ec_hybrid_point_is_refused),
+        cmocka_unit_test(test_other_curves_and_explicit_parameters_fail_the_key_check),
+        cmocka_unit_test(test_sha2_signatures_pass),
+        cmocka_unit_test(test_sha1_md5_and_sha224_signatures_are_refused),
+        cmocka_unit_test(test_subject_with_invalid_utf8_is_malformed),
+        cmocka_unit_test(test_subject_is_a_der_copy_of_the_request_subject),
+        cmocka_unit_test(test_ber_subject_is_reencoded_as_der),
+        cmocka_unit_test(test_spki_is_encoded_from_the_key),
+        cmocka_unit_test(test_spki_of_a_compressed_point_is_uncompressed),
+        cmocka_unit_test(test_spki_of_other_key_types_goes_through_openssl),
         cmocka_unit_test(test_free_accepts_null),
     };
     /* KP_TEST_DEBUG=1 shows why each hostile input was refused. */

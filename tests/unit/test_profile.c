@@ -119,10 +119,12 @@ static time_t ca_not_after(const struct ca *ca)
     return timegm(&tm);
 }
 
-/* A subject attribute for csr_build: field name or dotted OID, and value. */
+/* A subject attribute for csr_build: field name or dotted OID, value, and
+ * string type (V_ASN1_*; 0 for UTF8String). */
 struct rdn {
     const char *field;
     const char *value;
+    int type;
 };
 
 /* Build, sign and parse a CSR. rdns ends with {NULL}; san is an OpenSSL
@@ -139,7 +141,8 @@ static struct csr *csr_build(EVP_PKEY *key, const struct rdn *rdns, const char *
     for (size_t i = 0; rdns != NULL && rdns[i].field != NULL; i++) {
         /* a plain string type skips OpenSSL's own size table, so the
          * profile is what judges lengths */
-        if (X509_NAME_add_entry_by_txt(name, rdns[i].field, V_ASN1_UTF8STRING,
+        if (X509_NAME_add_entry_by_txt(name, rdns[i].field,
+                                       rdns[i].type ? rdns[i].type : V_ASN1_UTF8STRING,
                                        (const unsigned char *)rdns[i].value, -1, -1, 0) != 1)
             fail_msg("cannot add %s=%s", rdns[i].field, rdns[i].value);
     }
@@ -193,7 +196,7 @@ static struct csr *fx_csr(struct fixture *fx, struct csr *csr)
     return csr;
 }
 
-static const struct rdn cn_only[] = {{"CN", "dev-1.example"}, {NULL, NULL}};
+static const struct rdn cn_only[] = {{"CN", "dev-1.example", 0}, {NULL, NULL, 0}};
 
 /* profile_apply on the fixture CA; on KP_OK the template is checked to
  * borrow from the CSR. */
@@ -388,26 +391,27 @@ static void test_weak_or_unknown_keys_are_refused_as_key_type(void **state)
 
 static void test_allowed_subject_attributes_pass(void **state)
 {
-    static const struct rdn all[] = {{"CN", "dev-1.example"},
-                                     {"O", "Kipuka"},
-                                     {"OU", "Ops"},
-                                     {"C", "NZ"},
-                                     {"ST", "Auckland"},
-                                     {"L", "Auckland"},
-                                     {"serialNumber", "42"},
-                                     {"DC", "example"},
-                                     {"UID", "dev1"},
-                                     {"emailAddress", "ops@example.com"},
-                                     {NULL, NULL}};
+    static const struct rdn all[] = {{"CN", "dev-1.example", 0},
+                                     {"O", "Kipuka", V_ASN1_PRINTABLESTRING},
+                                     {"OU", "Ops", 0},
+                                     {"C", "NZ", V_ASN1_PRINTABLESTRING},
+                                     {"ST", "Auckland", 0},
+                                     {"L", "Auckland", 0},
+                                     {"serialNumber", "42", V_ASN1_PRINTABLESTRING},
+                                     {"DC", "example", V_ASN1_IA5STRING},
+                                     {"UID", "dev1", 0},
+                                     {"emailAddress", "ops@example.com", V_ASN1_IA5STRING},
+                                     {NULL, NULL, 0}};
     struct fixture *fx = *state;
     expect_policy(fx, csr_build(fx->dev_key, all, NULL), KP_OK, "all allowed attributes");
 }
 
 static void test_subject_attribute_outside_the_allowed_list_is_refused(void **state)
 {
-    static const struct rdn title[] = {{"CN", "dev"}, {"title", "boss"}, {NULL, NULL}};
-    static const struct rdn custom[] = {{"CN", "dev"}, {"1.3.6.1.4.1.55555.1", "x"}, {NULL, NULL}};
-    static const struct rdn given[] = {{"GN", "Ana"}, {NULL, NULL}};
+    static const struct rdn title[] = {{"CN", "dev", 0}, {"title", "boss", 0}, {NULL, NULL, 0}};
+    static const struct rdn custom[] = {
+        {"CN", "dev", 0}, {"1.3.6.1.4.1.55555.1", "x", 0}, {NULL, NULL, 0}};
+    static const struct rdn given[] = {{"GN", "Ana", 0}, {NULL, NULL, 0}};
     struct fixture *fx = *state;
 
     expect_policy(fx, csr_build(fx->dev_key, title, NULL), KP_ERR_POLICY, "title");
@@ -418,9 +422,10 @@ static void test_subject_attribute_outside_the_allowed_list_is_refused(void **st
 static void test_subject_values_must_be_1_to_64_characters(void **state)
 {
     char v65[66], v64[65];
-    struct rdn rdns[] = {{"CN", v65}, {NULL, NULL}};
-    static const struct rdn empty[] = {{"O", ""}, {"CN", "x"}, {NULL, NULL}};
-    static const struct rdn country[] = {{"CN", "x"}, {"C", "NZL"}, {NULL, NULL}};
+    struct rdn rdns[] = {{"CN", v65, 0}, {NULL, NULL, 0}};
+    static const struct rdn empty[] = {{"O", "", 0}, {"CN", "x", 0}, {NULL, NULL, 0}};
+    static const struct rdn country[] = {
+        {"CN", "x", 0}, {"C", "NZL", V_ASN1_PRINTABLESTRING}, {NULL, NULL, 0}};
     struct fixture *fx = *state;
 
     memset(v65, 'a', 65);
@@ -432,6 +437,210 @@ static void test_subject_values_must_be_1_to_64_characters(void **state)
     expect_policy(fx, csr_build(fx->dev_key, rdns, NULL), KP_OK, "CN of 64");
     expect_policy(fx, csr_build(fx->dev_key, empty, NULL), KP_ERR_POLICY, "empty O");
     expect_policy(fx, csr_build(fx->dev_key, country, NULL), KP_ERR_POLICY, "C=NZL");
+}
+
+/* Like expect_policy, and the reason must contain reason. */
+static void expect_refused(struct fixture *fx, struct csr *csr, enum kp_err want, const char *what,
+                           const char *reason)
+{
+    struct ca_template t;
+    const char *why;
+    enum kp_err rc;
+
+    fx_csr(fx, csr);
+    rc = apply(fx, fx->ca, time(NULL), &t, &why);
+    if (rc != want)
+        fail_msg("%s: rc %d (%s), want %d", what, (int)rc, rc == KP_OK ? "accepted" : why,
+                 (int)want);
+    if (strstr(why, reason) == NULL)
+        fail_msg("%s: reason \"%s\" does not mention \"%s\"", what, why, reason);
+}
+
+/* One attribute (and a CN unless field is CN) with value and string type. */
+static void expect_attr(struct fixture *fx, const char *field, const char *value, int type,
+                        enum kp_err want)
+{
+    struct rdn rdns[] = {{field, value, type}, {"CN", "attr.example", 0}, {NULL, NULL, 0}};
+    char what[160];
+
+    if (strcmp(field, "CN") == 0)
+        rdns[1].field = NULL;
+    snprintf(what, sizeof(what), "%s=%s (type %d)", field, value, type);
+    expect_policy(fx, csr_build(fx->dev_key, rdns, NULL), want, what);
+}
+
+/* RFC 5280 4.1.2.4: DirectoryString is PrintableString or UTF8String for
+ * new certificates; BMPString, T61String, IA5String (outside DC and
+ * emailAddress) and UniversalString are refused. */
+static void test_subject_strings_must_be_printable_or_utf8(void **state)
+{
+    struct fixture *fx = *state;
+
+    expect_attr(fx, "CN", "dev.example", V_ASN1_PRINTABLESTRING, KP_OK);
+    expect_attr(fx, "CN", "dev.example", V_ASN1_UTF8STRING, KP_OK);
+    expect_attr(fx, "CN", "dev.example", V_ASN1_T61STRING, KP_ERR_POLICY);
+    expect_attr(fx, "CN", "dev.example", V_ASN1_IA5STRING, KP_ERR_POLICY);
+    expect_attr(fx, "O", "Kipuka", V_ASN1_T61STRING, KP_ERR_POLICY);
+    expect_refused(fx, csr_file("hostile-cn-bmp.der"), KP_ERR_POLICY, "BMPString CN",
+                   "PrintableString or UTF8String");
+}
+
+/* X.680 41.4: A-Z a-z 0-9 space ' ( ) + , - . / : = ? and nothing else. */
+static void test_printable_string_holds_only_its_alphabet(void **state)
+{
+    static const char *const bad[] = {"dev@example", "dev_1", "a*b", "a&b", "a;b", "a\"b", "a!"};
+    struct fixture *fx = *state;
+
+    expect_attr(fx, "O", "Kipuka Ltd. (NZ) + 'ops', -/:=?", V_ASN1_PRINTABLESTRING, KP_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_attr(fx, "O", bad[i], V_ASN1_PRINTABLESTRING, KP_ERR_POLICY);
+    expect_refused(fx, csr_file("hostile-cn-printable-at.der"), KP_ERR_POLICY, "CN with @",
+                   "alphabet");
+}
+
+/* No C0, DEL or C1 control, no bidi override or isolate, no BOM. */
+static void test_utf8_control_characters_are_refused(void **state)
+{
+    static const char *const bad[] = {"a\x1b[2Jb",
+                                      "a\tb",
+                                      "a\x7f",
+                                      "a\xc2\x85",
+                                      "a\xc2\x9b",
+                                      "a\xe2\x80\xae",
+                                      "a\xe2\x81\xa6",
+                                      "\xef\xbb\xbf"
+                                      "a",
+                                      "a\xef\xbf\xbf"};
+    struct fixture *fx = *state;
+
+    expect_attr(fx, "O", "K\xc4\x81inga Ora \xf0\x9f\x8c\x8b", 0, KP_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_attr(fx, "O", bad[i], 0, KP_ERR_POLICY);
+    expect_refused(fx, csr_file("hostile-cn-nul.der"), KP_ERR_POLICY, "CN with NUL",
+                   "control character");
+    expect_refused(fx, csr_file("hostile-cn-escape.der"), KP_ERR_POLICY, "CN with ESC",
+                   "control character");
+}
+
+/* RFC 5280 A.1 and CA/B BR 7.1.4.2.2: two upper-case letters of ISO 3166-1
+ * (or XX), as a PrintableString. */
+static void test_country_must_be_an_iso_3166_code(void **state)
+{
+    static const char *const good[] = {"NZ", "US", "DE", "AD", "ZW", "XX"};
+    static const char *const bad[] = {"ZZ", "UK", "EU", "nz", "Nz", "N", "U$", "1A", "AA"};
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        expect_attr(fx, "C", good[i], V_ASN1_PRINTABLESTRING, KP_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_attr(fx, "C", bad[i], V_ASN1_PRINTABLESTRING, KP_ERR_POLICY);
+    expect_attr(fx, "C", "NZ", V_ASN1_UTF8STRING, KP_ERR_POLICY);
+    expect_refused(fx, csr_file("hostile-country-dollar.der"), KP_ERR_POLICY, "C=U$", "alphabet");
+    expect_refused(fx, csr_file("hostile-country-zz.der"), KP_ERR_POLICY, "C=ZZ", "ISO 3166");
+}
+
+static void test_at_most_one_of_each_attribute_but_ou_and_dc(void **state)
+{
+    static const struct rdn two_cn[] = {
+        {"CN", "a.example", 0}, {"CN", "b.example", 0}, {NULL, NULL, 0}};
+    static const struct rdn two_o[] = {{"O", "A", 0}, {"O", "B", 0}, {NULL, NULL, 0}};
+    static const struct rdn two_ou[] = {
+        {"OU", "A", 0}, {"OU", "B", 0}, {"CN", "x", 0}, {NULL, NULL, 0}};
+    static const struct rdn two_dc[] = {{"DC", "example", V_ASN1_IA5STRING},
+                                        {"DC", "com", V_ASN1_IA5STRING},
+                                        {"CN", "x", 0},
+                                        {NULL, NULL, 0}};
+    struct fixture *fx = *state;
+
+    expect_refused(fx, csr_build(fx->dev_key, two_cn, NULL), KP_ERR_POLICY, "two CN",
+                   "more than one commonName");
+    expect_refused(fx, csr_file("hostile-two-cn.der"), KP_ERR_POLICY, "two CN file",
+                   "more than one commonName");
+    expect_policy(fx, csr_build(fx->dev_key, two_o, NULL), KP_ERR_POLICY, "two O");
+    expect_policy(fx, csr_build(fx->dev_key, two_ou, NULL), KP_OK, "two OU");
+    expect_policy(fx, csr_build(fx->dev_key, two_dc, NULL), KP_OK, "two DC");
+}
+
+static void test_multi_valued_rdn_is_refused(void **state)
+{
+    expect_refused(*state, csr_file("hostile-multi-rdn.der"), KP_ERR_POLICY, "CN+O",
+                   "multi-valued");
+}
+
+/* RFC 5280 A.1 upper bounds, in characters: CN, O, OU, serialNumber 64;
+ * L, ST 128. */
+static void test_each_attribute_has_its_upper_bound(void **state)
+{
+    static const struct {
+        const char *field;
+        int max, type;
+    } bounds[] = {{"CN", 64, 0}, {"O", 64, 0},   {"OU", 64, 0},
+                  {"L", 128, 0}, {"ST", 128, 0}, {"serialNumber", 64, V_ASN1_PRINTABLESTRING}};
+    struct fixture *fx = *state;
+    char v[300], e[300];
+
+    for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        memset(v, 'a', sizeof(v));
+        v[bounds[i].max] = '\0';
+        expect_attr(fx, bounds[i].field, v, bounds[i].type, KP_OK);
+        v[bounds[i].max] = 'a';
+        v[bounds[i].max + 1] = '\0';
+        expect_attr(fx, bounds[i].field, v, bounds[i].type, KP_ERR_POLICY);
+    }
+    /* characters, not bytes: 64 two-byte characters fit a CN */
+    for (int i = 0; i < 64; i++)
+        memcpy(e + 2 * i, "\xc3\xa9", 2);
+    e[128] = '\0';
+    expect_attr(fx, "CN", e, 0, KP_OK);
+    memcpy(e + 128, "\xc3\xa9", 3);
+    expect_attr(fx, "CN", e, 0, KP_ERR_POLICY);
+}
+
+static void test_serial_number_must_be_printable(void **state)
+{
+    struct fixture *fx = *state;
+    expect_attr(fx, "serialNumber", "A-42", V_ASN1_PRINTABLESTRING, KP_OK);
+    expect_attr(fx, "serialNumber", "A-42", V_ASN1_UTF8STRING, KP_ERR_POLICY);
+}
+
+/* domainComponent: one DNS label; emailAddress: a plain mail address; both
+ * IA5String. */
+static void test_dc_and_email_address_are_ia5_with_checked_content(void **state)
+{
+    static const char *const bad_dc[] = {"ex.ample", "-x", "x-", "a b", "a_b"};
+    static const char *const bad_mail[] = {"no-at", "a@b@c", "@b", "a@", "a b@c", "a\x7f@b"};
+    struct fixture *fx = *state;
+
+    expect_attr(fx, "DC", "ex-ample", V_ASN1_IA5STRING, KP_OK);
+    expect_attr(fx, "DC", "example", V_ASN1_UTF8STRING, KP_ERR_POLICY);
+    for (size_t i = 0; i < sizeof(bad_dc) / sizeof(bad_dc[0]); i++)
+        expect_attr(fx, "DC", bad_dc[i], V_ASN1_IA5STRING, KP_ERR_POLICY);
+    expect_attr(fx, "emailAddress", "ops@example.com", V_ASN1_IA5STRING, KP_OK);
+    expect_attr(fx, "emailAddress", "ops@example.com", V_ASN1_UTF8STRING, KP_ERR_POLICY);
+    for (size_t i = 0; i < sizeof(bad_mail) / sizeof(bad_mail[0]); i++)
+        expect_attr(fx, "emailAddress", bad_mail[i], V_ASN1_IA5STRING, KP_ERR_POLICY);
+}
+
+/* The request's key and signature, checked before anything is issued. */
+static void test_unsound_keys_and_weak_signatures_are_refused(void **state)
+{
+    static const struct {
+        const char *file;
+        enum kp_err want;
+        const char *reason;
+    } cases[] = {
+        {"hostile-rsa-e1.der", KP_ERR_KEY_TYPE, "exponent"},
+        {"hostile-rsa-e3.der", KP_ERR_KEY_TYPE, "exponent"},
+        {"hostile-rsa-params.der", KP_ERR_KEY_TYPE, "NULL"},
+        {"hostile-ec-hybrid.der", KP_ERR_KEY_TYPE, "compressed"},
+        {"hostile-sha1.der", KP_ERR_POLICY, "SHA-1"},
+        {"hostile-md5.der", KP_ERR_POLICY, "MD5"},
+    };
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_refused(fx, csr_file(cases[i].file), cases[i].want, cases[i].file, cases[i].reason);
+    expect_policy(fx, csr_file("ec-compressed.der"), KP_OK, "compressed point");
 }
 
 static void test_csr_without_subject_or_san_is_refused(void **state)
@@ -531,6 +740,19 @@ static void test_dns_label_over_63_characters_is_refused(void **state)
     snprintf(name, sizeof(name), "DNS:%.64s.example",
              "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop");
     expect_san(fx, name, KP_ERR_POLICY);
+}
+
+/* rfc822Name: one '@', visible ASCII; URI: a scheme, then visible ASCII. */
+static void test_email_and_uri_sans_are_checked(void **state)
+{
+    static const char *const bad[] = {"email:no-at",  "email:a@b@c",   "email:@b",
+                                      "email:a@",     "URI:no-scheme", "URI:1http://x",
+                                      "URI::nothing", "URI:http:",     "URI:ht_tp://x"};
+    struct fixture *fx = *state;
+
+    expect_san(fx, "email:ops@example.com,URI:urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+               KP_OK);
+    expect_all_refused(fx, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 /* ---- validity ---- */
@@ -846,6 +1068,74 @@ static void test_issued_validity_is_the_template_validity(void **state)
     assert_int_equal(t.not_after - t.not_before, 7 * DAY - 1);
 }
 
+/* The certificate's SubjectPublicKeyInfo comes from the key, not from the
+ * request: a compressed point is issued uncompressed. */
+static void test_issued_key_is_encoded_from_the_parsed_key(void **state)
+{
+    struct fixture *fx = *state;
+    struct ca_template t;
+    const unsigned char *bits;
+    unsigned char *mine = NULL, *theirs = NULL;
+    int len, n, m;
+    X509 *cert;
+
+    fx_csr(fx, csr_file("ec-compressed.der"));
+    cert = issue(fx, fx->ca, &t);
+    assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &len, NULL, X509_get_X509_PUBKEY(cert)),
+                     1);
+    assert_int_equal(len, 65);
+    assert_int_equal(bits[0], 0x04);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->csr->pubkey), 1);
+
+    fx_csr(fx, csr_file("rsa-2048.der"));
+    cert = issue(fx, fx->ca, &t);
+    n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &mine);
+    m = i2d_PUBKEY(fx->csr->pubkey, &theirs);
+    assert_int_equal(n, m);
+    assert_memory_equal(mine, theirs, (size_t)n);
+    OPENSSL_free(mine);
+    OPENSSL_free(theirs);
+}
+
+/* Even a template that skipped the profile gets no request bytes: the
+ * parameters of an rsaEncryption key are written as NULL. */
+static void test_ca_issue_never_copies_the_request_spki(void **state)
+{
+    struct fixture *fx = *state;
+    struct ca_template t = {0};
+    const X509_ALGOR *alg;
+    const ASN1_OBJECT *obj;
+    const void *pval;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    X509 *issued = NULL, *cert;
+    int ptype, len;
+
+    fx_csr(fx, csr_file("hostile-rsa-params.der"));
+    t.subject = fx->csr->subject;
+    t.pubkey = fx->csr->pubkey;
+    t.spki = X509_REQ_get_X509_PUBKEY(fx->csr->req);
+    t.not_before = time(NULL);
+    t.not_after = t.not_before + DAY;
+    assert_int_equal(ca_serial_random(t.serial), KP_OK);
+    assert_int_equal(ca_issue(fx->ca, &t, &issued), KP_OK);
+    len = i2d_X509(issued, &der);
+    assert_true(len > 0);
+    p = der;
+    cert = d2i_X509(NULL, &p, len);
+    assert_non_null(cert);
+    assert_int_equal(
+        X509_PUBKEY_get0_param(NULL, NULL, NULL, (X509_ALGOR **)&alg, X509_get_X509_PUBKEY(cert)),
+        1);
+    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    assert_int_equal(OBJ_obj2nid(obj), NID_rsaEncryption);
+    assert_int_equal(ptype, V_ASN1_NULL);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->csr->pubkey), 1);
+    X509_free(cert);
+    X509_free(issued);
+    OPENSSL_free(der);
+}
+
 /* ---- ca_load ---- */
 
 static void test_ca_load_refuses_a_key_that_does_not_match(void **state)
@@ -898,9 +1188,20 @@ int main(void)
         T(test_allowed_subject_attributes_pass),
         T(test_subject_attribute_outside_the_allowed_list_is_refused),
         T(test_subject_values_must_be_1_to_64_characters),
+        T(test_subject_strings_must_be_printable_or_utf8),
+        T(test_printable_string_holds_only_its_alphabet),
+        T(test_utf8_control_characters_are_refused),
+        T(test_country_must_be_an_iso_3166_code),
+        T(test_at_most_one_of_each_attribute_but_ou_and_dc),
+        T(test_multi_valued_rdn_is_refused),
+        T(test_each_attribute_has_its_upper_bound),
+        T(test_serial_number_must_be_printable),
+        T(test_dc_and_email_address_are_ia5_with_checked_content),
+        T(test_unsound_keys_and_weak_signatures_are_refused),
         T(test_csr_without_subject_or_san_is_refused),
         T(test_too_many_sans_is_refused),
         T(test_allowed_san_types_pass),
+        T(test_email_and_uri_sans_are_checked),
         T(test_other_name_san_is_refused),
         T(test_invalid_dns_names_are_refused),
         T(test_valid_dns_names_pass),
@@ -918,6 +1219,8 @@ int main(void)
         T(test_serial_is_20_positive_octets),
         T(test_serial_random_is_positive_and_never_shorter),
         T(test_issued_certificate_verifies_with_the_ca_key),
+        T(test_issued_key_is_encoded_from_the_parsed_key),
+        T(test_ca_issue_never_copies_the_request_spki),
         T(test_issued_validity_is_the_template_validity),
         T(test_ca_load_refuses_a_key_that_does_not_match),
         T(test_ca_load_refuses_an_end_entity_certificate),
