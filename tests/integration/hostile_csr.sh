@@ -6,6 +6,9 @@
 # compressed EC point gets a certificate whose key is the request's key,
 # written uncompressed.
 kp_init
+# These requests carry names of their own: the OTP identity rules (which
+# would answer 403 first) are tested in otp_identity.sh.
+check "otp_subject = \"any\" in [label.default]" cfg_set label.default otp_subject '"any"'
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
 cd "$T" || exit 1
