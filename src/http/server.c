@@ -973,7 +973,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
         {"op", op, 0},
         {"label", label, 0},
         {"status", NULL, x->resp.status},
-        {"bytes", NULL, (double)x->resp.body_len},
+        {"bytes", NULL, x->cmd == EVHTTP_REQ_HEAD ? 0 : (double)x->resp.body_len},
         {"ms", NULL, (double)(long)(ms * 10) / 10},
         {"subject", logsubj, 0},
     };
