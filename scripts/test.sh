@@ -17,8 +17,11 @@ status=0
 [ -f "$asan/build.ninja" ] || meson setup "$asan" --buildtype=debug \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fno-sanitize-recover=all -Dtests=enabled || exit 1
+# (--reconfigure, not meson configure: it reads meson_options.txt first, so
+# a directory set up before the option existed takes it too)
+src=$(cd "$(dirname "$0")/.." && pwd)
 for b in "$build" "$asan"; do
-    meson configure "$b" -Dtests=enabled || exit 1
+    meson setup --reconfigure "$b" "$src" -Dtests=enabled >/dev/null || exit 1
 done
 
 for b in "$build" "$asan"; do
