@@ -1,11 +1,25 @@
 #!/bin/sh
 # Install the Debian packages kipuka builds and tests with, only those missing.
 # Usage: scripts/install-deps.sh [build|test]
+#        scripts/install-deps.sh --list [build|test]   (print them, install nothing)
+# "build" is everything `make run` needs (scripts/fresh-build.sh proves it in
+# every `make test`); "test" adds what only the tests use.
 set -eu
-pkgs="gcc make pkg-config meson ninja-build libssl-dev openssl libevent-dev libsqlite3-dev
-      sqlite3 libinih-dev libjansson-dev libpq-dev curl ca-certificates"
+list=
+if [ "${1:-}" = --list ]; then
+    list=1
+    shift
+fi
+# libc6-dev: gcc only recommends it, and we install without recommends.
+pkgs="gcc libc6-dev make pkg-config meson ninja-build libssl-dev openssl libevent-dev
+      libsqlite3-dev sqlite3 libinih-dev libjansson-dev libpq-dev curl ca-certificates"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq postgresql"
+fi
+if [ -n "$list" ]; then
+    # shellcheck disable=SC2086
+    echo $pkgs
+    exit 0
 fi
 missing=""
 for p in $pkgs; do

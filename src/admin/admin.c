@@ -75,8 +75,24 @@ void admin_json(struct admin_call *x, int status, json_t *body)
     free(text);
 }
 
+/* The error whose machine code is code, for answers in the EST style. */
+static enum kp_err admin_err_by_code(const char *code)
+{
+    for (int e = 0; e < KP_ERR__MAX; e++)
+        if (strcmp(kp_err_code((enum kp_err)e), code) == 0)
+            return (enum kp_err)e;
+    return KP_ERR_INTERNAL;
+}
+
 void admin_error(struct admin_call *x, int status, const char *code, const char *message)
 {
+    if (x->est_style) {
+        /* text/plain, or JSON when Accept asks for it, as every EST error */
+        est_response_error(x->resp, admin_err_by_code(code), x->req->accept,
+                           status >= 500 ? NULL : message);
+        x->resp->status = status;
+        return;
+    }
     admin_json(x, status, json_pack("{s:s, s:s}", "error", code, "message", message));
 }
 
@@ -148,9 +164,13 @@ json_t *admin_body(struct admin_call *x)
 
 bool admin_method_is(struct admin_call *x, const char *m)
 {
-    if (strcmp(x->req->method, m) == 0)
+    bool get = strcmp(m, "GET") == 0;
+
+    /* HEAD answers as GET; the transport leaves the body out (RFC 9110 9.3.2) */
+    if (strcmp(x->req->method, m) == 0 || (get && strcmp(x->req->method, "HEAD") == 0))
         return true;
     admin_error(x, 405, "method_not_allowed", "method not allowed");
+    x->resp->allow = get ? "GET, HEAD" : m;
     return false;
 }
 
@@ -281,6 +301,7 @@ void admin_handle(struct admin_server *a, const struct admin_request *req,
 
     memset(resp, 0, sizeof(*resp));
     if (has_prefix_dir(path, a->cfg->crl_path)) {
+        x.est_style = true; /* public, next to EST: not the admin API's JSON */
         admin_serve_crl(&x, path + strlen(a->cfg->crl_path));
         return;
     }

@@ -19,7 +19,8 @@ struct admin_request {
     const unsigned char *body;
     size_t body_len;
     const char *authorization;
-    X509 *peer_cert; /* NULL when none; peer_verify is X509_V_OK when it chains */
+    const char *accept; /* Accept header, NULL when absent: error style of the CRLs */
+    X509 *peer_cert;    /* NULL when none; peer_verify is X509_V_OK when it chains */
     long peer_verify;
     const char *peer_addr;
 };

@@ -30,6 +30,7 @@ struct admin_call {
     const struct admin_request *req;
     struct est_response *resp;
     const char *who; /* authenticated admin, for audit events */
+    bool est_style;  /* a public resource (the CRLs): errors as EST answers them */
 };
 
 /* Answers. admin_json takes its reference to body. */
@@ -40,7 +41,8 @@ void admin_store_error(struct admin_call *x, enum kp_err rc);
 
 /* Query parameter `name` (percent-decoded, caller frees), NULL when absent. */
 char *admin_query(const struct admin_call *x, const char *name);
-/* False after answering 405 when the method is not m. */
+/* False after answering 405 (with Allow) when the method is not m; HEAD
+ * passes for "GET" (m is a string literal). */
 bool admin_method_is(struct admin_call *x, const char *m);
 /* A non-negative integer query parameter (def when absent); false after
  * answering 400. */

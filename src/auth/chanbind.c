@@ -16,18 +16,15 @@ enum kp_err chanbind_check(enum cb_policy policy, const unsigned char *challenge
         rc = policy == CB_REQUIRED ? KP_ERR_CHANNEL_BINDING : KP_OK;
         goto out;
     }
-    /* Under the optional policy a challengePassword that is not base64 of a value
-     * the size of this connection's binding is taken as a plain password and ignored;
-     * one that has that shape but differs is a replayed or forged binding. */
-    if (base64_decode((const char *)challenge, challenge_len, &decoded, &decoded_len) != KP_OK) {
-        rc = policy == CB_REQUIRED ? KP_ERR_CHANNEL_BINDING : KP_OK;
+    /* Under either policy a challengePassword is the binding (RFC 7030 3.5):
+     * one that is not base64 of this connection's binding, whatever its length
+     * or shape, is refused, so a binding replayed from another connection (or
+     * cut to another size) never passes for a plain password. */
+    if (binding == NULL || binding_len == 0 ||
+        base64_decode((const char *)challenge, challenge_len, &decoded, &decoded_len) != KP_OK)
         goto out;
-    }
-    if (binding != NULL && decoded_len == binding_len &&
-        CRYPTO_memcmp(decoded, binding, binding_len) == 0)
+    if (decoded_len == binding_len && CRYPTO_memcmp(decoded, binding, binding_len) == 0)
         rc = KP_OK;
-    else if (policy == CB_OPTIONAL && (binding == NULL || decoded_len != binding_len))
-        rc = KP_OK; /* not shaped like a binding of this connection: a plain password */
 out:
     free(decoded);
     return rc;

@@ -10,10 +10,11 @@
 #include "core/config.h"
 #include "core/err.h"
 
-/* KP_OK when the policy is satisfied: challenge absent (or not binding-shaped) under
- * CB_OPTIONAL,
- * or challenge equal (constant time) to base64(binding). A challenge that is
- * present but wrong, or absent under CB_REQUIRED, is KP_ERR_CHANNEL_BINDING. */
+/* KP_OK when the policy is satisfied: challenge absent under CB_OPTIONAL, or
+ * challenge equal (constant time) to base64(binding) under either policy. A
+ * challenge that is present but anything else (another value, another length,
+ * not base64, or no binding to compare with), or absent under CB_REQUIRED, is
+ * KP_ERR_CHANNEL_BINDING (400). */
 enum kp_err chanbind_check(enum cb_policy policy, const unsigned char *challenge,
                            size_t challenge_len, const unsigned char *binding, size_t binding_len);
 

@@ -22,7 +22,8 @@ enum est_op {
     EST_OP__MAX
 };
 
-enum est_method { EST_GET, EST_POST, EST_OTHER };
+/* EST_HEAD is a GET whose body the transport does not send (RFC 9110 9.3.2). */
+enum est_method { EST_GET, EST_HEAD, EST_POST, EST_OTHER };
 
 #define EST_LABEL_MAX 40
 
@@ -59,6 +60,7 @@ struct est_response {
     bool base64_cte;              /* add Content-Transfer-Encoding: base64 */
     const char *www_authenticate; /* WWW-Authenticate value (static), NULL: none */
     long retry_after;             /* > 0: add Retry-After */
+    const char *allow;            /* Allow value (static) of a 405 (RFC 9110 15.5.6), NULL: none */
     char *body;                   /* owned */
     size_t body_len;
     bool body_secret;                   /* body holds key material: wiped when released */

@@ -129,6 +129,7 @@ void est_handle(struct est_server *srv, const struct est_request *req, struct es
 {
     const struct est_label *l;
     enum est_method want;
+    const char *allow;
 
     memset(resp, 0, sizeof(*resp));
     l = server_label_find(srv, req->label);
@@ -140,14 +141,17 @@ void est_handle(struct est_server *srv, const struct est_request *req, struct es
     case EST_OP_CACERTS:
     case EST_OP_CSRATTRS:
         want = EST_GET;
+        allow = "GET, HEAD";
         break;
     case EST_OP_SIMPLEENROLL:
     case EST_OP_SIMPLEREENROLL:
         want = EST_POST;
+        allow = "POST";
         break;
     case EST_OP_SERVERKEYGEN:
         if (srv->cfg->est_serverkeygen) {
             want = EST_POST;
+            allow = "POST";
             break;
         }
         est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
@@ -157,8 +161,10 @@ void est_handle(struct est_server *srv, const struct est_request *req, struct es
         est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
         return;
     }
-    if (req->method != want) {
+    /* HEAD answers as GET; the transport leaves the body out */
+    if (req->method != want && !(want == EST_GET && req->method == EST_HEAD)) {
         est_response_error(resp, KP_ERR_METHOD, req->accept, NULL);
+        resp->allow = allow;
         return;
     }
     if (req->op == EST_OP_CACERTS)

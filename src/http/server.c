@@ -289,12 +289,6 @@ static const char *http_method_name(enum evhttp_cmd_type t)
     }
 }
 
-/* RFC 9110 15.5.6: a 405 names the methods the resource takes (RFC 7030 4). */
-static const char *http_allow(enum est_op op)
-{
-    return (op == EST_OP_CACERTS || op == EST_OP_CSRATTRS) ? "GET" : "POST";
-}
-
 static double ms_since(const struct timespec *t0)
 {
     struct timespec now;
@@ -834,9 +828,11 @@ static void http_secret_free(const void *data, size_t len, void *arg)
     OPENSSL_clear_free((void *)data, len);
 }
 
-/* Write resp as the answer to req (RFC 7030 4, RFC 8951). */
-static void http_reply(struct evhttp_request *req, struct http_conn *c,
-                       const struct est_request *er, const struct est_response *resp)
+/* Write resp as the answer to req (RFC 7030 4, RFC 8951). The answer to a
+ * HEAD is the same head, Content-Length included, without the body (RFC 9110
+ * 9.3.2): evhttp would send the body and leave out Content-Length. */
+static void http_reply(struct evhttp_request *req, struct http_conn *c, bool head,
+                       const struct est_response *resp)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *ob = evhttp_request_get_output_buffer(req);
@@ -854,11 +850,14 @@ static void http_reply(struct evhttp_request *req, struct http_conn *c,
         snprintf(num, sizeof(num), "%ld", resp->retry_after);
         evhttp_add_header(oh, "Retry-After", num);
     }
-    if (resp->status == 405)
-        evhttp_add_header(oh, "Allow", http_allow(er->op));
+    if (resp->allow != NULL)
+        evhttp_add_header(oh, "Allow", resp->allow);
     if (c == NULL || c->w->stopping || c->close_after_job)
         evhttp_add_header(oh, "Connection", "close");
-    if (resp->body_len > 0 && resp->body_secret) {
+    if (head) {
+        snprintf(num, sizeof(num), "%zu", resp->body_len);
+        evhttp_add_header(oh, "Content-Length", num);
+    } else if (resp->body_len > 0 && resp->body_secret) {
         /* by reference, so the only copy is wiped once sent (no evbuffer chunk keeps it) */
         void *copy = OPENSSL_memdup(resp->body, resp->body_len);
         if (copy == NULL ||
@@ -974,7 +973,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
         {"op", op, 0},
         {"label", label, 0},
         {"status", NULL, x->resp.status},
-        {"bytes", NULL, (double)x->resp.body_len},
+        {"bytes", NULL, x->cmd == EVHTTP_REQ_HEAD ? 0 : (double)x->resp.body_len},
         {"ms", NULL, (double)(long)(ms * 10) / 10},
         {"subject", logsubj, 0},
     };
@@ -993,7 +992,7 @@ static void exchange_finish(struct http_exchange *x)
     exchange_names(x, &op, &label);
     exchange_count(x, op, label, ms / 1000.0);
     /* Gone peers: evhttp detached the request and frees it on this reply. */
-    http_reply(x->req, c->closed ? NULL : c, &x->er, &x->resp);
+    http_reply(x->req, c->closed ? NULL : c, x->cmd == EVHTTP_REQ_HEAD, &x->resp);
     if (log_enabled(LOG_INFO))
         exchange_log(x, op, label, ms);
     est_response_cleanup(&x->resp);
@@ -1084,6 +1083,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         x->ar.query = x->query;
         x->ar.body = request_body(in, &x->ar.body_len);
         x->ar.authorization = evhttp_find_header(ih, "Authorization");
+        x->ar.accept = accept;
         x->ar.peer_cert = x->peer_cert;
         x->ar.peer_verify = x->peer_cert != NULL ? SSL_get_verify_result(ssl) : -1;
         x->ar.peer_addr = x->peer;
@@ -1103,6 +1103,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     }
 
     x->er.method = x->cmd == EVHTTP_REQ_GET    ? EST_GET
+                   : x->cmd == EVHTTP_REQ_HEAD ? EST_HEAD
                    : x->cmd == EVHTTP_REQ_POST ? EST_POST
                                                : EST_OTHER;
     x->er.content_type = evhttp_find_header(ih, "Content-Type");

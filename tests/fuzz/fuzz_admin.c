@@ -142,6 +142,7 @@ static void check_response(const struct admin_request *req, const struct est_res
     FUZZ_CHECK(known);
     FUZZ_CHECK(resp->body != NULL && resp->content_type != NULL && resp->body_len > 0);
     FUZZ_CHECK((resp->status == 401) == (resp->www_authenticate != NULL));
+    FUZZ_CHECK((resp->status == 405) == (resp->allow != NULL));
     FUZZ_CHECK(resp->www_authenticate == NULL ||
                strncmp(resp->www_authenticate, "Bearer ", 7) == 0);
     if (!authorized && !crl)
@@ -155,6 +156,10 @@ static void check_response(const struct admin_request *req, const struct est_res
         json_decref(j);
         if (resp->status >= 400)
             FUZZ_CHECK(is_json_error(resp));
+    } else if (crl) {
+        /* the CRLs are public, next to EST: their errors are EST's text */
+        FUZZ_CHECK(resp->status >= 400 &&
+                   strcmp(resp->content_type, "text/plain; charset=utf-8") == 0);
     } else {
         FUZZ_CHECK(strcmp(req->path, "/metrics") == 0 && resp->status == 200);
     }

@@ -5,7 +5,7 @@
  * Input: seven lines, each ended by "\n", then the body (every byte left).
  *   1 operation      cacerts, simpleenroll, simplereenroll, csrattrs, ...
  *   2 label          an empty line is the default label
- *   3 method         GET, POST; anything else is another method
+ *   3 method         GET, HEAD, POST; anything else is another method
  *   4 Content-Type   an empty line means the header is absent
  *   5 Accept         likewise
  *   6 Authorization  likewise
@@ -390,6 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (est_route(dep->d->cfg->est_base_path, path, &req) != KP_OK)
         goto out;
     req.method = strcmp(line[2], "GET") == 0    ? EST_GET
+                 : strcmp(line[2], "HEAD") == 0 ? EST_HEAD
                  : strcmp(line[2], "POST") == 0 ? EST_POST
                                                 : EST_OTHER;
     req.content_type = line[3][0] ? line[3] : NULL;

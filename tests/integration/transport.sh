@@ -167,6 +167,42 @@ expect_no_new_cert "replayed bindings and plain passwords" "$before"
 expect_eq "the OTP survived all those 400s" 200 \
     "$(post_csr ka1.csr.b64 "$BASE/simpleenroll" -u "cbnone:$o")"
 
+# --- channel_binding = "optional" (the default label) ---
+# A CSR without challengePassword enrolls; one that carries challengePassword
+# has it checked as the binding: this connection's binding passes, anything
+# else (a plain password, a binding of another length or connection) is 400,
+# audited, and the OTP stays usable.
+cb_open 1.3
+check "optional: s_client connected and the binding was read" test -n "$CB"
+make_csr_cp opt13 opt13.example.com "$CB"
+o=$(new_otp opt13)
+code=$(cb_send /.well-known/est/simpleenroll opt13 "opt13:$o")
+expect_eq "optional, TLS 1.3: CSR carrying this connection's binding answers 200" 200 "$code"
+o=$(new_otp optplain)
+before=$(cert_count)
+audit_before=$(audit_count "outcome = 'channel_binding' and label = 'default'")
+make_csr_cp optplain optplain.example.com "not-a-binding"
+expect_eq "optional: a plain challengePassword answers 400" 400 \
+    "$(post_csr optplain.csr.b64 "$BASE/simpleenroll" -u "optplain:$o")"
+check "optional: the 400 says the challengePassword does not match" grep -q "challengePassword does not match" resp.body
+make_csr_cp opt12 opt12.example.com "$(head -c 12 /dev/urandom | base64 -w0)"
+expect_eq "optional, TLS 1.3: a 12-byte challengePassword (another length) answers 400" 400 \
+    "$(post_csr opt12.csr.b64 "$BASE/simpleenroll" -u "optplain:$o" --tlsv1.3)"
+make_csr_cp opt48 opt48.example.com "$(head -c 48 /dev/urandom | base64 -w0)"
+expect_eq "optional, TLS 1.3: a 48-byte challengePassword (another length) answers 400" 400 \
+    "$(post_csr opt48.csr.b64 "$BASE/simpleenroll" -u "optplain:$o" --tlsv1.3)"
+make_csr_cp opt32 opt32.example.com "$(head -c 32 /dev/urandom | base64 -w0)"
+expect_eq "optional, TLS 1.2: a 32-byte challengePassword (another length) answers 400" 400 \
+    "$(post_csr opt32.csr.b64 "$BASE/simpleenroll" -u "optplain:$o" --tlsv1.2 --tls-max 1.2)"
+expect_eq "optional, TLS 1.3: the CSR bound to an earlier connection, replayed, answers 400" 400 \
+    "$(post_csr opt13.csr.b64 "$BASE/simpleenroll" -u "optplain:$o" --tlsv1.3)"
+expect_no_new_cert "optional: refused challengePasswords" "$before"
+expect_eq "optional: each refusal has its audit row (outcome channel_binding)" \
+    "$((audit_before + 5))" "$(audit_count "outcome = 'channel_binding' and label = 'default'")"
+make_csr optnone "/CN=optnone.example.com" ec:P-256
+expect_eq "optional: a CSR without challengePassword answers 200, with the OTP those 400s left" \
+    200 "$(post_csr optnone.csr.b64 "$BASE/simpleenroll" -u "optplain:$o")"
+
 # --- SIGHUP reload: max_validity_days = 30 for the default label ---
 make_csr pre "/CN=pre-reload.example.com" ec:P-256
 o=$(new_otp pre)

@@ -503,37 +503,47 @@ static void test_wrong_binding_of_the_right_size_fails_even_when_optional(void *
     }
 }
 
-static void test_plain_password_passes_only_when_binding_is_optional(void **state)
+static void test_plain_password_is_refused_under_either_policy(void **state)
 {
     unsigned char b[32];
     (void)state;
     fill(b, sizeof(b), 9);
 
     /* not base64 at all */
-    assert_int_equal(cb_check(CB_OPTIONAL, "s3cret-otp!", b, sizeof(b)), KP_OK);
+    assert_int_equal(cb_check(CB_OPTIONAL, "s3cret-otp!", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     assert_int_equal(cb_check(CB_REQUIRED, "s3cret-otp!", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
-    /* valid base64, but of 6 bytes: not shaped like a 32-byte binding */
-    assert_int_equal(cb_check(CB_OPTIONAL, "password", b, sizeof(b)), KP_OK);
+    /* valid base64, but of 6 bytes: not this connection's 32-byte binding */
+    assert_int_equal(cb_check(CB_OPTIONAL, "password", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     assert_int_equal(cb_check(CB_REQUIRED, "password", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     /* an empty challengePassword */
-    assert_int_equal(cb_check(CB_OPTIONAL, "", b, sizeof(b)), KP_OK);
+    assert_int_equal(cb_check(CB_OPTIONAL, "", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     assert_int_equal(cb_check(CB_REQUIRED, "", b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
 }
 
-static void test_binding_of_another_size_does_not_match(void **state)
+static void test_binding_of_another_size_does_not_match_even_when_optional(void **state)
 {
     unsigned char b[32];
     char *c;
     (void)state;
 
-    /* the right 12 bytes while the connection's binding is 32 bytes long */
+    /* the right first 12 bytes while the connection's binding is 32 bytes long */
     fill(b, sizeof(b), 5);
     c = cb_text(b, 12);
+    assert_int_equal(cb_check(CB_OPTIONAL, c, b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     assert_int_equal(cb_check(CB_REQUIRED, c, b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
     free(c);
+    /* a longer value that starts with the whole binding */
+    {
+        unsigned char longer[40];
+        memcpy(longer, b, sizeof(b));
+        memset(longer + sizeof(b), 0, sizeof(longer) - sizeof(b));
+        c = cb_text(longer, sizeof(longer));
+        assert_int_equal(cb_check(CB_OPTIONAL, c, b, sizeof(b)), KP_ERR_CHANNEL_BINDING);
+        free(c);
+    }
 }
 
-static void test_challenge_without_a_connection_binding(void **state)
+static void test_challenge_without_a_connection_binding_is_refused(void **state)
 {
     unsigned char b[12];
     char *c;
@@ -541,7 +551,7 @@ static void test_challenge_without_a_connection_binding(void **state)
 
     fill(b, sizeof(b), 2);
     c = cb_text(b, sizeof(b));
-    assert_int_equal(cb_check(CB_OPTIONAL, c, NULL, 0), KP_OK);
+    assert_int_equal(cb_check(CB_OPTIONAL, c, NULL, 0), KP_ERR_CHANNEL_BINDING);
     assert_int_equal(cb_check(CB_REQUIRED, c, NULL, 0), KP_ERR_CHANNEL_BINDING);
     free(c);
 }
@@ -769,9 +779,9 @@ int main(void)
         T(test_absent_challenge_fails_when_binding_is_required),
         T(test_correct_binding_passes_for_tls_unique_and_exporter_sizes),
         T(test_wrong_binding_of_the_right_size_fails_even_when_optional),
-        T(test_plain_password_passes_only_when_binding_is_optional),
-        T(test_binding_of_another_size_does_not_match),
-        T(test_challenge_without_a_connection_binding),
+        T(test_plain_password_is_refused_under_either_policy),
+        T(test_binding_of_another_size_does_not_match_even_when_optional),
+        T(test_challenge_without_a_connection_binding_is_refused),
         T(test_entity_ids_an_otp_cannot_authenticate_with_are_refused),
         T(test_bound_subject_is_parsed_and_written_back_the_same),
         T(test_bound_sans_are_parsed_into_one_canonical_list),

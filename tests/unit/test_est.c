@@ -602,12 +602,43 @@ static void test_wrong_method_is_405(void **state)
 
     req_init(&r, EST_OP_CACERTS, "", EST_POST);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
+    assert_string_equal(fx->resp.allow, "GET, HEAD");
     req_init(&r, EST_OP_CSRATTRS, "iot", EST_OTHER);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
+    assert_string_equal(fx->resp.allow, "GET, HEAD");
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
-    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_GET);
+    assert_string_equal(fx->resp.allow, "POST");
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_HEAD);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
+    assert_string_equal(fx->resp.allow, "POST");
+}
+
+static void test_head_answers_as_get(void **state)
+{
+    struct fixture *fx = *state;
+    static const enum est_op ops[] = {EST_OP_CACERTS, EST_OP_CSRATTRS};
+    struct est_request r;
+
+    for (size_t i = 0; i < 2; i++) {
+        char *get_body;
+        size_t get_len;
+        const char *get_ct;
+        req_init(&r, ops[i], "iot", EST_GET);
+        expect_status(fx, &r, 200, KP_OK);
+        get_body = xstrndup(fx->resp.body, fx->resp.body_len); /* base64 text */
+        get_len = fx->resp.body_len;
+        get_ct = fx->resp.content_type;
+        /* the transport sends the head only; the core answers as for GET */
+        req_init(&r, ops[i], "iot", EST_HEAD);
+        expect_status(fx, &r, 200, KP_OK);
+        assert_null(fx->resp.allow);
+        assert_string_equal(fx->resp.content_type, get_ct);
+        assert_true(fx->resp.base64_cte);
+        assert_int_equal(fx->resp.body_len, get_len);
+        assert_memory_equal(fx->resp.body, get_body, get_len);
+        free(get_body);
+    }
 }
 
 static void test_unknown_label_is_404(void **state)
@@ -1545,6 +1576,7 @@ int main(void)
         T(test_get_cacerts_answers_the_ca_as_certs_only),
         T(test_get_csrattrs_answers_application_csrattrs),
         T(test_wrong_method_is_405),
+        T(test_head_answers_as_get),
         T(test_unknown_label_is_404),
         T(test_serverkeygen_and_fullcmc_are_404_by_default),
         T(test_simpleenroll_without_credentials_is_401_with_challenge),
