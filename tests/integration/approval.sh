@@ -5,6 +5,9 @@
 # is used once, when the request is first held; its repeats authenticate with
 # it only for that request. Held requests expire (approval_ttl), and then a
 # repeat is a new request. simpleenroll, simplereenroll and serverkeygen.
+# A repeat is recognised by label, operation, identity, public key, subject
+# and SANs: a client that signs its CSR again on every retry (libest's
+# estclient) is picked up on the OTP and the mTLS paths.
 kp_init --label held
 check "approval = \"manual\" in [label.held]" cfg_add label.held approval '"manual"'
 check "est.retry_after = 17" cfg_set est retry_after 17
@@ -17,6 +20,17 @@ rq() { "$KIPUKA" request "$@" -c "$CFG"; }
 # rq_state ID: the STATE column of `kipuka request list` for that id
 rq_state() { rq list 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
 last_request() { db "select max(id) from pending_requests"; }
+# der NAME: NAME.csr as DER in NAME.der
+der() { openssl req -in "$1.csr" -outform DER -out "$1.der"; }
+# resign KEY NAME SUBJ [openssl req args...]: a new CSR NAME for KEY.key, as a
+# client signs it again for a retry (ECDSA: a new signature each time)
+resign() {
+    local key=$1 name=$2 subj=$3; shift 3
+    openssl req -new -key "$key.key" -out "$name.csr" -subj "$subj" "$@" 2>/dev/null &&
+        der "$name" && base64 "$name.der" >"$name.csr.b64"
+}
+# differ A B: A.der and B.der are other bytes
+differ() { ! cmp -s "$1.der" "$2.der"; }
 
 # --- pending -> approve ---
 make_csr a "/CN=held-001.example.com"
@@ -59,6 +73,61 @@ expect_eq "one certificate row" $((before + 1)) "$(cert_count)"
 expect_eq "once served, the used OTP no longer authenticates: 401" 401 \
     "$(post_csr a.csr.b64 "$BASE/held/simpleenroll" -u "held-001:$OTP")"
 
+# --- a client that signs its CSR again on every retry, OTP (RFC 7030 4.2.3) ---
+SAN="subjectAltName=DNS:resign-001.example.com,DNS:alt-001.example.com,IP:192.0.2.9"
+make_csr rs "/CN=resign-001.example.com" ec:P-256 -addext "$SAN"
+der rs
+otp_id_create resign-001 --label held
+before=$(cert_count)
+expect_eq "re-signing client, first request: 202" 202 \
+    "$(post_csr rs.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+rsid=$(last_request)
+resign rs rs2 "/CN=resign-001.example.com" -addext "$SAN"
+check "the retry's CSR is other bytes (a new ECDSA signature)" differ rs rs2
+expect_eq "the re-signed retry while pending: 202" 202 \
+    "$(post_csr rs2.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+expect_eq "with Retry-After 17" 17 "$(header Retry-After)"
+expect_eq "no second row for it" "$rsid|1" \
+    "$(last_request)|$(db "select count(*) from pending_requests where requester = 'resign-001'")"
+make_csr rsother "/CN=resign-001.example.com" ec:P-256 -addext "$SAN"
+expect_eq "another key with the used OTP: 401" 401 \
+    "$(post_csr rsother.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+resign rs rssubj "/CN=resign-002.example.com" -addext "$SAN"
+expect_eq "the same key, another subject, with the used OTP: 401" 401 \
+    "$(post_csr rssubj.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+resign rs rssan "/CN=resign-001.example.com" -addext "subjectAltName=DNS:resign-001.example.com"
+expect_eq "the same key, other SANs, with the used OTP: 401" 401 \
+    "$(post_csr rssan.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+expect_eq "still one row, still pending" "$rsid|pending" "$(last_request)|$(rq_state "$rsid")"
+# what the operator sees
+rq show "$rsid" >show.out 2>&1
+check "request show: every SAN, one a line" bash -c \
+    "grep -qx 'san: *DNS:resign-001.example.com' show.out && grep -qx 'san: *DNS:alt-001.example.com' show.out && grep -qx 'san: *IP:192.0.2.9' show.out"
+check "request show: key type and size" grep -qx 'key: *ec:P-256' show.out
+check "request show: the EKU the label gives" grep -qx 'eku: *clientAuth' show.out
+check "request show: the requester and how it authenticated" bash -c \
+    "grep -qx 'requester: *resign-001' show.out && grep -qx 'auth: *otp' show.out"
+check "request show: the subject" grep -qx 'subject: *CN=resign-001.example.com' show.out
+expect_eq "request list: auth, requester, key, EKU, subject and SANs on the row" \
+    "otp resign-001 ec:P-256 clientAuth CN=resign-001.example.com DNS:resign-001.example.com,DNS:alt-001.example.com,IP:192.0.2.9" \
+    "$(rq list 2>/dev/null | awk -v id="$rsid" '$1 == id { print $7, $8, $9, $10, $11, $12 }')"
+check "request show of an unknown id fails" bash -c "! '$KIPUKA' request show 99999 -c '$CFG' 2>/dev/null"
+check "kipuka request approve (re-signing client)" rq approve "$rsid"
+resign rs rs3 "/CN=resign-001.example.com" -addext "$SAN"
+check "the next retry is other bytes again" differ rs2 rs3
+expect_eq "the re-signed retry after approval: 200" 200 \
+    "$(post_csr rs3.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+p7_to_pem resp.body rs.crt
+check "the certificate carries the CSR's public key" \
+    bash -c "cmp <(openssl x509 -in rs.crt -noout -pubkey) <(openssl req -in rs3.csr -noout -pubkey)"
+check "and every SAN that was approved" bash -c \
+    "openssl x509 -in rs.crt -noout -ext subjectAltName | grep -q 'DNS:resign-001.example.com, DNS:alt-001.example.com, IP Address:192.0.2.9'"
+expect_eq "one certificate, the request issued with its serial" "$((before + 1))|issued|$(cert_serial rs.crt)" \
+    "$(cert_count)|$(db "select status || '|' || serial from pending_requests where id = $rsid")"
+resign rs rs4 "/CN=resign-001.example.com" -addext "$SAN"
+expect_eq "once served, a re-signed repeat with the used OTP: 401" 401 \
+    "$(post_csr rs4.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
+
 # --- pending -> reject ---
 make_csr b "/CN=held-003.example.com"
 otp=$(new_otp held-003)
@@ -70,6 +139,9 @@ expect_eq "request list --status rejected shows it" "$rid" \
 expect_eq "the rejected request repeated: 403" 403 \
     "$(post_csr b.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
 expect_eq "and again 403" 403 "$(post_csr b.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
+resign b b2 "/CN=held-003.example.com"
+expect_eq "re-signed, the rejected request: 403" 403 \
+    "$(post_csr b2.csr.b64 "$BASE/held/simpleenroll" -u "held-003:$otp")"
 expect_eq "audited: request.reject" 1 "$(audit_count "event = 'request.reject'")"
 check "approving a rejected request fails" bash -c "! '$KIPUKA' request approve '$rid' -c '$CFG' 2>/dev/null"
 check "an unknown id fails" bash -c "! '$KIPUKA' request approve 99999 -c '$CFG' 2>/dev/null"
@@ -89,6 +161,32 @@ expect_eq "repeat while pending: 202" 202 \
 rq approve "$rid" 2>/dev/null
 expect_eq "after approval: 200" 200 \
     "$(post_csr renew.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+
+# --- a client that signs its CSR again on every retry, mTLS ---
+make_csr mt "/CN=held-001.example.com"
+der mt
+expect_eq "mTLS re-signing client, first request: 202" 202 \
+    "$(post_csr mt.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+mtid=$(last_request)
+resign mt mt2 "/CN=held-001.example.com"
+check "mTLS: the retry's CSR is other bytes" differ mt mt2
+expect_eq "mTLS: the re-signed retry while pending: 202" 202 \
+    "$(post_csr mt2.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+expect_eq "mTLS: no new request for it" "$mtid" "$(last_request)"
+make_csr mtother "/CN=held-001.example.com"
+expect_eq "mTLS: a CSR with another key: 202" 202 \
+    "$(post_csr mtother.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+check "mTLS: held as a new request" test "$(last_request)" -gt "$mtid"
+expect_eq "mTLS: the held request shows its requester and method" "CN=held-001.example.com|mtls|ec:P-256" \
+    "$(db "select requester || '|' || auth_method || '|' || key_type from pending_requests where id = $mtid")"
+rq approve "$mtid" 2>/dev/null
+resign mt mt3 "/CN=held-001.example.com"
+expect_eq "mTLS: the re-signed retry after approval: 200" 200 \
+    "$(post_csr mt3.csr.b64 "$BASE/held/simplereenroll" --cert a.crt --key a.key)"
+p7_to_pem resp.body mt.crt
+check "mTLS: the certificate carries the CSR's public key" \
+    bash -c "cmp <(openssl x509 -in mt.crt -noout -pubkey) <(openssl req -in mt3.csr -noout -pubkey)"
+expect_eq "mTLS: that request is issued" issued "$(rq_state "$mtid")"
 
 # --- serverkeygen ---
 make_csr skg "/CN=held-skg.example.com"
