@@ -17,9 +17,10 @@ static const char request_usage[] =
     "       kipuka request reject ID\n"
     "\n"
     "Requests to labels with approval = \"manual\" wait here (the client gets 202\n"
-    "with Retry-After). Once approved, the client's next identical request gets its\n"
-    "certificate; once rejected, 403. Decisions are audited. `show` prints every\n"
-    "SAN, the key and EKUs the certificate would carry, and who asked.\n"
+    "with Retry-After). Once approved, the client's next repeat (same key, subject\n"
+    "and SANs) gets its certificate; once rejected, 403. Decisions are audited.\n"
+    "`show` prints every SAN, the key and EKUs the certificate would carry, and\n"
+    "who asked.\n"
     "  --status S   only requests in this state (default: all)\n"
     "  -c FILE      config file (default " CLI_DEFAULT_CONFIG ")\n";
 
