@@ -41,7 +41,7 @@ struct enroll_ctx {
     long retry_after;                 /* set with KP_ERR_RATE_LIMITED */
     bool manual;                      /* the label holds requests for an operator */
     bool audited;                     /* the store already wrote this attempt's audit row */
-    char why_buf[96];                 /* for a why that carries a number */
+    char why_buf[256];                /* for a why that carries a number or names */
     struct store_pending *pending;    /* the earlier request this one repeats, if any */
     unsigned char *csr_der;           /* the request as received */
     size_t csr_der_len;

@@ -8,8 +8,11 @@
 # A repeat is recognised by label, operation, identity, public key, subject
 # and SANs: a client that signs its CSR again on every retry (libest's
 # estclient) is picked up on the OTP and the mTLS paths.
-kp_init --label held
+kp_init --label held --label heldcb
 check "approval = \"manual\" in [label.held]" cfg_add label.held approval '"manual"'
+check "approval = \"manual\" in [label.heldcb]" cfg_add label.heldcb approval '"manual"'
+check "channel_binding = \"required\" in [label.heldcb]" \
+    cfg_set label.heldcb channel_binding '"required"'
 check "est.retry_after = 17" cfg_set est retry_after 17
 check "enable est.serverkeygen" cfg_add est serverkeygen true
 kp_start
@@ -128,6 +131,27 @@ resign rs rs4 "/CN=resign-001.example.com" -addext "$SAN"
 expect_eq "once served, a re-signed repeat with the used OTP: 401" 401 \
     "$(post_csr rs4.csr.b64 "$BASE/held/simpleenroll" -u "resign-001:$OTP")"
 
+# --- what was approved is what is issued ---
+make_csr ek "/CN=held-eku.example.com"
+otp_id_create held-eku --label held
+expect_eq "held for its EKU check: 202" 202 \
+    "$(post_csr ek.csr.b64 "$BASE/held/simpleenroll" -u "held-eku:$OTP")"
+ekid=$(last_request)
+rq approve "$ekid" 2>/dev/null
+check "the label now gives serverAuth too" cfg_set label.held eku '"clientAuth, serverAuth"'
+check "reload" kp_reload
+before=$(cert_count)
+resign ek ek2 "/CN=held-eku.example.com"
+expect_eq "approved for clientAuth only, the retry is refused: 403" 403 \
+    "$(post_csr ek2.csr.b64 "$BASE/held/simpleenroll" -u "held-eku:$OTP")"
+expect_no_new_cert "EKUs changed since approval" "$before"
+expect_eq "audited with both EKU sets" 1 \
+    "$(audit_count "outcome = 'forbidden' and detail like 'request $ekid was approved for ec:P-256 [clientAuth]; the label now gives ec:P-256 [clientAuth,serverAuth]'")"
+check "the label back as approved" cfg_set label.held eku '"clientAuth"'
+check "reload" kp_reload
+expect_eq "then the retry is served: 200" 200 \
+    "$(post_csr ek2.csr.b64 "$BASE/held/simpleenroll" -u "held-eku:$OTP")"
+
 # --- pending -> reject ---
 make_csr b "/CN=held-003.example.com"
 otp=$(new_otp held-003)
@@ -187,6 +211,89 @@ p7_to_pem resp.body mt.crt
 check "mTLS: the certificate carries the CSR's public key" \
     bash -c "cmp <(openssl x509 -in mt.crt -noout -pubkey) <(openssl req -in mt3.csr -noout -pubkey)"
 expect_eq "mTLS: that request is issued" issued "$(rq_state "$mtid")"
+
+# --- channel binding: each retry is bound to its own connection ---
+# cb_open: a TLS 1.3 connection by openssl s_client driven through a fifo;
+# CB is the base64 of its RFC 9266 tls-exporter binding (as transport.sh)
+cb_open() {
+    local hex
+    rm -f cb.in cb.out cb.err
+    mkfifo cb.in
+    openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile ca-chain.pem \
+        -verify_return_error -nocommands -ign_eof -tls1_3 \
+        -keymatexport EXPORTER-Channel-Binding -keymatexportlen 32 <cb.in >cb.out 2>cb.err &
+    CB_PID=$!
+    exec {CB_FD}>cb.in
+    for _ in $(seq 1 400); do
+        grep -q 'Keying material:' cb.out && break
+        kill -0 "$CB_PID" 2>/dev/null || break
+        sleep 0.025
+    done
+    hex=$(sed -n 's/^ *Keying material: *\([0-9A-Fa-f]*\).*/\1/p' cb.out | head -1)
+    [ -n "$hex" ] || { CB=; return 1; }
+    CB=$(printf '%b' "$(echo "$hex" | sed 's/../\\x&/g')" | base64 -w0)
+}
+# cb_send PATH CSRNAME USER:OTP: the enrollment on the cb_open connection;
+# prints the HTTP status
+cb_send() {
+    local len
+    len=$(stat -c %s "$2.csr.b64")
+    (
+        printf 'POST %s HTTP/1.1\r\nHost: localhost:%s\r\n' "$1" "$PORT"
+        printf 'Authorization: Basic %s\r\n' "$(printf '%s' "$3" | base64 -w0)"
+        printf 'Content-Type: application/pkcs10\r\nContent-Length: %s\r\n' "$len"
+        printf 'Connection: close\r\n\r\n'
+        cat "$2.csr.b64"
+    ) >&"$CB_FD"
+    exec {CB_FD}>&-
+    for _ in $(seq 1 800); do
+        kill -0 "$CB_PID" 2>/dev/null || break
+        sleep 0.025
+    done
+    kill "$CB_PID" 2>/dev/null
+    wait "$CB_PID" 2>/dev/null
+    grep -a -m1 -o '^HTTP/1\.[01] [0-9][0-9][0-9]' cb.out | cut -d' ' -f2
+}
+# resign_cp KEY NAME CN CHALLENGE: a new CSR NAME for KEY.key, subject CN=CN,
+# challengePassword CHALLENGE
+resign_cp() {
+    printf '[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n[dn]\nCN = %s\n[attrs]\nchallengePassword = %s\n' \
+        "$3" "$4" >"$2.cnf"
+    openssl req -new -key "$1.key" -out "$2.csr" -config "$2.cnf" 2>/dev/null &&
+        der "$2" && base64 "$2.der" >"$2.csr.b64"
+}
+cbpath=/.well-known/est/heldcb/simpleenroll
+otp_id_create held-cb --label heldcb
+cb_open
+check "s_client connected and the binding was read" test -n "$CB"
+make_csr_cp cb1 held-cb.example.com "$CB"
+der cb1
+expect_eq "a CSR bound to its connection is held: 202" 202 "$(cb_send "$cbpath" cb1 "held-cb:$OTP")"
+cbid=$(last_request)
+expect_eq "that CSR replayed on a new connection: 400 (its binding is the old one)" 400 \
+    "$(post_csr cb1.csr.b64 "$BASE/heldcb/simpleenroll" -u "held-cb:$OTP")"
+make_csr cbnone "/CN=held-cb.example.com"
+cp cb1.key cbnone.key
+resign cbnone cbnone "/CN=held-cb.example.com"
+expect_eq "its key and subject without a binding: 400 (required)" 400 \
+    "$(post_csr cbnone.csr.b64 "$BASE/heldcb/simpleenroll" -u "held-cb:$OTP")"
+cb_open
+resign_cp cb1 cb2 held-cb.example.com "$CB"
+check "re-signed with the new connection's binding: other bytes" differ cb1 cb2
+expect_eq "the re-signed retry on its own connection: 202" 202 \
+    "$(cb_send "$cbpath" cb2 "held-cb:$OTP")"
+expect_eq "no new request for it" "$cbid" "$(last_request)"
+rq approve "$cbid" 2>/dev/null
+before=$(cert_count)
+expect_eq "after approval, the held CSR replayed on a new connection: 400" 400 \
+    "$(post_csr cb1.csr.b64 "$BASE/heldcb/simpleenroll" -u "held-cb:$OTP")"
+expect_no_new_cert "a stale binding after approval" "$before"
+cb_open
+resign_cp cb1 cb3 held-cb.example.com "$CB"
+expect_eq "after approval, re-signed for its own connection: 200" 200 \
+    "$(cb_send "$cbpath" cb3 "held-cb:$OTP")"
+expect_eq "the request is issued, one certificate" "issued|$((before + 1))" \
+    "$(rq_state "$cbid")|$(cert_count)"
 
 # --- serverkeygen ---
 make_csr skg "/CN=held-skg.example.com"
