@@ -446,8 +446,8 @@ static void enroll_shown(struct enroll_ctx *x, const struct csr *csr, const char
 
 /* An approved request is issued as the operator saw it: from the CSR that
  * was held (same key, subject and SANs as this repeat, which only proved it
- * still holds the key), and refused if the label would now put another key
- * type or other EKUs in the certificate. *csrp becomes the held CSR. */
+ * still holds the key; enroll_check_approved compares the rest). *csrp
+ * becomes the held CSR. */
 static enum kp_err enroll_take_approved(struct enroll_ctx *x, struct csr **csrp)
 {
     struct csr *held = NULL;
