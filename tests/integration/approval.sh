@@ -301,6 +301,8 @@ otp=$(new_otp held-skg)
 expect_eq "serverkeygen to the manual label: 202" 202 \
     "$(post_csr skg.csr.b64 "$BASE/held/serverkeygen" -u "held-skg:$otp")"
 expect_eq "with Retry-After 17" 17 "$(header Retry-After)"
+expect_eq "serverkeygen: the operator sees the key kipuka will generate" "ec:P-256|clientAuth|otp" \
+    "$(db "select key_type || '|' || ekus || '|' || auth_method from pending_requests where id = $(last_request)")"
 rq approve "$(last_request)" 2>/dev/null
 expect_eq "after approval: 200" 200 \
     "$(post_csr skg.csr.b64 "$BASE/held/serverkeygen" -u "held-skg:$otp")"
