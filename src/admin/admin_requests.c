@@ -9,16 +9,38 @@
 #include "core/xalloc.h"
 #include "est/approval.h"
 
+/* "a\nb" (sep '\n') as ["a", "b"]; "" as []. */
+static json_t *request_split(const char *s, char sep)
+{
+    json_t *a = json_array();
+
+    while (s != NULL && *s != '\0') {
+        size_t n = strcspn(s, (char[]){sep, '\0'});
+        json_array_append_new(a, json_stringn(s, n));
+        s += n;
+        if (*s == sep)
+            s++;
+    }
+    return a;
+}
+
+/* One held request as the operator sees it (docs/approval.md lists the
+ * fields): who asked, how, and what the certificate would carry. */
 static void request_one(const struct store_pending *p, void *arg)
 {
-    json_array_append_new(
-        arg,
-        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:s?, s:s?}", "id",
-                  (json_int_t)p->id, "label", p->label, "operation", p->operation, "requester",
-                  p->requester, "auth_method", p->auth_method, "subject", p->subject, "status",
-                  approval_state(p, (int64_t)time(NULL)), "created_at", (json_int_t)p->created_at,
-                  "expires_at", (json_int_t)p->expires_at, "decided_at", (json_int_t)p->decided_at,
-                  "decided_by", p->decided_by, "serial", p->serial));
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:s?, s:o, s:s?, s:o, s:s?, s:s, s:I, s:I, s:I, s:s?, s:s?}",
+        "id", (json_int_t)p->id, "label", p->label, "operation", p->operation, "requester",
+        p->requester, "auth_method", p->auth_method, "subject", p->subject, "sans",
+        request_split(p->sans, '\n'), "key_type", p->key_type, "ekus", request_split(p->ekus, ','),
+        "fingerprint", p->fingerprint, "status", approval_state(p, (int64_t)time(NULL)),
+        "created_at", (json_int_t)p->created_at, "expires_at", (json_int_t)p->expires_at,
+        "decided_at", (json_int_t)p->decided_at, "decided_by", p->decided_by, "serial", p->serial);
+
+    if (o == NULL) /* never drop a request from the operator's view unseen */
+        o = json_pack("{s:I, s:s}", "id", (json_int_t)p->id, "status",
+                      approval_state(p, (int64_t)time(NULL)));
+    json_array_append_new(arg, o);
 }
 
 static void requests_list(struct admin_call *x)

@@ -1,4 +1,4 @@
-/* kipuka request list|approve|reject: requests held for manual approval
+/* kipuka request list|show|approve|reject: requests held for manual approval
  * (label approval = "manual"), acting on the store like `kipuka otp`. */
 #include <getopt.h>
 #include <stdio.h>
@@ -7,27 +7,76 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/xalloc.h"
 #include "est/approval.h"
 
 static const char request_usage[] =
     "usage: kipuka request list [--status pending|approved|rejected|issued|expired]\n"
+    "       kipuka request show ID\n"
     "       kipuka request approve ID\n"
     "       kipuka request reject ID\n"
     "\n"
     "Requests to labels with approval = \"manual\" wait here (the client gets 202\n"
-    "with Retry-After). Once approved, the client's next identical request gets its\n"
-    "certificate; once rejected, 403. Decisions are audited.\n"
+    "with Retry-After). Once approved, the client's next repeat (same key, subject\n"
+    "and SANs) gets its certificate; once rejected, 403. Decisions are audited.\n"
+    "`show` prints every SAN, the key and EKUs the certificate would carry, and\n"
+    "who asked.\n"
     "  --status S   only requests in this state (default: all)\n"
     "  -c FILE      config file (default " CLI_DEFAULT_CONFIG ")\n";
 
+#define REQUEST_ROW "%-6s %-9s %-14s %-14s %-20s %-20s %-5s %-24s %-9s %-16s %s  %s\n"
+
+/* "" as "-": a row held before these were recorded, or a request without SANs. */
+static const char *request_or_dash(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : "-";
+}
+
 static void request_print_row(const struct store_pending *p, void *arg)
 {
-    char c[32], e[32];
+    char id[24], c[32], e[32], *sans = xstrdup(request_or_dash(p->sans)), *nl;
     int64_t now = *(int64_t *)arg;
 
-    printf("%-6lld %-9s %-14s %-14s %-20s %-20s %-24s %s\n", (long long)p->id,
-           approval_state(p, now), p->label, p->operation, cli_time(p->created_at, c, sizeof(c)),
-           cli_time(p->expires_at, e, sizeof(e)), p->requester, p->subject);
+    snprintf(id, sizeof(id), "%lld", (long long)p->id);
+    /* one SAN a line in the store; one row a request here */
+    while ((nl = strchr(sans, '\n')) != NULL)
+        *nl = ',';
+    printf(REQUEST_ROW, id, approval_state(p, now), p->label, p->operation,
+           cli_time(p->created_at, c, sizeof(c)), cli_time(p->expires_at, e, sizeof(e)),
+           p->auth_method, p->requester, request_or_dash(p->key_type), request_or_dash(p->ekus),
+           p->subject, sans);
+    free(sans);
+}
+
+/* Everything an operator decides on, one field a line, one SAN a line. */
+static void request_print_one(const struct store_pending *p, int64_t now)
+{
+    char t[32];
+    const char *san = p->sans, *end;
+
+    printf("id:          %lld\n", (long long)p->id);
+    printf("state:       %s\n", approval_state(p, now));
+    printf("label:       %s\n", p->label);
+    printf("operation:   %s\n", p->operation);
+    printf("requester:   %s\n", p->requester);
+    printf("auth:        %s\n", p->auth_method);
+    printf("subject:     %s\n", p->subject);
+    if (san == NULL || *san == '\0')
+        printf("san:         -\n");
+    for (; san != NULL && *san != '\0'; san = *end ? end + 1 : end) {
+        end = san + strcspn(san, "\n");
+        printf("san:         %.*s\n", (int)(end - san), san);
+    }
+    printf("key:         %s\n", request_or_dash(p->key_type));
+    printf("eku:         %s\n", request_or_dash(p->ekus));
+    printf("fingerprint: %s\n", request_or_dash(p->fingerprint));
+    printf("created:     %s\n", cli_time(p->created_at, t, sizeof(t)));
+    printf("expires:     %s\n", cli_time(p->expires_at, t, sizeof(t)));
+    if (p->decided_at > 0)
+        printf("decided:     %s by %s\n", cli_time(p->decided_at, t, sizeof(t)),
+               request_or_dash(p->decided_by));
+    if (p->serial != NULL)
+        printf("serial:      %s\n", p->serial);
 }
 
 static long request_parse_id(const char *s)
@@ -93,9 +142,31 @@ int cmd_request(int argc, char **argv)
             rc = 1;
             goto out;
         }
-        printf("%-6s %-9s %-14s %-14s %-20s %-20s %-24s %s\n", "ID", "STATE", "LABEL", "OPERATION",
-               "CREATED", "EXPIRES", "REQUESTER", "SUBJECT");
+        printf(REQUEST_ROW, "ID", "STATE", "LABEL", "OPERATION", "CREATED", "EXPIRES", "AUTH",
+               "REQUESTER", "KEY", "EKU", "SUBJECT", "SANS");
         rc = store_pending_list(st, status, now, request_print_row, &now) == KP_OK ? 0 : 1;
+    } else if (strcmp(sub, "show") == 0) {
+        long id = optind + 1 < argc ? request_parse_id(argv[optind + 1]) : -1;
+        struct store_pending *p = NULL;
+        enum kp_err e;
+        if (id < 1) {
+            fprintf(stderr, "kipuka: request show needs a numeric request id (see request list)\n");
+            goto out;
+        }
+        st = cli_store_open(cfg);
+        if (st == NULL) {
+            rc = 1;
+            goto out;
+        }
+        e = store_pending_get(st, id, &p);
+        if (e == KP_OK)
+            request_print_one(p, (int64_t)time(NULL));
+        else if (e == KP_ERR_NOT_FOUND)
+            fprintf(stderr, "kipuka: no request with id %ld\n", id);
+        else
+            fprintf(stderr, "kipuka: store error\n");
+        store_pending_free(p);
+        rc = e == KP_OK ? 0 : 1;
     } else if (strcmp(sub, "approve") == 0 || strcmp(sub, "reject") == 0) {
         bool approve = sub[0] == 'a';
         long id = optind + 1 < argc ? request_parse_id(argv[optind + 1]) : -1;

@@ -191,6 +191,11 @@ const char *config_key_type_name(enum key_type t)
     return (unsigned)t < KEY__MAX ? key_type_names[t] : "unknown";
 }
 
+const char *config_eku_name(enum eku e)
+{
+    return (unsigned)e < EKU__MAX ? eku_names[e] : "unknown";
+}
+
 int config_key_type_parse(const char *s)
 {
     for (int i = 0; i < KEY__MAX; i++)

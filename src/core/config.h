@@ -108,5 +108,7 @@ long config_parse_duration(const char *s);
 /* "ec:P-256" etc. to enum key_type; -1 when unknown. */
 int config_key_type_parse(const char *s);
 const char *config_key_type_name(enum key_type t);
+/* "clientAuth", "serverAuth", ... as the eku key spells them. */
+const char *config_eku_name(enum eku e);
 
 #endif

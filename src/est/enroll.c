@@ -44,13 +44,14 @@ struct enroll_ctx {
     long retry_after;                 /* set with KP_ERR_RATE_LIMITED */
     bool manual;                      /* the label holds requests for an operator */
     bool audited;                     /* the store already wrote this attempt's audit row */
-    char why_buf[96];                 /* for a why that carries a number */
+    char why_buf[256];                /* for a why that carries a number or names */
     struct store_pending *pending;    /* the earlier request this one repeats, if any */
     unsigned char *csr_der;           /* the request as received */
     size_t csr_der_len;
     char csr_sha256[65];
-    struct skg_plan skg;         /* serverkeygen only */
-    unsigned char *archived_key; /* serverkeygen with archival: the key, encrypted */
+    char fingerprint[CSR_FINGERPRINT_HEX]; /* key, subject, SANs: what a retry repeats */
+    struct skg_plan skg;                   /* serverkeygen only */
+    unsigned char *archived_key;           /* serverkeygen with archival: the key, encrypted */
     size_t archived_key_len;
 };
 
@@ -308,8 +309,11 @@ static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
         free(der);
         return rc;
     }
-    /* a retry of a held request is recognised by the hash of these bytes */
-    if (EVP_Digest(der, der_len, md, NULL, EVP_sha256(), NULL) != 1) {
+    /* a retry of a held request is recognised by its fingerprint: it may be
+     * signed again (RFC 7030 4.2.3); the bytes' hash only finds rows held
+     * before fingerprints were kept */
+    if (EVP_Digest(der, der_len, md, NULL, EVP_sha256(), NULL) != 1 ||
+        csr_fingerprint(*out, x->fingerprint) != KP_OK) {
         free(der);
         return KP_ERR_INTERNAL;
     }
@@ -403,15 +407,17 @@ static enum kp_err enroll_issue(struct enroll_ctx *x, const struct csr *csr, str
 }
 
 /* Manual approval: find the earlier request this one repeats (same label,
- * operation, identity and CSR bytes). A used-up OTP authenticates only such a
- * repeat of the request that consumed it. */
+ * operation, identity, public key, subject and SANs; its CSR may be signed
+ * again). A used-up OTP authenticates only such a repeat of the request that
+ * consumed it. */
 static enum kp_err enroll_match_pending(struct enroll_ctx *x)
 {
     enum kp_err rc = KP_OK;
 
     if (x->manual) {
-        rc = store_pending_find(x->srv->store, x->l->cfg->name, est_op_name(x->req->op),
-                                x->auth.who, x->csr_sha256, (int64_t)time(NULL), &x->pending);
+        rc =
+            store_pending_find(x->srv->store, x->l->cfg->name, est_op_name(x->req->op), x->auth.who,
+                               x->fingerprint, x->csr_sha256, (int64_t)time(NULL), &x->pending);
         if (rc == KP_ERR_NOT_FOUND)
             rc = KP_OK;
         if (rc != KP_OK)
@@ -422,6 +428,13 @@ static enum kp_err enroll_match_pending(struct enroll_ctx *x)
         enroll_auth_failed(x);
         return KP_ERR_UNAUTHORIZED;
     }
+    return KP_OK;
+}
+
+/* What a held request answers once its repeat passed the checks: 202 while
+ * pending, 403 once rejected, KP_OK once approved (issue now). */
+static enum kp_err enroll_pending_state(struct enroll_ctx *x)
+{
     if (x->pending == NULL)
         return KP_OK;
     if (strcmp(x->pending->status, "pending") == 0) {
@@ -439,11 +452,73 @@ static enum kp_err enroll_match_pending(struct enroll_ctx *x)
     return KP_OK; /* approved: issue now */
 }
 
+/* The key the certificate will carry and the label's EKUs, as the operator
+ * sees them ("ec:P-256", "clientAuth,serverAuth"); *ekus is owned. */
+static void enroll_shown(struct enroll_ctx *x, const struct csr *csr, const char **key, char **ekus)
+{
+    char buf[128] = "";
+    size_t n = 0;
+
+    *key = config_key_type_name(x->req->op == EST_OP_SERVERKEYGEN ? x->skg.key_type
+                                                                  : (enum key_type)csr->key_type);
+    for (int e = 0; e < EKU__MAX; e++)
+        if (x->l->cfg->ekus & (1u << e))
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "",
+                                  config_eku_name((enum eku)e));
+    *ekus = xstrdup(buf);
+}
+
+/* An approved request is issued as the operator saw it: from the CSR that
+ * was held (same key, subject and SANs as this repeat, which only proved it
+ * still holds the key; enroll_check_approved compares the rest). *csrp
+ * becomes the held CSR. */
+static enum kp_err enroll_take_approved(struct enroll_ctx *x, struct csr **csrp)
+{
+    struct csr *held = NULL;
+    char fp[CSR_FINGERPRINT_HEX];
+    enum kp_err rc;
+
+    rc = csr_parse(x->pending->csr, x->pending->csr_len, &held);
+    if (rc == KP_OK)
+        rc = csr_fingerprint(held, fp);
+    if (rc != KP_OK || (x->pending->fingerprint[0] != '\0' && strcmp(fp, x->fingerprint) != 0)) {
+        x->why = "the held request's CSR cannot be read back";
+        csr_free(held);
+        return KP_ERR_INTERNAL;
+    }
+    csr_free(*csrp);
+    *csrp = held; /* steal */
+    return KP_OK;
+}
+
+/* After the profile and serverkeygen plan are made again for an approved
+ * request: the key type and EKUs must be those the operator approved. */
+static enum kp_err enroll_check_approved(struct enroll_ctx *x, const struct csr *csr)
+{
+    const char *key;
+    char *ekus = NULL;
+    enum kp_err rc = KP_OK;
+
+    if (x->pending == NULL || x->pending->key_type[0] == '\0')
+        return KP_OK; /* held before these were recorded */
+    enroll_shown(x, csr, &key, &ekus);
+    if (strcmp(key, x->pending->key_type) != 0 || strcmp(ekus, x->pending->ekus) != 0) {
+        snprintf(x->why_buf, sizeof(x->why_buf),
+                 "request %lld was approved for %s [%s]; the label now gives %s [%s]",
+                 (long long)x->pending->id, x->pending->key_type, x->pending->ekus, key, ekus);
+        x->why = x->why_buf;
+        rc = KP_ERR_FORBIDDEN;
+    }
+    free(ekus);
+    return rc;
+}
+
 /* Hold a request that passed every check until an operator decides; the OTP
  * use is taken now, in the same commit, so it cannot start a second one. */
 static enum kp_err enroll_hold(struct enroll_ctx *x, const struct csr *csr)
 {
     struct store_pending p = {0};
+    const char *key;
     struct store_audit ev = {0};
     char detail[64];
     int64_t id = 0;
@@ -456,7 +531,11 @@ static enum kp_err enroll_hold(struct enroll_ctx *x, const struct csr *csr)
     p.auth_method = (char *)x->auth.method;
     p.otp_id = x->auth.otp_id;
     p.csr_sha256 = x->csr_sha256;
+    p.fingerprint = x->fingerprint;
     p.subject = csr_name_string(csr->subject);
+    p.sans = csr_sans_join(csr->sans, "\n");
+    enroll_shown(x, csr, &key, &p.ekus);
+    p.key_type = (char *)key;
     p.csr = x->csr_der;
     p.csr_len = x->csr_der_len;
     p.created_at = now;
@@ -473,13 +552,16 @@ static enum kp_err enroll_hold(struct enroll_ctx *x, const struct csr *csr)
         snprintf(x->why_buf, sizeof(x->why_buf), "%s", detail);
         x->why = x->why_buf;
         x->audited = true;
-        log_info("req=%llu held as request %lld label=%s subject=\"%s\" for %s",
-                 (unsigned long long)x->req->id, (long long)id, p.label, p.subject, p.requester);
+        log_info("req=%llu held as request %lld label=%s subject=\"%s\" key=%s for %s",
+                 (unsigned long long)x->req->id, (long long)id, p.label, p.subject, p.key_type,
+                 p.requester);
         rc = KP_ERR_PENDING;
     } else if (rc == KP_ERR_UNAUTHORIZED) {
         x->why = "OTP already used";
     }
     free(p.subject);
+    free(p.sans);
+    free(p.ekus);
     return rc;
 }
 
@@ -505,16 +587,24 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
     rc = enroll_check_otp_identity(x, csr);
     if (rc != KP_OK)
         goto out;
-    /* An approved request had its binding checked on the connection that
-     * submitted it; its retry comes on another one. */
-    if (x->pending == NULL) {
-        rc = chanbind_check(x->l->cfg->channel_binding, csr->challenge, csr->challenge_len,
-                            x->req->channel_binding, x->req->channel_binding_len);
-        if (rc != KP_OK) {
-            x->why = csr->challenge ? "challengePassword does not match this TLS channel"
-                                    : "this label requires the TLS channel binding in the CSR";
+    /* A repeat of a held request comes on a new connection with a CSR signed
+     * again for it: its binding is checked against this connection, as for
+     * any request (RFC 7030 3.5); csr_parse has verified its signature. */
+    rc = chanbind_check(x->l->cfg->channel_binding, csr->challenge, csr->challenge_len,
+                        x->req->channel_binding, x->req->channel_binding_len);
+    if (rc != KP_OK) {
+        x->why = csr->challenge ? "challengePassword does not match this TLS channel"
+                                : "this label requires the TLS channel binding in the CSR";
+        goto out;
+    }
+    rc = enroll_pending_state(x);
+    if (rc != KP_OK)
+        goto out;
+    if (x->pending != NULL) {
+        rc = enroll_take_approved(x, csrp);
+        if (rc != KP_OK)
             goto out;
-        }
+        csr = *csrp;
     }
     rc = enroll_check_identity(x, csr);
     if (rc != KP_OK)
@@ -529,6 +619,9 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
         view.key_type = (int)x->skg.key_type;
     }
     rc = profile_apply(x->l->cfg, x->l->ca, &view, time(NULL), &t, &x->why);
+    if (rc != KP_OK)
+        goto out;
+    rc = enroll_check_approved(x, csr);
     if (rc != KP_OK)
         goto out;
     if (x->manual && x->pending == NULL) {

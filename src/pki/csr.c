@@ -667,12 +667,17 @@ static void csr_sans_add_one(struct strbuf *b, const GENERAL_NAME *gn)
 
 char *csr_sans_string(const GENERAL_NAMES *sans)
 {
+    return csr_sans_join(sans, ", ");
+}
+
+char *csr_sans_join(const GENERAL_NAMES *sans, const char *sep)
+{
     struct strbuf b = {NULL, 0, 0};
 
     strbuf_add(&b, "", 0);
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
         if (i > 0)
-            strbuf_adds(&b, ", ");
+            strbuf_adds(&b, sep);
         csr_sans_add_one(&b, sk_GENERAL_NAME_value(sans, i));
     }
     return b.s;
@@ -703,4 +708,83 @@ int csr_sans_equal(const GENERAL_NAMES *a, const GENERAL_NAMES *b)
 out:
     free(used);
     return equal;
+}
+
+/* One DER encoding, for sorting the SANs into a canonical order. */
+struct csr_der {
+    unsigned char *der;
+    int len;
+};
+
+static int csr_der_cmp(const void *a, const void *b)
+{
+    const struct csr_der *x = a, *y = b;
+    int n = memcmp(x->der, y->der, (size_t)(x->len < y->len ? x->len : y->len));
+
+    if (n != 0)
+        return n;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Digest a count as 4 bytes, big-endian. */
+static int csr_digest_count(EVP_MD_CTX *md, int n)
+{
+    unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                           (unsigned char)(n >> 8), (unsigned char)n};
+
+    return n >= 0 && EVP_DigestUpdate(md, be, sizeof(be)) == 1;
+}
+
+/* Digest one field with its length in front, so no two field lists collide. */
+static int csr_digest_field(EVP_MD_CTX *md, const unsigned char *p, int len)
+{
+    return csr_digest_count(md, len) && (len == 0 || EVP_DigestUpdate(md, p, (size_t)len) == 1);
+}
+
+enum kp_err csr_fingerprint(const struct csr *c, char out[CSR_FINGERPRINT_HEX])
+{
+    static const char tag[] = "kipuka request v1";
+    EVP_MD_CTX *md = NULL;
+    unsigned char *spki = NULL, *subject = NULL, digest[32];
+    struct csr_der *names = NULL;
+    int nsans = c->sans != NULL ? sk_GENERAL_NAME_num(c->sans) : 0, nspki, nsubject, i;
+    unsigned dlen = 0;
+    enum kp_err rc = KP_ERR_INTERNAL;
+
+    nspki = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(c->req), &spki);
+    nsubject = i2d_X509_NAME(c->subject, &subject);
+    if (nspki <= 0 || nsubject < 0)
+        goto out;
+    names = xcalloc((size_t)nsans + 1, sizeof(*names));
+    for (i = 0; i < nsans; i++) {
+        names[i].len = i2d_GENERAL_NAME(sk_GENERAL_NAME_value(c->sans, i), &names[i].der);
+        if (names[i].len <= 0)
+            goto out;
+    }
+    /* the same names in another order are the same request */
+    qsort(names, (size_t)nsans, sizeof(*names), csr_der_cmp);
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        !csr_digest_field(md, (const unsigned char *)tag, (int)sizeof(tag) - 1) ||
+        !csr_digest_field(md, spki, nspki) || !csr_digest_field(md, subject, nsubject) ||
+        !csr_digest_count(md, nsans))
+        goto out;
+    for (i = 0; i < nsans; i++)
+        if (!csr_digest_field(md, names[i].der, names[i].len))
+            goto out;
+    if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != sizeof(digest))
+        goto out;
+    for (i = 0; i < (int)sizeof(digest); i++)
+        snprintf(&out[2 * i], 3, "%02x", digest[i]);
+    rc = KP_OK;
+out:
+    if (rc != KP_OK)
+        log_openssl("csr: request fingerprint");
+    EVP_MD_CTX_free(md);
+    for (i = 0; names != NULL && i < nsans; i++)
+        OPENSSL_free(names[i].der);
+    free(names);
+    OPENSSL_free(spki);
+    OPENSSL_free(subject);
+    return rc;
 }

@@ -57,6 +57,17 @@ enum kp_err csr_check_key(const struct csr *c, const char **why);
 /* Subject in RFC 2253 form, and SANs as "DNS:a, IP:1.2.3.4" (caller frees). */
 char *csr_name_string(const X509_NAME *name);
 char *csr_sans_string(const GENERAL_NAMES *sans);
+/* The same names (escaped likewise) joined by sep, e.g. "\n" for one a line. */
+char *csr_sans_join(const GENERAL_NAMES *sans, const char *sep);
+
+/* Hex length of a request fingerprint, with its NUL. */
+#define CSR_FINGERPRINT_HEX 65
+
+/* What identifies a request whatever its signature (RFC 7030 4.2.3 retries):
+ * lowercase hex SHA-256 over the public key (SPKI DER), the subject (DER) and
+ * the SANs (DER, sorted), each length-prefixed. Challenge, other attributes
+ * and the signature do not count: a re-signed CSR has the same fingerprint. */
+enum kp_err csr_fingerprint(const struct csr *c, char out[CSR_FINGERPRINT_HEX]);
 
 /* 1 when both GENERAL_NAMES hold the same set of names (order ignored). */
 int csr_sans_equal(const GENERAL_NAMES *a, const GENERAL_NAMES *b);

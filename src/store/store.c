@@ -190,10 +190,10 @@ enum kp_err store_pending_put(struct store *s, const struct store_pending *p,
 }
 
 enum kp_err store_pending_find(struct store *s, const char *label, const char *operation,
-                               const char *requester, const char *csr_sha256, int64_t now,
-                               struct store_pending **out)
+                               const char *requester, const char *fingerprint,
+                               const char *csr_sha256, int64_t now, struct store_pending **out)
 {
-    return s->ops->pending_find(s, label, operation, requester, csr_sha256, now, out);
+    return s->ops->pending_find(s, label, operation, requester, fingerprint, csr_sha256, now, out);
 }
 
 enum kp_err store_pending_get(struct store *s, int64_t id, struct store_pending **out)
@@ -228,7 +228,11 @@ void store_pending_free(struct store_pending *p)
     free(p->requester);
     free(p->auth_method);
     free(p->csr_sha256);
+    free(p->fingerprint);
     free(p->subject);
+    free(p->sans);
+    free(p->key_type);
+    free(p->ekus);
     free(p->csr);
     free(p->status);
     free(p->decided_by);

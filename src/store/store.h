@@ -59,8 +59,9 @@ struct store_otp {
 };
 
 /* A request held for an operator (label approval = "manual", RFC 7030 4.2.3).
- * A retry is matched by label, operation, requester and CSR hash. Strings and
- * csr are owned by the row (store_pending_free). */
+ * A retry is matched by label, operation, requester and fingerprint (public
+ * key, subject and SANs), not by the CSR's bytes: a client re-signs on every
+ * retry. Strings and csr are owned by the row (store_pending_free). */
 struct store_pending {
     int64_t id;
     char *label;
@@ -69,7 +70,11 @@ struct store_pending {
     char *auth_method;  /* "otp" or "mtls" */
     int64_t otp_id;     /* the OTP use it consumed when accepted; 0 for mTLS */
     char *csr_sha256;   /* lowercase hex of SHA-256 over the CSR DER */
+    char *fingerprint;  /* csr_fingerprint(): "" on rows held before it was kept */
     char *subject;      /* CSR subject (RFC 2253), for the operator */
+    char *sans;         /* the SANs, one a line ("DNS:a\nIP:1.2.3.4"), escaped; "" when none */
+    char *key_type;     /* key the certificate will carry ("ec:P-256", "rsa:2048") */
+    char *ekus;         /* EKUs it will carry, comma-separated ("clientAuth,serverAuth") */
     unsigned char *csr; /* CSR DER */
     size_t csr_len;
     char *status; /* "pending", "approved", "rejected" or "issued" */
@@ -141,8 +146,8 @@ struct store_ops {
     enum kp_err (*pending_put)(struct store *s, const struct store_pending *p,
                                const struct store_audit *ev, int64_t *id_out);
     enum kp_err (*pending_find)(struct store *s, const char *label, const char *operation,
-                                const char *requester, const char *csr_sha256, int64_t now,
-                                struct store_pending **out);
+                                const char *requester, const char *fingerprint,
+                                const char *csr_sha256, int64_t now, struct store_pending **out);
     enum kp_err (*pending_get)(struct store *s, int64_t id, struct store_pending **out);
     enum kp_err (*pending_list)(struct store *s, const char *status, int64_t now,
                                 store_pending_cb cb, void *arg);
@@ -216,12 +221,14 @@ enum kp_err store_audit_list(struct store *s, int64_t since, store_audit_cb cb, 
  * when the OTP was used up meanwhile (nothing is written). */
 enum kp_err store_pending_put(struct store *s, const struct store_pending *p,
                               const struct store_audit *ev, int64_t *id_out);
-/* The newest row for this label, operation, requester and CSR hash that is
- * pending, approved or rejected and has not expired at now. KP_ERR_NOT_FOUND
- * when none (an issued or expired row makes a retry a new request). */
+/* The newest row for this label, operation, requester and fingerprint that
+ * is pending, approved or rejected and has not expired at now; a row held
+ * before fingerprints were kept (fingerprint "") matches by csr_sha256.
+ * KP_ERR_NOT_FOUND when none (an issued or expired row makes a retry a new
+ * request). */
 enum kp_err store_pending_find(struct store *s, const char *label, const char *operation,
-                               const char *requester, const char *csr_sha256, int64_t now,
-                               struct store_pending **out);
+                               const char *requester, const char *fingerprint,
+                               const char *csr_sha256, int64_t now, struct store_pending **out);
 /* Any row by id, whatever its state. KP_ERR_NOT_FOUND when none. */
 enum kp_err store_pending_get(struct store *s, int64_t id, struct store_pending **out);
 /* Rows oldest first; status NULL for all, or one status ("expired" selects

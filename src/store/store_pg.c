@@ -96,6 +96,13 @@ static const char *const pg_migrations[] = {
     /* 4: the subject and SANs an OTP may certify, bound at creation */
     "ALTER TABLE otps ADD COLUMN subject TEXT;"
     "ALTER TABLE otps ADD COLUMN sans TEXT;",
+    /* 5: held requests matched by key, subject and SANs (a retry re-signs its
+     * CSR), and what the operator is shown */
+    "ALTER TABLE pending_requests ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN sans TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN key_type TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN ekus TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX pending_requests_fingerprint ON pending_requests(fingerprint, requester);",
 };
 
 #define PG_MIGRATIONS_N (sizeof(pg_migrations) / sizeof(pg_migrations[0]))
@@ -822,7 +829,7 @@ static enum kp_err pg_revoked_list(struct store *s, const char *label, store_rev
 
 #define PG_PENDING_COLUMNS                                                                         \
     "id, label, operation, requester, auth_method, otp_id, csr_sha256, subject, csr, status, "     \
-    "created_at, expires_at, decided_at, decided_by, serial"
+    "created_at, expires_at, decided_at, decided_by, serial, fingerprint, sans, key_type, ekus"
 
 static struct store_pending *pg_pending_from_row(const PGresult *res, int row)
 {
@@ -843,6 +850,10 @@ static struct store_pending *pg_pending_from_row(const PGresult *res, int row)
     p->decided_at = pg_value_int64(res, row, 12);
     p->decided_by = pg_value_strdup(res, row, 13);
     p->serial = pg_value_strdup(res, row, 14);
+    p->fingerprint = pg_value_strdup(res, row, 15);
+    p->sans = pg_value_strdup(res, row, 16);
+    p->key_type = pg_value_strdup(res, row, 17);
+    p->ekus = pg_value_strdup(res, row, 18);
     return p;
 }
 
@@ -877,10 +888,15 @@ static enum kp_err pg_pending_put(struct store *s, const struct store_pending *p
     pg_params_bytes(&pp, p->csr, p->csr_len);
     pg_params_int(&pp, p->created_at);
     pg_params_int(&pp, p->expires_at);
+    pg_params_text(&pp, p->fingerprint);
+    pg_params_text(&pp, p->sans);
+    pg_params_text(&pp, p->key_type);
+    pg_params_text(&pp, p->ekus);
     rc = pg_run(c, "insert pending request",
                 "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
-                " csr_sha256, subject, csr, status, created_at, expires_at)"
-                " VALUES($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING id",
+                " csr_sha256, subject, csr, status, created_at, expires_at, fingerprint, sans,"
+                " key_type, ekus) VALUES($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10,"
+                " $11, $12, $13, $14) RETURNING id",
                 &pp, false, &res);
     if (rc != KP_OK)
         goto out;
@@ -920,19 +936,23 @@ static enum kp_err pg_pending_one(struct store *s, const char *what, const char 
 }
 
 static enum kp_err pg_pending_find(struct store *s, const char *label, const char *operation,
-                                   const char *requester, const char *csr_sha256, int64_t now,
-                                   struct store_pending **out)
+                                   const char *requester, const char *fingerprint,
+                                   const char *csr_sha256, int64_t now, struct store_pending **out)
 {
     struct pg_params pp = {0};
 
-    pg_params_text(&pp, csr_sha256);
+    pg_params_text(&pp, fingerprint);
     pg_params_text(&pp, requester);
     pg_params_text(&pp, label);
     pg_params_text(&pp, operation);
     pg_params_int(&pp, now);
+    pg_params_text(&pp, csr_sha256);
+    /* rows held before migration 4 have no fingerprint: their exact bytes */
     return pg_pending_one(s, "find pending request",
                           "SELECT " PG_PENDING_COLUMNS " FROM pending_requests"
-                          " WHERE csr_sha256 = $1 AND requester = $2 AND label = $3"
+                          " WHERE ((fingerprint = $1 AND fingerprint <> '')"
+                          " OR (fingerprint = '' AND csr_sha256 = $6))"
+                          " AND requester = $2 AND label = $3"
                           " AND operation = $4 AND status IN ('pending', 'approved', 'rejected')"
                           " AND expires_at > $5 ORDER BY id DESC LIMIT 1",
                           &pp, out);

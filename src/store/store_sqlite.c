@@ -112,6 +112,13 @@ static const char *const sq_migrations[] = {
     /* 4: the subject and SANs an OTP may certify, bound at creation */
     "ALTER TABLE otps ADD COLUMN subject TEXT;"
     "ALTER TABLE otps ADD COLUMN sans TEXT;",
+    /* 5: held requests matched by key, subject and SANs (a retry re-signs its
+     * CSR), and what the operator is shown */
+    "ALTER TABLE pending_requests ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN sans TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN key_type TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE pending_requests ADD COLUMN ekus TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX pending_requests_fingerprint ON pending_requests(fingerprint, requester);",
 };
 
 #define SQ_MIGRATIONS_N (sizeof(sq_migrations) / sizeof(sq_migrations[0]))
@@ -1039,7 +1046,7 @@ out:
 
 #define SQ_PENDING_COLUMNS                                                                         \
     "id, label, operation, requester, auth_method, otp_id, csr_sha256, subject, csr, status, "     \
-    "created_at, expires_at, decided_at, decided_by, serial"
+    "created_at, expires_at, decided_at, decided_by, serial, fingerprint, sans, key_type, ekus"
 
 static struct store_pending *sq_pending_from_row(sqlite3_stmt *stmt)
 {
@@ -1067,6 +1074,10 @@ static struct store_pending *sq_pending_from_row(sqlite3_stmt *stmt)
     p->decided_at = sqlite3_column_int64(stmt, 12);
     p->decided_by = sq_column_strdup(stmt, 13);
     p->serial = sq_column_strdup(stmt, 14);
+    p->fingerprint = sq_column_strdup(stmt, 15);
+    p->sans = sq_column_strdup(stmt, 16);
+    p->key_type = sq_column_strdup(stmt, 17);
+    p->ekus = sq_column_strdup(stmt, 18);
     return p;
 }
 
@@ -1087,11 +1098,13 @@ static enum kp_err sq_pending_put(struct store *s, const struct store_pending *p
             goto out;
         rc = KP_ERR_STORE;
     }
-    if (sq_prepare(st->db,
-                   "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
-                   " csr_sha256, subject, csr, status, created_at, expires_at)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-                   &stmt, "insert pending request") != KP_OK)
+    if (sq_prepare(
+            st->db,
+            "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
+            " csr_sha256, subject, csr, status, created_at, expires_at, fingerprint, sans,"
+            " key_type, ekus)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12, ?13, ?14)",
+            &stmt, "insert pending request") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, p->label, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, p->operation, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -1102,7 +1115,11 @@ static enum kp_err sq_pending_put(struct store *s, const struct store_pending *p
         sqlite3_bind_text(stmt, 7, p->subject, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_blob64(stmt, 8, p->csr, p->csr_len, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 9, p->created_at) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 10, p->expires_at) != SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 10, p->expires_at) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 11, p->fingerprint, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 12, p->sans, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 13, p->key_type, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 14, p->ekus, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "insert pending request");
         goto out;
     }
@@ -1142,22 +1159,26 @@ static enum kp_err sq_pending_one(sqlite3 *db, sqlite3_stmt *stmt, struct store_
 }
 
 static enum kp_err sq_pending_find(struct store *s, const char *label, const char *operation,
-                                   const char *requester, const char *csr_sha256, int64_t now,
-                                   struct store_pending **out)
+                                   const char *requester, const char *fingerprint,
+                                   const char *csr_sha256, int64_t now, struct store_pending **out)
 {
     struct sqlite_store *st = sq_store(s);
     sqlite3_stmt *stmt = NULL;
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
+    /* rows held before migration 4 have no fingerprint: their exact bytes */
     if (sq_prepare(st->db,
                    "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests"
-                   " WHERE csr_sha256 = ?1 AND requester = ?2 AND label = ?3 AND operation = ?4"
+                   " WHERE ((fingerprint = ?1 AND fingerprint <> '')"
+                   " OR (fingerprint = '' AND csr_sha256 = ?6))"
+                   " AND requester = ?2 AND label = ?3 AND operation = ?4"
                    " AND status IN ('pending', 'approved', 'rejected') AND expires_at > ?5"
                    " ORDER BY id DESC LIMIT 1",
                    &stmt, "find pending request") != KP_OK)
         goto out;
-    if (sqlite3_bind_text(stmt, 1, csr_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
+    if (sqlite3_bind_text(stmt, 1, fingerprint, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(stmt, 6, csr_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, requester, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 3, label, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 4, operation, -1, SQLITE_STATIC) != SQLITE_OK ||

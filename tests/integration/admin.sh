@@ -263,3 +263,33 @@ expect_eq "the rejected request repeated: 403" 403 \
 check "both decisions are audited with the admin's identity" \
     test "$(db "select count(*) from audit where event in ('request.approve', 'request.reject') and detail like '%admin token%'")" = 2
 expect_eq "POST /admin/requests/999999/reject: 404" 404 "$(areq POST /requests/999999/reject)"
+
+# --- what the operator sees of a held request: every SAN, key, EKUs, requester ---
+make_csr held3 "/CN=held-3.example.com" rsa:2048 \
+    -addext "subjectAltName=DNS:held-3.example.com,DNS:alt-3.example.com,IP:192.0.2.33"
+otp=$(new_otp held-3)
+expect_eq "an RSA request with three SANs is held: 202" 202 \
+    "$(post_csr held3.csr.b64 "$BASE/simpleenroll" -u "held-3:$otp")"
+expect_eq "GET /admin/requests: 200" 200 "$(areq GET '/requests?status=pending')"
+H3='.requests[] | select(.requester == "held-3")'
+expect_eq "it lists every SAN" "DNS:held-3.example.com|DNS:alt-3.example.com|IP:192.0.2.33" \
+    "$(jq_body "$H3 | .sans | join(\"|\")")"
+expect_eq "the key type and size" rsa:2048 "$(jq_body "$H3 | .key_type")"
+expect_eq "the EKUs the label puts in the certificate" clientAuth "$(jq_body "$H3 | .ekus | join(\",\")")"
+expect_eq "the requester and how it authenticated" "held-3 otp CN=held-3.example.com" \
+    "$(jq_body "$H3 | \"\(.requester) \(.auth_method) \(.subject)\"")"
+expect_eq "and the request's fingerprint (64 hex digits)" 64 \
+    "$(jq_body "$H3 | .fingerprint | select(test(\"^[0-9a-f]+$\")) | length")"
+expect_eq "kipuka admin requests shows them too" \
+    "rsa:2048 clientAuth DNS:held-3.example.com,DNS:alt-3.example.com,IP:192.0.2.33 held-3 otp" \
+    "$(KA requests --status pending 2>/dev/null |
+        jq -r "$H3 | \"\(.key_type) \(.ekus | join(\",\")) \(.sans | join(\",\")) \(.requester) \(.auth_method)\"")"
+check "EKUs follow the label: serverAuth too" cfg_set label.default eku '"clientAuth, serverAuth"'
+check "reload" kp_reload
+make_csr held4 "/CN=held-4.example.com" ec:P-384
+otp=$(new_otp held-4)
+expect_eq "a P-384 request is held: 202" 202 \
+    "$(post_csr held4.csr.b64 "$BASE/simpleenroll" -u "held-4:$otp")"
+areq GET '/requests?status=pending' >/dev/null
+expect_eq "it shows ec:P-384, both EKUs and no SAN" "ec:P-384 clientAuth,serverAuth 0" \
+    "$(jq_body '.requests[] | select(.requester == "held-4") | "\(.key_type) \(.ekus | join(",")) \(.sans | length)"')"

@@ -699,6 +699,78 @@ static void test_sans_equal_null_equals_empty(void **state)
     GENERAL_NAMES_free(one);
 }
 
+/* The fingerprint of a freshly signed request for key, cn, san and challenge
+ * (san and challenge may be NULL). */
+static void fingerprint_of(EVP_PKEY *key, const char *cn, const char *san, const char *challenge,
+                           char fp[CSR_FINGERPRINT_HEX])
+{
+    X509_REQ *req = X509_REQ_new();
+    struct csr *c = NULL;
+    unsigned char *der;
+    size_t len;
+
+    assert_int_equal(X509_REQ_set_version(req, 0), 1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                                (const unsigned char *)cn, -1, -1, 0),
+                     1);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    if (san != NULL) {
+        STACK_OF(X509_EXTENSION) *exts = san_exts(san, 1);
+        assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    if (challenge != NULL)
+        add_challenge(req, MBSTRING_UTF8, challenge);
+    der = sign_to_der(req, key, &len);
+    X509_REQ_free(req);
+    assert_int_equal(csr_parse(der, len, &c), KP_OK);
+    assert_int_equal(csr_fingerprint(c, fp), KP_OK);
+    assert_int_equal(strlen(fp), CSR_FINGERPRINT_HEX - 1);
+    csr_free(c);
+    OPENSSL_free(der);
+}
+
+static void test_fingerprint_ignores_the_signature_and_challenge(void **state)
+{
+    EVP_PKEY *key = NULL, *other = NULL;
+    char a[CSR_FINGERPRINT_HEX], b[CSR_FINGERPRINT_HEX];
+    (void)state;
+
+    assert_int_equal(keygen_generate(KEY_EC_P256, &key), KP_OK);
+    assert_int_equal(keygen_generate(KEY_EC_P256, &other), KP_OK);
+    fingerprint_of(key, "fp.example", "DNS:a.example, IP:192.0.2.1", NULL, a);
+    /* signed again (ECDSA: another signature), with a challenge, SANs reordered */
+    fingerprint_of(key, "fp.example", "DNS:a.example, IP:192.0.2.1", NULL, b);
+    assert_string_equal(a, b);
+    fingerprint_of(key, "fp.example", "DNS:a.example, IP:192.0.2.1", "binding-of-conn-2", b);
+    assert_string_equal(a, b);
+    fingerprint_of(key, "fp.example", "IP:192.0.2.1, DNS:a.example", NULL, b);
+    assert_string_equal(a, b);
+    /* another key, subject or SAN set is another request */
+    fingerprint_of(other, "fp.example", "DNS:a.example, IP:192.0.2.1", NULL, b);
+    assert_string_not_equal(a, b);
+    fingerprint_of(key, "fp2.example", "DNS:a.example, IP:192.0.2.1", NULL, b);
+    assert_string_not_equal(a, b);
+    fingerprint_of(key, "fp.example", "DNS:a.example", NULL, b);
+    assert_string_not_equal(a, b);
+    fingerprint_of(key, "fp.example", "DNS:a.example, IP:192.0.2.1, IP:192.0.2.1", NULL, b);
+    assert_string_not_equal(a, b);
+    fingerprint_of(key, "fp.example", NULL, NULL, b);
+    assert_string_not_equal(a, b);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+}
+
+static void test_sans_join_puts_one_name_a_line(void **state)
+{
+    GENERAL_NAMES *names =
+        names_of(3, GEN_DNS, "a.example", GEN_URI, "urn:x,\ny", GEN_IPADD, "192.0.2.1");
+    (void)state;
+    check_string(csr_sans_join(names, "\n"), "DNS:a.example\nURI:urn:x,\\x0ay\nIP:192.0.2.1");
+    GENERAL_NAMES_free(names);
+    check_string(csr_sans_join(NULL, "\n"), "");
+}
+
 static void test_sans_string_formats_each_name_type(void **state)
 {
     GENERAL_NAMES *names =
@@ -1038,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_sans_equal_ignores_order),
         cmocka_unit_test(test_sans_equal_sees_differences),
         cmocka_unit_test(test_sans_equal_null_equals_empty),
+        cmocka_unit_test(test_fingerprint_ignores_the_signature_and_challenge),
+        cmocka_unit_test(test_sans_join_puts_one_name_a_line),
         cmocka_unit_test(test_sans_string_formats_each_name_type),
         cmocka_unit_test(test_sans_string_escapes_control_bytes),
         cmocka_unit_test(test_name_string_is_rfc2253),

@@ -70,6 +70,12 @@ static const char config_text[] = "[tls]\n"
                                   "ca_key = \"ca.key\"\n"
                                   "approval = \"manual\"\n"
                                   "otp_subject = \"any\"\n"
+                                  "[label.heldcb]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "approval = \"manual\"\n"
+                                  "channel_binding = \"required\"\n"
+                                  "otp_subject = \"any\"\n"
                                   "[label.named]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n";
@@ -1533,31 +1539,180 @@ static void test_manual_label_holds_then_issues_after_approval(void **state)
     assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_ERR_NOT_FOUND);
 }
 
-static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_csr(void **state)
+static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request(void **state)
 {
     struct fixture *fx = *state;
     struct est_request r;
     struct cred c;
-    int64_t before = cert_count(fx);
+    int64_t before = cert_count(fx), id;
 
     cred_new(fx, &c, "device-held2", NULL, 1, 3600);
     req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
     r.authorization = c.header;
     r.content_type = "application/pkcs10";
-    const char *held = csr_b64(fx, fx->dev_key, "held2.example", NULL, NULL);
-
-    set_body(&r, held);
+    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", "DNS:a.example, IP:192.0.2.7", NULL));
     expect_status(fx, &r, 202, KP_ERR_PENDING);
-    /* the used OTP does not start a second request with another CSR, nor
-     * with the same subject and key signed again (other bytes) */
-    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "held2.example", NULL, NULL));
+    id = last_pending_id(fx);
+    /* the used OTP does not start a second request with another key, another
+     * subject or other SANs */
+    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "held2.example", "DNS:a.example, IP:192.0.2.7",
+                         NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", NULL, NULL));
+    set_body(&r, csr_b64(fx, fx->dev_key, "held3.example", "DNS:a.example, IP:192.0.2.7", NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_int_equal(approval_decide(fx->store, last_pending_id(fx), false, "test", "unit"), KP_OK);
-    set_body(&r, held);
+    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", "DNS:a.example", NULL));
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    /* the same key, subject and SANs signed again (other bytes; SANs in
+     * another order) is the same request */
+    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", "IP:192.0.2.7, DNS:a.example", NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(last_pending_id(fx), id);
+    assert_int_equal(approval_decide(fx->store, id, false, "test", "unit"), KP_OK);
+    set_body(&r, csr_b64(fx, fx->dev_key, "held2.example", "DNS:a.example, IP:192.0.2.7", NULL));
     expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
     assert_int_equal(cert_count(fx), before);
+}
+
+/* RFC 7030 4.2.3 with a client that signs its CSR again on every retry, as
+ * libest's estclient does: OTP, then mTLS. */
+static void test_manual_label_retry_signed_again_is_picked_up(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct store_pending *p = NULL;
+    struct cred c;
+    int64_t before = cert_count(fx), id;
+    X509 *cert;
+    size_t l1, l2;
+    unsigned char *d1, *d2;
+
+    cred_new(fx, &c, "device-resign", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    d1 = csr_der(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL, &l1);
+    d2 = csr_der(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL, &l2);
+    assert_false(l1 == l2 && memcmp(d1, d2, l1) == 0); /* ECDSA: new signature */
+    r.body = d1;
+    r.body_len = l1;
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    id = last_pending_id(fx);
+    assert_int_equal(store_pending_get(fx->store, id, &p), KP_OK);
+    assert_string_equal(p->sans, "DNS:resign.example");
+    assert_string_equal(p->key_type, "ec:P-256");
+    assert_string_equal(p->ekus, "clientAuth");
+    assert_string_equal(p->requester, "device-resign");
+    assert_string_equal(p->auth_method, "otp");
+    assert_int_equal(strlen(p->fingerprint), 64);
+    store_pending_free(p);
+    r.body = d2;
+    r.body_len = l2;
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(last_pending_id(fx), id);
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    cert = resp_cert(fx, &fx->resp, 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
+    assert_int_equal(cert_count(fx), before + 1);
+
+    /* mTLS with that certificate: each retry its own signature, one row */
+    req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
+    r.peer_cert = cert;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    id = last_pending_id(fx);
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(last_pending_id(fx), id);
+    /* another key is another request */
+    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "resign.example", NULL, NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(last_pending_id(fx), id + 1);
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cert_count(fx), before + 2);
+}
+
+/* The binding of a retry is checked against the retry's own connection; a
+ * CSR bound to the connection that submitted it does not pass on another. */
+static void test_manual_label_retry_binds_to_its_own_connection(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char b1[32], b2[32];
+    struct est_request r;
+    struct cred c;
+    int64_t id, before = cert_count(fx);
+    const char *csr1;
+    char *cb1, *cb2;
+
+    for (size_t i = 0; i < sizeof(b1); i++) {
+        b1[i] = (unsigned char)(i * 7 + 1);
+        b2[i] = (unsigned char)(i * 13 + 3);
+    }
+    cb1 = keep(fx, base64_encode(b1, sizeof(b1), NULL));
+    cb1[strcspn(cb1, "\n")] = '\0';
+    cb2 = keep(fx, base64_encode(b2, sizeof(b2), NULL));
+    cb2[strcspn(cb2, "\n")] = '\0';
+
+    cred_new(fx, &c, "device-cb", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "heldcb", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    r.channel_binding = b1;
+    r.channel_binding_len = sizeof(b1);
+    csr1 = csr_b64(fx, fx->dev_key, "cb-held.example", NULL, cb1);
+    set_body(&r, csr1);
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    id = last_pending_id(fx);
+    /* a new connection: the first CSR replayed, or one without a binding */
+    r.channel_binding = b2;
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb-held.example", NULL, NULL));
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    /* signed again for this connection */
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb-held.example", NULL, cb2));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    assert_int_equal(last_pending_id(fx), id);
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
+    set_body(&r, csr1);
+    expect_status(fx, &r, 400, KP_ERR_CHANNEL_BINDING);
+    assert_int_equal(cert_count(fx), before);
+    set_body(&r, csr_b64(fx, fx->dev_key, "cb-held.example", NULL, cb2));
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cert_count(fx), before + 1);
+}
+
+/* What was approved is what is issued: if the label's EKUs changed since the
+ * operator saw the request, the approved request is refused. */
+static void test_manual_label_refuses_what_was_not_approved(void **state)
+{
+    struct fixture *fx = *state;
+    struct label_cfg *held = (struct label_cfg *)config_label(fx->cfg, "held");
+    unsigned saved = held->ekus;
+    struct est_request r;
+    struct cred c;
+    int64_t id, before = cert_count(fx);
+
+    cred_new(fx, &c, "device-eku", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "eku.example", NULL, NULL));
+    expect_status(fx, &r, 202, KP_ERR_PENDING);
+    id = last_pending_id(fx);
+    assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
+    held->ekus |= 1u << EKU_SERVER_AUTH;
+    handle(fx, &r);
+    held->ekus = saved;
+    assert_int_equal(fx->resp.status, 403);
+    assert_int_equal(cert_count(fx), before);
+    /* back as it was approved */
+    expect_status(fx, &r, 200, KP_OK);
+    assert_int_equal(cert_count(fx), before + 1);
 }
 
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
@@ -1613,7 +1768,10 @@ int main(void)
         T(test_serverkeygen_answers_the_key_then_its_certificate),
         T(test_serverkeygen_refuses_protection_it_cannot_give),
         T(test_manual_label_holds_then_issues_after_approval),
-        T(test_manual_label_rejection_is_403_and_otp_is_tied_to_its_csr),
+        T(test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request),
+        T(test_manual_label_retry_signed_again_is_picked_up),
+        T(test_manual_label_retry_binds_to_its_own_connection),
+        T(test_manual_label_refuses_what_was_not_approved),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }

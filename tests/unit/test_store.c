@@ -27,7 +27,7 @@
 
 #define RACERS 8
 /* Migrations both back ends apply: the schema version a new database has. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 enum backend { BE_SQLITE, BE_PG };
 static enum backend be_sqlite = BE_SQLITE;
@@ -993,7 +993,7 @@ static void test_url_shown_hides_passwords(void **state)
 /* One case on one back end; the fixture reads the back end from its state. */
 /* ---- requests held for manual approval ---- */
 
-static struct store_pending pending_make(const char *requester, const char *hash, int64_t otp_id,
+static struct store_pending pending_make(const char *requester, const char *fp, int64_t otp_id,
                                          int64_t expires_at)
 {
     struct store_pending p = {
@@ -1002,8 +1002,12 @@ static struct store_pending pending_make(const char *requester, const char *hash
         .requester = (char *)requester,
         .auth_method = otp_id > 0 ? "otp" : "mtls",
         .otp_id = otp_id,
-        .csr_sha256 = (char *)hash,
+        .csr_sha256 = "00ff",
+        .fingerprint = (char *)fp,
         .subject = "CN=device-1",
+        .sans = "DNS:device-1.example\nURI:urn:x, y",
+        .key_type = "ec:P-256",
+        .ekus = "clientAuth,serverAuth",
         .csr = test_der,
         .csr_len = sizeof(test_der),
         .created_at = (int64_t)time(NULL),
@@ -1028,31 +1032,75 @@ static void test_held_request_takes_the_otp_use_and_is_found_by_its_retry(void *
     assert_true(id > 0);
     assert_int_equal(otp_uses_left(fx->s, 1), 0);
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", now, &got), KP_OK);
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", "00ff", now, &got),
+        KP_OK);
     assert_int_equal(got->id, id);
     assert_string_equal(got->status, "pending");
     assert_int_equal(got->otp_id, otp);
     assert_int_equal(got->csr_len, sizeof(test_der));
     assert_memory_equal(got->csr, test_der, sizeof(test_der));
     assert_null(got->serial);
+    /* what the operator is shown comes back as it was put */
+    assert_string_equal(got->fingerprint, "aa11");
+    assert_string_equal(got->sans, "DNS:device-1.example\nURI:urn:x, y");
+    assert_string_equal(got->key_type, "ec:P-256");
+    assert_string_equal(got->ekus, "clientAuth,serverAuth");
     store_pending_free(got);
     got = NULL;
-    /* any other identity, CSR, label or operation is another request */
+    /* a retry signed again: other CSR bytes, same fingerprint, same request */
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "simpleenroll", "device-2", "aa11", now, &got),
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", "9e9e", now, &got),
+        KP_OK);
+    assert_int_equal(got->id, id);
+    store_pending_free(got);
+    got = NULL;
+    /* any other identity, fingerprint, label or operation is another request */
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-2", "aa11", "00ff", now, &got),
         KP_ERR_NOT_FOUND);
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "bb22", now, &got),
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "bb22", "00ff", now, &got),
         KP_ERR_NOT_FOUND);
     assert_int_equal(
-        store_pending_find(fx->s, "web", "simpleenroll", "device-1", "aa11", now, &got),
+        store_pending_find(fx->s, "web", "simpleenroll", "device-1", "aa11", "00ff", now, &got),
         KP_ERR_NOT_FOUND);
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "serverkeygen", "device-1", "aa11", now, &got),
+        store_pending_find(fx->s, "iot", "serverkeygen", "device-1", "aa11", "00ff", now, &got),
         KP_ERR_NOT_FOUND);
     /* past its expiry it is not found: a retry is a new request */
+    assert_int_equal(store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", "00ff",
+                                        now + 600, &got),
+                     KP_ERR_NOT_FOUND);
+    assert_null(got);
+}
+
+static void test_held_request_without_a_fingerprint_is_found_by_its_bytes(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    struct store_pending p = pending_make("CN=old", "", 0, now + 600);
+    struct store_pending *got = NULL;
+    int64_t id = 0;
+
+    /* as a row held before fingerprints were kept (migration 4) reads */
+    p.csr_sha256 = "0ld0";
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", now + 600, &got),
+        store_pending_find(fx->s, "iot", "simpleenroll", "CN=old", "f00d", "0ld0", now, &got),
+        KP_OK);
+    assert_int_equal(got->id, id);
+    store_pending_free(got);
+    got = NULL;
+    /* other bytes: a new request, whatever the fingerprint */
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "CN=old", "f00d", "0ld1", now, &got),
+        KP_ERR_NOT_FOUND);
+    /* an empty fingerprint never matches rows that have one */
+    p.fingerprint = "feed";
+    p.csr_sha256 = "beef";
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "CN=old", "", "0000", now, &got),
         KP_ERR_NOT_FOUND);
     assert_null(got);
 }
@@ -1067,11 +1115,11 @@ static void test_held_request_with_a_used_up_otp_writes_nothing(void **state)
     int64_t id = 0, id2 = 0;
 
     assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
-    p.csr_sha256 = "cc33";
+    p.fingerprint = "cc33";
     assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id2), KP_ERR_UNAUTHORIZED);
     assert_int_equal(id2, 0);
     assert_int_equal(
-        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "cc33", now, &got),
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "cc33", "00ff", now, &got),
         KP_ERR_NOT_FOUND);
 }
 
@@ -1096,7 +1144,7 @@ static void test_decision_applies_once_and_only_to_a_live_pending_request(void *
     assert_int_equal(got->decided_at, now);
     store_pending_free(got);
 
-    p.csr_sha256 = "dd44";
+    p.fingerprint = "dd44";
     p.expires_at = now + 1;
     assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &old), KP_OK);
     assert_int_equal(store_pending_decide(fx->s, old, "approved", "cli:alice", now + 1, &decide_ev),
@@ -1129,8 +1177,9 @@ static void test_issue_for_an_approved_request_marks_it_issued_once(void **state
     store_pending_free(got);
     got = NULL;
     /* once issued, the same CSR again is a new request */
-    assert_int_equal(store_pending_find(fx->s, "iot", "simpleenroll", "CN=a", "aa11", now, &got),
-                     KP_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "CN=a", "aa11", "00ff", now, &got),
+        KP_ERR_NOT_FOUND);
 }
 
 struct pending_seen {
@@ -1328,6 +1377,7 @@ int main(void)
         SQ_TEST(test_open_fails_on_a_file_that_is_not_a_database),
         BOTH(test_held_request_takes_the_otp_use_and_is_found_by_its_retry),
         BOTH(test_held_request_with_a_used_up_otp_writes_nothing),
+        BOTH(test_held_request_without_a_fingerprint_is_found_by_its_bytes),
         BOTH(test_decision_applies_once_and_only_to_a_live_pending_request),
         BOTH(test_issue_for_an_approved_request_marks_it_issued_once),
         BOTH(test_pending_list_filters_by_state),
