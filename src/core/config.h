@@ -31,7 +31,8 @@ struct label_cfg {
     bool allow_otp;
     bool allow_mtls;
     enum cb_policy channel_binding;
-    bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject == client cert subject */
+    bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject and SANs == client cert's */
+    bool mtls_accept_external;  /* certificates of tls.client_ca kipuka did not issue */
     bool reenroll_allow_change; /* simplereenroll may change subject/SAN */
     long max_sans;
     char *csrattrs_extra;        /* extra OIDs advertised by /csrattrs, comma separated */
@@ -82,12 +83,14 @@ struct kp_config {
     char *log_level;
     char *log_format;
 
-    char *admin_token_sha256;    /* comma-separated SHA-256 hex of bearer tokens */
-    char *admin_client_subjects; /* ";"-separated subjects of admin client certificates */
-    bool metrics_require_auth;   /* /metrics needs admin credentials */
-    char *crl_path;              /* CRLs at PATH/LABEL.crl */
-    long crl_next_update;        /* seconds from thisUpdate to nextUpdate */
-    long crl_refresh;            /* seconds a built CRL is served before rebuilding */
+    char *admin_token_sha256;       /* comma-separated SHA-256 hex of bearer tokens */
+    char *admin_client_subjects;    /* ";"-separated subjects of admin client certificates */
+    char *admin_client_ca;          /* trust anchors for admin client certificates */
+    bool admin_client_ca_may_issue; /* admin_client_ca may be (or issue) a label's CA */
+    bool metrics_require_auth;      /* /metrics needs admin credentials */
+    char *crl_path;                 /* CRLs at PATH/LABEL.crl */
+    long crl_next_update;           /* seconds from thisUpdate to nextUpdate */
+    long crl_refresh;               /* seconds a built CRL is served before rebuilding */
 
     struct label_cfg *labels;
     size_t nlabels;

@@ -36,9 +36,9 @@ struct est_request {
     const char *authorization; /* raw Authorization header, NULL when absent */
     const unsigned char *body;
     size_t body_len;
-    X509 *peer_cert;                      /* client certificate, NULL when none */
-    STACK_OF(X509) * peer_chain;          /* as sent by the client, may be NULL */
-    long peer_verify;                     /* X509_V_OK when peer_cert chains to tls.client_ca */
+    X509 *peer_cert;             /* client certificate, NULL when none */
+    STACK_OF(X509) * peer_chain; /* as sent by the client, may be NULL */
+    long peer_verify; /* X509_V_OK when peer_cert (with peer_chain) chains to tls.client_ca */
     const unsigned char *channel_binding; /* tls-unique (1.2) or RFC 9266 exporter (1.3) */
     size_t channel_binding_len;
     const char *peer_addr;
@@ -99,5 +99,20 @@ const char *est_server_label_name(const struct est_server *srv, size_t i);
 struct ca *est_server_label_ca(const struct est_server *srv, size_t i);
 /* Index of the label, or -1. */
 long est_server_label_index(const struct est_server *srv, const char *name);
+
+/* Client certificate trust anchors, loaded and checked with the server
+ * (borrowed; NULL when the key is empty): tls.client_ca for EST,
+ * admin.client_ca for the admin API. A transport sets est_request and
+ * admin_request peer_verify with trust_anchors_verify against these. */
+struct trust_anchors;
+const struct trust_anchors *est_server_client_anchors(const struct est_server *srv);
+const struct trust_anchors *est_server_admin_anchors(const struct est_server *srv);
+
+/* The store's row (caller frees) for a certificate kipuka issued. Found by
+ * serial, and only ours when the stored certificate is the same DER, so
+ * issuer and serial both match; KP_ERR_NOT_FOUND for any other certificate.
+ * Every certificate-based authentication asks this for revocation and label
+ * (docs/authorization.md). */
+enum kp_err est_issued_cert_find(struct est_server *srv, X509 *cert, struct store_cert **out);
 
 #endif
