@@ -83,14 +83,17 @@ struct kp_config {
     char *log_level;
     char *log_format;
 
-    char *admin_token_sha256;       /* comma-separated SHA-256 hex of bearer tokens */
-    char *admin_client_subjects;    /* ";"-separated subjects of admin client certificates */
-    char *admin_client_ca;          /* trust anchors for admin client certificates */
-    bool admin_client_ca_may_issue; /* admin_client_ca may be (or issue) a label's CA */
-    bool metrics_require_auth;      /* /metrics needs admin credentials */
-    char *crl_path;                 /* CRLs at PATH/LABEL.crl */
-    long crl_next_update;           /* seconds from thisUpdate to nextUpdate */
-    long crl_refresh;               /* seconds a built CRL is served before rebuilding */
+    char *admin_token_sha256;    /* comma-separated SHA-256 hex of bearer tokens */
+    char *admin_client_subjects; /* ";"-separated subjects of admin client certificates */
+    bool metrics_require_auth;   /* /metrics needs admin credentials */
+    char *crl_path;              /* CRLs at PATH/LABEL.crl */
+    long crl_next_update;        /* seconds from thisUpdate to nextUpdate */
+    long crl_refresh;            /* seconds a built CRL is served before rebuilding */
+
+    /* Trust anchors of admin client certificates, and whether they may be
+     * (or have issued) a label's CA: docs/authorization.md */
+    char *admin_client_ca;
+    bool admin_client_ca_may_issue;
 
     struct label_cfg *labels;
     size_t nlabels;

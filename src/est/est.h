@@ -36,9 +36,9 @@ struct est_request {
     const char *authorization; /* raw Authorization header, NULL when absent */
     const unsigned char *body;
     size_t body_len;
-    X509 *peer_cert;             /* client certificate, NULL when none */
-    STACK_OF(X509) * peer_chain; /* as sent by the client, may be NULL */
-    long peer_verify; /* X509_V_OK when peer_cert (with peer_chain) chains to tls.client_ca */
+    X509 *peer_cert;                      /* client certificate, NULL when none */
+    STACK_OF(X509) * peer_chain;          /* as sent by the client, may be NULL */
+    long peer_verify;                     /* X509_V_OK when peer_cert chains to tls.client_ca */
     const unsigned char *channel_binding; /* tls-unique (1.2) or RFC 9266 exporter (1.3) */
     size_t channel_binding_len;
     const char *peer_addr;
