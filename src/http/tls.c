@@ -82,21 +82,27 @@ static int tls_verify_accept(int preverify_ok, X509_STORE_CTX *ctx)
 static enum kp_err tls_client_ca_add(SSL_CTX *ctx, const char *key, const char *path,
                                      STACK_OF(X509_NAME) * names, char **errmsg)
 {
+    STACK_OF(X509_NAME) *own = NULL;
+    enum kp_err rc = KP_ERR_CONFIG;
     char what[64];
-    int before = sk_X509_NAME_num(names);
 
     snprintf(what, sizeof(what), "%s", key);
     if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
         *errmsg = tls_error(what, path);
-        return KP_ERR_CONFIG;
+        goto out;
     }
-    if (SSL_add_file_cert_subjects_to_stack(names, path) != 1 ||
-        sk_X509_NAME_num(names) == before) {
+    /* the file's own names first: the merge below skips those already there */
+    own = SSL_load_client_CA_file(path);
+    if (own == NULL || sk_X509_NAME_num(own) == 0 ||
+        SSL_add_file_cert_subjects_to_stack(names, path) != 1) {
         snprintf(what, sizeof(what), "%s (no certificates)", key);
         *errmsg = tls_error(what, path);
-        return KP_ERR_CONFIG;
+        goto out;
     }
-    return KP_OK;
+    rc = KP_OK;
+out:
+    sk_X509_NAME_pop_free(own, X509_NAME_free);
+    return rc;
 }
 
 /* Ask for a client certificate when any anchors are configured. */
