@@ -238,14 +238,16 @@ static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr 
     X509 *peer = x->req->peer_cert;
     GENERAL_NAMES *peer_sans = NULL;
     bool same_subject, same_sans, renewal = x->req->op == EST_OP_SIMPLEREENROLL;
+    int crit = -1;
 
     if (strcmp(x->auth.method, "mtls") != 0)
         return KP_OK;
     if (renewal ? x->l->cfg->reenroll_allow_change : !x->l->cfg->mtls_subject_match)
         return KP_OK;
     same_subject = trust_name_identical(csr->subject, X509_get_subject_name(peer));
-    peer_sans = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
-    same_sans = csr_sans_equal(csr->sans, peer_sans);
+    /* two subjectAltName extensions (crit -2) read as none: never equal */
+    peer_sans = X509_get_ext_d2i(peer, NID_subject_alt_name, &crit, NULL);
+    same_sans = crit != -2 && csr_sans_equal(csr->sans, peer_sans);
     GENERAL_NAMES_free(peer_sans);
     if (!same_subject) {
         x->why = renewal ? "CSR subject differs from the certificate being renewed"

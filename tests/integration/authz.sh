@@ -70,6 +70,11 @@ expect_eq "audited with the reason" \
 make_csr spaced "/CN=device-001 " ec:P-256 -addext "subjectAltName=DNS:device-001.example"
 expect_eq "nor with a trailing space: 403" 403 \
     "$(post_csr spaced.csr.b64 "$BASE/simplereenroll" --cert device-001.crt --key device-001.key)"
+make_csr sancase "/CN=device-001" ec:P-256 -addext "subjectAltName=DNS:DEVICE-001.example"
+expect_eq "nor with the SAN in upper case: 403" 403 \
+    "$(post_csr sancase.csr.b64 "$BASE/simplereenroll" --cert device-001.crt --key device-001.key)"
+expect_eq "  audited with the reason" \
+    "simplereenroll|forbidden|CSR subjectAltName differs from the certificate being renewed" "$(last_audit)"
 make_csr same "/CN=device-001" ec:P-256 -addext "subjectAltName=DNS:device-001.example"
 expect_eq "control: the identical subject renews: 200" 200 \
     "$(post_csr same.csr.b64 "$BASE/simplereenroll" --cert device-001.crt --key device-001.key)"
