@@ -236,19 +236,11 @@ static bool token_ok(const struct admin_server *a, const char *token, size_t len
     return ok;
 }
 
-/* A verified client certificate whose subject is listed. */
-static bool cert_ok(const struct admin_server *a, const struct admin_request *req, char *who,
-                    size_t cap)
+/* Whether subject is one of admin.client_subjects (exact strings). */
+static bool subject_listed(const char *list, const char *subject)
 {
-    const char *list = a->cfg->admin_client_subjects;
-    char *subject;
     bool ok = false;
 
-    if (req->peer_cert == NULL || req->peer_verify != X509_V_OK || list == NULL || !*list)
-        return false;
-    subject = admin_name(X509_get_subject_name(req->peer_cert));
-    if (subject == NULL)
-        return false;
     for (const char *p = list; *p != '\0';) {
         size_t len;
         p += strspn(p, " ;");
@@ -260,10 +252,59 @@ static bool cert_ok(const struct admin_server *a, const struct admin_request *re
         p += len;
         p += strcspn(p, ";");
     }
-    if (ok)
-        snprintf(who, cap, "admin cert %s", subject);
-    free(subject);
     return ok;
+}
+
+/* A client certificate that chains to admin.client_ca (peer_verify), whose
+ * subject is listed and which, when kipuka issued it, is not revoked. A
+ * refused certificate is audited; the answer says nothing of why. */
+static bool cert_ok(struct admin_call *x, char *who, size_t cap)
+{
+    const struct admin_request *req = x->req;
+    const char *list = x->a->cfg->admin_client_subjects;
+    struct store_cert *row = NULL;
+    char *subject = NULL;
+    const char *why = NULL;
+    enum kp_err rc;
+
+    if (req->peer_cert == NULL || list == NULL || !*list)
+        return false;
+    subject = admin_name(X509_get_subject_name(req->peer_cert));
+    if (subject == NULL)
+        return false;
+    if (req->peer_verify != X509_V_OK) {
+        why = req->peer_verify == X509_V_ERR_CERT_UNTRUSTED && x->a->cfg->admin_client_ca[0] == '\0'
+                  ? "admin.client_ca is not set"
+                  : X509_verify_cert_error_string(req->peer_verify);
+        goto out;
+    }
+    if (!subject_listed(list, subject)) {
+        why = "subject not in admin.client_subjects";
+        goto out;
+    }
+    rc = est_issued_cert_find(x->a->est, req->peer_cert, &row);
+    if (rc == KP_OK && strcmp(row->status, "valid") != 0)
+        why = "admin client certificate revoked";
+    else if (rc != KP_OK && rc != KP_ERR_NOT_FOUND)
+        why = "cannot check the certificate's revocation in the store";
+out:
+    if (why != NULL) {
+        struct store_audit ev = {
+            .event = "admin.auth",
+            .outcome = kp_err_code(KP_ERR_UNAUTHORIZED),
+            .subject = subject,
+            .peer = req->peer_addr,
+            .detail = why,
+        };
+        log_info("admin: client certificate \"%s\" from %s refused: %s", subject,
+                 req->peer_addr ? req->peer_addr : "-", why);
+        store_audit_add(x->a->store, &ev);
+    } else {
+        snprintf(who, cap, "admin cert %s", subject);
+    }
+    store_cert_free(row);
+    free(subject);
+    return why == NULL;
 }
 
 static bool admin_configured(const struct admin_server *a)
@@ -284,7 +325,7 @@ static bool authenticate(struct admin_call *x, char *who, size_t cap)
             snprintf(who, cap, "admin token");
             return true;
         }
-    } else if (h == NULL && cert_ok(x->a, x->req, who, cap)) {
+    } else if (h == NULL && cert_ok(x, who, cap)) {
         return true;
     }
     x->resp->www_authenticate = "Bearer realm=\"kipuka-admin\"";

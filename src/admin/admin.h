@@ -19,9 +19,10 @@ struct admin_request {
     const unsigned char *body;
     size_t body_len;
     const char *authorization;
-    const char *accept; /* Accept header, NULL when absent: error style of the CRLs */
-    X509 *peer_cert;    /* NULL when none; peer_verify is X509_V_OK when it chains */
-    long peer_verify;
+    const char *accept;          /* Accept header, NULL when absent: error style of the CRLs */
+    X509 *peer_cert;             /* NULL when none */
+    STACK_OF(X509) * peer_chain; /* as sent by the client, may be NULL */
+    long peer_verify;            /* X509_V_OK when peer_cert chains to admin.client_ca */
     const char *peer_addr;
 };
 

@@ -135,6 +135,8 @@ static const struct cfg_row config_rows[] = {
     {"log", "format", T_STRING, C(log_format), 0, 0, "text", check_log_format},
     {"admin", "token_sha256", T_STRING, C(admin_token_sha256), 0, 0, "", check_sha256_list},
     {"admin", "client_subjects", T_STRING, C(admin_client_subjects), 0, 0, "", NULL},
+    {"admin", "client_ca", T_PATH, C(admin_client_ca), 0, 0, "", NULL},
+    {"admin", "client_ca_may_issue", T_BOOL, C(admin_client_ca_may_issue), 0, 0, "false", NULL},
     {"metrics", "require_auth", T_BOOL, C(metrics_require_auth), 0, 0, "true", NULL},
     {"crl", "path", T_STRING, C(crl_path), 0, 0, "/crl", check_base_path},
     {"crl", "next_update", T_DURATION, C(crl_next_update), 3600, 366 * 86400, "24h", NULL},
@@ -154,6 +156,7 @@ static const struct cfg_row label_rows[] = {
     {"label", "allow_mtls", T_BOOL, L(allow_mtls), 0, 0, "true", NULL},
     {"label", "channel_binding", T_CBPOLICY, L(channel_binding), 0, 0, "optional", NULL},
     {"label", "mtls_subject_match", T_BOOL, L(mtls_subject_match), 0, 0, "true", NULL},
+    {"label", "mtls_accept_external", T_BOOL, L(mtls_accept_external), 0, 0, "false", NULL},
     {"label", "reenroll_allow_change", T_BOOL, L(reenroll_allow_change), 0, 0, "false", NULL},
     {"label", "max_sans", T_INT, L(max_sans), 0, 1000, "20", NULL},
     {"label", "csrattrs_extra", T_STRING, L(csrattrs_extra), 0, 0, "", NULL},
@@ -525,6 +528,11 @@ static const char *config_check(struct kp_config *cfg)
         return "tls.min_version is above tls.max_version";
     if (cfg->nlabels == 0)
         return "no [label.NAME] section: at least one CA is needed";
+    /* admin certificates chain to their own anchors, never to tls.client_ca
+     * (which any enrolled device also chains to): docs/authorization.md */
+    if (cfg->admin_client_subjects[0] != '\0' && cfg->admin_client_ca[0] == '\0')
+        return "admin.client_subjects needs admin.client_ca, the trust anchors of admin client "
+               "certificates (a CA of their own, not tls.client_ca)";
     for (size_t i = 0; i < cfg->nlabels; i++) {
         if (cfg->labels[i].ca_cert == NULL || cfg->labels[i].ca_key == NULL)
             return "every [label.NAME] needs ca_cert and ca_key";
@@ -615,6 +623,7 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
     config_resolve(&cfg->tls_cert, cfg->dir);
     config_resolve(&cfg->tls_key, cfg->dir);
     config_resolve(&cfg->tls_client_ca, cfg->dir);
+    config_resolve(&cfg->admin_client_ca, cfg->dir);
     config_resolve(&cfg->otp_key_file, cfg->dir);
     for (size_t i = 0; i < cfg->nlabels; i++) {
         config_resolve(&cfg->labels[i].ca_cert, cfg->dir);

@@ -32,7 +32,8 @@ struct label_cfg {
     char *otp_subject; /* "entity": an OTP certifies only its entity's names; "any" */
     bool allow_mtls;
     enum cb_policy channel_binding;
-    bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject == client cert subject */
+    bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject and SANs == client cert's */
+    bool mtls_accept_external;  /* certificates of tls.client_ca kipuka did not issue */
     bool reenroll_allow_change; /* simplereenroll may change subject/SAN */
     long max_sans;
     char *csrattrs_extra;        /* extra OIDs advertised by /csrattrs, comma separated */
@@ -89,6 +90,11 @@ struct kp_config {
     char *crl_path;              /* CRLs at PATH/LABEL.crl */
     long crl_next_update;        /* seconds from thisUpdate to nextUpdate */
     long crl_refresh;            /* seconds a built CRL is served before rebuilding */
+
+    /* Trust anchors of admin client certificates, and whether they may be
+     * (or have issued) a label's CA: docs/authorization.md */
+    char *admin_client_ca;
+    bool admin_client_ca_may_issue;
 
     struct label_cfg *labels;
     size_t nlabels;

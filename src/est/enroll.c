@@ -3,6 +3,7 @@
  * linking 3.5), hold it for an operator when the label wants manual approval
  * (4.2.3, 202 + Retry-After), apply the label's profile, sign, commit, and
  * only then answer. */
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "pki/csr.h"
 #include "pki/keygen.h"
 #include "pki/pkcs7.h"
+#include "pki/trust.h"
 
 #define ENROLL_SERIAL_TRIES 3
 
@@ -161,12 +163,14 @@ out:
     return rc;
 }
 
-/* The client certificate must chain to tls.client_ca (checked during the
- * handshake), and when it is one of ours, must not be revoked. */
+/* The client certificate must chain to tls.client_ca (peer_verify, which
+ * the transport checks against those anchors alone). One that kipuka issued
+ * must not be revoked and authenticates only under the label that issued it;
+ * any other is refused unless the label accepts external certificates
+ * (docs/authorization.md). */
 static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
 {
     struct store_cert *mine = NULL;
-    char *serial;
     enum kp_err rc;
 
     if (x->req->peer_cert == NULL) {
@@ -182,21 +186,23 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
         x->why = "client certificate authentication is not allowed for this label";
         return KP_ERR_UNAUTHORIZED;
     }
-    serial = ca_serial_hex(x->req->peer_cert);
-    rc = store_cert_get(x->srv->store, serial, &mine);
-    free(serial);
-    if (rc == KP_OK && strcmp(mine->status, "valid") != 0) {
-        x->why = "client certificate revoked";
-        rc = KP_ERR_UNAUTHORIZED;
-    } else if (rc == KP_OK && x->req->op == EST_OP_SIMPLEREENROLL &&
-               strcmp(mine->label, x->l->cfg->name) != 0) {
-        /* a renewal stays under the label (CA and profile) that issued it */
-        x->why = "the certificate being renewed was issued under another label";
-        x->auth.method = "mtls";
+    rc = est_issued_cert_find(x->srv, x->req->peer_cert, &mine);
+    if (rc == KP_ERR_NOT_FOUND && !x->l->cfg->mtls_accept_external) {
+        x->why = "client certificate not issued by kipuka, and this label does not accept others "
+                 "(mtls_accept_external)";
         rc = KP_ERR_FORBIDDEN;
-    } else if (rc == KP_OK || rc == KP_ERR_NOT_FOUND) {
+    } else if (rc == KP_ERR_NOT_FOUND) {
         x->auth.method = "mtls";
         rc = KP_OK;
+    } else if (rc == KP_OK && strcmp(mine->status, "valid") != 0) {
+        x->why = "client certificate revoked";
+        rc = KP_ERR_UNAUTHORIZED;
+    } else if (rc == KP_OK && strcmp(mine->label, x->l->cfg->name) != 0) {
+        /* a certificate stays under the label (CA and profile) that issued it */
+        x->why = "client certificate was issued under another label";
+        rc = KP_ERR_FORBIDDEN;
+    } else if (rc == KP_OK) {
+        x->auth.method = "mtls";
     }
     store_cert_free(mine);
     return rc;
@@ -232,31 +238,33 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
     return rc;
 }
 
-/* RFC 7030 3.5 and 4.2.2: tie the CSR to the authenticated certificate. */
+/* RFC 7030 3.5 and 4.2.2: tie the CSR to the authenticated certificate.
+ * Names are compared as DER ("identical", 4.2.2), subjectAltNames as exact
+ * multisets; mtls_subject_match = false or reenroll_allow_change lifts it. */
 static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr *csr)
 {
     X509 *peer = x->req->peer_cert;
     GENERAL_NAMES *peer_sans = NULL;
-    int same_subject, same_sans;
+    bool same_subject, same_sans, renewal = x->req->op == EST_OP_SIMPLEREENROLL;
+    int crit = -1;
 
     if (strcmp(x->auth.method, "mtls") != 0)
         return KP_OK;
-    same_subject = X509_NAME_cmp(csr->subject, X509_get_subject_name(peer)) == 0;
-    if (x->req->op != EST_OP_SIMPLEREENROLL) {
-        if (x->l->cfg->mtls_subject_match && !same_subject) {
-            x->why = "CSR subject differs from the client certificate subject";
-            return KP_ERR_FORBIDDEN;
-        }
+    if (renewal ? x->l->cfg->reenroll_allow_change : !x->l->cfg->mtls_subject_match)
         return KP_OK;
-    }
-    if (x->l->cfg->reenroll_allow_change)
-        return KP_OK;
-    peer_sans = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
-    same_sans = csr_sans_equal(csr->sans, peer_sans);
+    same_subject = trust_name_identical(csr->subject, X509_get_subject_name(peer));
+    /* two subjectAltName extensions (crit -2) read as none: never equal */
+    peer_sans = X509_get_ext_d2i(peer, NID_subject_alt_name, &crit, NULL);
+    same_sans = crit != -2 && csr_sans_equal(csr->sans, peer_sans);
     GENERAL_NAMES_free(peer_sans);
-    if (!same_subject || !same_sans) {
-        x->why = same_subject ? "CSR subjectAltName differs from the certificate being renewed"
-                              : "CSR subject differs from the certificate being renewed";
+    if (!same_subject) {
+        x->why = renewal ? "CSR subject differs from the certificate being renewed"
+                         : "CSR subject differs from the client certificate subject";
+        return KP_ERR_FORBIDDEN;
+    }
+    if (!same_sans) {
+        x->why = renewal ? "CSR subjectAltName differs from the certificate being renewed"
+                         : "CSR subjectAltName differs from the client certificate's";
         return KP_ERR_FORBIDDEN;
     }
     return KP_OK;
@@ -277,6 +285,60 @@ static enum kp_err enroll_check_otp_identity(struct enroll_ctx *x, const struct 
     r.sans = x->auth.otp->sans;
     r.ca_subject = X509_get_subject_name(x->l->ca->cert);
     return otpbind_check(&r, csr->subject, csr->sans, &x->why);
+}
+
+/* a and b[0..n) equal, ignoring case and spaces: RFC 2253 forms that an
+ * admin subject check might confuse. */
+static bool enroll_dn_alike(const char *a, const char *b, size_t n)
+{
+    size_t i = 0;
+
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (i < n && b[i] == ' ')
+            i++;
+        if (*a == '\0' || i == n)
+            return *a == '\0' && i == n;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)b[i]))
+            return false;
+        a++;
+        i++;
+    }
+}
+
+/* No label certifies an end entity under a CA's subject or an admin
+ * subject (admin.client_subjects): compared loosely (X509_NAME_cmp's case
+ * and space folding, and the same on the RFC 2253 strings) to refuse more,
+ * never less. Checked before any OTP use is spent. */
+static enum kp_err enroll_check_reserved(struct enroll_ctx *x, const struct csr *csr)
+{
+    const char *list = x->srv->cfg->admin_client_subjects;
+    char *subject = NULL;
+    enum kp_err rc = KP_OK;
+
+    for (int i = 0; i < sk_X509_NAME_num(x->srv->ca_subjects); i++) {
+        if (X509_NAME_cmp(csr->subject, sk_X509_NAME_value(x->srv->ca_subjects, i)) == 0) {
+            x->why = "CSR subject is the subject of a CA";
+            rc = KP_ERR_FORBIDDEN;
+            goto out;
+        }
+    }
+    subject = csr_name_string(csr->subject);
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        size_t len;
+        p += strspn(p, " ;");
+        len = strcspn(p, ";");
+        if (len > 0 && enroll_dn_alike(subject, p, len)) {
+            x->why = "CSR subject is an admin subject (admin.client_subjects)";
+            rc = KP_ERR_FORBIDDEN;
+            goto out;
+        }
+        p += len;
+    }
+out:
+    free(subject);
+    return rc;
 }
 
 static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
@@ -581,6 +643,9 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
     if (rc != KP_OK)
         goto out;
     csr = *csrp;
+    rc = enroll_check_reserved(x, csr);
+    if (rc != KP_OK)
+        goto out;
     rc = enroll_match_pending(x);
     if (rc != KP_OK)
         goto out;

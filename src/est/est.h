@@ -102,4 +102,19 @@ struct ca *est_server_label_ca(const struct est_server *srv, size_t i);
 /* Index of the label, or -1. */
 long est_server_label_index(const struct est_server *srv, const char *name);
 
+/* Client certificate trust anchors, loaded and checked with the server
+ * (borrowed; NULL when the key is empty): tls.client_ca for EST,
+ * admin.client_ca for the admin API. A transport sets est_request and
+ * admin_request peer_verify with trust_anchors_verify against these. */
+struct trust_anchors;
+const struct trust_anchors *est_server_client_anchors(const struct est_server *srv);
+const struct trust_anchors *est_server_admin_anchors(const struct est_server *srv);
+
+/* The store's row (caller frees) for a certificate kipuka issued. Found by
+ * serial, and only ours when the stored certificate is the same DER, so
+ * issuer and serial both match; KP_ERR_NOT_FOUND for any other certificate.
+ * Every certificate-based authentication asks this for revocation and label
+ * (docs/authorization.md). */
+enum kp_err est_issued_cert_find(struct est_server *srv, X509 *cert, struct store_cert **out);
+
 #endif

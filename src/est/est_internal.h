@@ -8,6 +8,7 @@
 #include "est/ratelimit.h"
 #include "pki/csr.h"
 #include "pki/kek.h"
+#include "pki/trust.h"
 
 #define EST_CT_CERTS "application/pkcs7-mime; smime-type=certs-only"
 #define EST_CT_CSRATTRS "application/csrattrs"
@@ -32,7 +33,10 @@ struct est_server {
     unsigned char otp_key[OTP_KEY_LEN];
     struct est_label *labels;
     size_t nlabels;
-    struct ratelimit *auth_failures; /* per client address and per entity */
+    struct ratelimit *auth_failures;      /* per client address and per entity */
+    struct trust_anchors *client_anchors; /* tls.client_ca, NULL when empty */
+    struct trust_anchors *admin_anchors;  /* admin.client_ca, NULL when empty */
+    STACK_OF(X509_NAME) * ca_subjects;    /* no label issues these: every CA kipuka knows */
 };
 
 /* Set a 200 answer with an owned base64 body. */

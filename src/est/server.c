@@ -63,6 +63,74 @@ out:
     return rc;
 }
 
+/* Subjects of the certificates in a stack, appended to names. */
+static void server_subjects_add(STACK_OF(X509_NAME) * names, STACK_OF(X509) * certs)
+{
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        X509_NAME *n = X509_NAME_dup(X509_get_subject_name(sk_X509_value(certs, i)));
+        if (n == NULL || sk_X509_NAME_push(names, n) <= 0) {
+            X509_NAME_free(n);
+            abort(); /* allocation failure, as xmalloc */
+        }
+    }
+}
+
+/* Client certificate anchors (tls.client_ca, admin.client_ca) and the rule
+ * that keeps them apart: admin.client_ca may not be, nor have issued, a
+ * label's CA or its chain unless admin.client_ca_may_issue says so, since
+ * every certificate that label issues would then chain to it. */
+static enum kp_err server_anchors_init(struct est_server *srv, char **errmsg)
+{
+    const struct kp_config *cfg = srv->cfg;
+    enum kp_err rc;
+
+    if (cfg->tls_client_ca[0] != '\0') {
+        rc = trust_anchors_load(cfg->tls_client_ca, &srv->client_anchors, errmsg);
+        if (rc != KP_OK) {
+            char *why = *errmsg;
+            *errmsg = xasprintf("tls.client_ca %s", why);
+            free(why);
+            return rc;
+        }
+    }
+    if (cfg->admin_client_ca[0] != '\0') {
+        rc = trust_anchors_load(cfg->admin_client_ca, &srv->admin_anchors, errmsg);
+        if (rc != KP_OK) {
+            char *why = *errmsg;
+            *errmsg = xasprintf("admin.client_ca %s", why);
+            free(why);
+            return rc;
+        }
+    }
+    for (size_t i = 0;
+         srv->admin_anchors != NULL && !cfg->admin_client_ca_may_issue && i < srv->nlabels; i++) {
+        STACK_OF(X509) *chain = srv->labels[i].ca->chain;
+        for (int j = 0; j < sk_X509_num(chain); j++) {
+            if (trust_anchors_cover(srv->admin_anchors, sk_X509_value(chain, j))) {
+                *errmsg = xasprintf(
+                    "%s: admin.client_ca %s holds or issued the CA of label %s: every "
+                    "certificate that label issues would chain to the admin trust anchors. "
+                    "Use a CA of their own for admin client certificates, or set "
+                    "admin.client_ca_may_issue = true (docs/authorization.md)",
+                    cfg->path, cfg->admin_client_ca, srv->labels[i].cfg->name);
+                return KP_ERR_CONFIG;
+            }
+        }
+    }
+    /* subjects no label may certify: an end entity named like a CA or an
+     * admin would be one to whoever compares names */
+    srv->ca_subjects = sk_X509_NAME_new_null();
+    if (srv->ca_subjects == NULL)
+        abort();
+    for (size_t i = 0; i < srv->nlabels; i++)
+        server_subjects_add(srv->ca_subjects, srv->labels[i].ca->chain);
+    if (srv->client_anchors != NULL)
+        server_subjects_add(srv->ca_subjects, srv->client_anchors->certs);
+    if (srv->admin_anchors != NULL)
+        server_subjects_add(srv->ca_subjects, srv->admin_anchors->certs);
+    return KP_OK;
+}
+
 enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
                            struct est_server **out, char **errmsg)
 {
@@ -89,6 +157,9 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         if (rc != KP_OK)
             goto out;
     }
+    rc = server_anchors_init(srv, errmsg);
+    if (rc != KP_OK)
+        goto out;
     *out = srv;
     srv = NULL; /* steal */
     rc = KP_OK;
@@ -109,6 +180,9 @@ void est_server_free(struct est_server *srv)
         kek_free(srv->labels[i].archive);
     }
     free(srv->labels);
+    trust_anchors_free(srv->client_anchors);
+    trust_anchors_free(srv->admin_anchors);
+    sk_X509_NAME_pop_free(srv->ca_subjects, X509_NAME_free);
     ratelimit_free(srv->auth_failures);
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);

@@ -59,6 +59,7 @@
 #include "http/pool.h"
 #include "http/reqscan.h"
 #include "http/tls.h"
+#include "pki/trust.h"
 
 /* Descriptors kept for everything but client connections: listening
  * sockets come on top (one per thread). The store, log and TLS files use
@@ -1085,7 +1086,12 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         x->ar.authorization = evhttp_find_header(ih, "Authorization");
         x->ar.accept = accept;
         x->ar.peer_cert = x->peer_cert;
-        x->ar.peer_verify = x->peer_cert != NULL ? SSL_get_verify_result(ssl) : -1;
+        /* admin certificates chain to admin.client_ca, never tls.client_ca */
+        x->ar.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
+        x->ar.peer_verify = x->peer_cert != NULL
+                                ? trust_anchors_verify(est_server_admin_anchors(x->g->est),
+                                                       x->peer_cert, x->ar.peer_chain)
+                                : -1;
         x->ar.peer_addr = x->peer;
         c->job = x;
         http_pool_submit(hs->pool, exchange_run, x);
@@ -1114,7 +1120,9 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     if (x->peer_cert != NULL) {
         x->er.peer_cert = x->peer_cert;
         x->er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
-        x->er.peer_verify = SSL_get_verify_result(ssl);
+        /* the handshake accepted admin.client_ca too: EST trusts tls.client_ca alone */
+        x->er.peer_verify = trust_anchors_verify(est_server_client_anchors(x->g->est), x->peer_cert,
+                                                 x->er.peer_chain);
     } else {
         /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
         x->er.peer_verify = X509_V_ERR_UNSPECIFIED;

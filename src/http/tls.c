@@ -66,8 +66,8 @@ static int tls_no_password(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-/* Accept every client certificate in the handshake: whether an unverified one
- * may do anything is the EST layer's decision (SSL_get_verify_result). */
+/* Accept every client certificate in the handshake: whether one may do
+ * anything is decided per layer, against that layer's own anchors. */
 static int tls_verify_accept(int preverify_ok, X509_STORE_CTX *ctx)
 {
     (void)preverify_ok;
@@ -75,25 +75,60 @@ static int tls_verify_accept(int preverify_ok, X509_STORE_CTX *ctx)
     return 1;
 }
 
-/* Trust anchors for client certificates, advertised in CertificateRequest. */
-static enum kp_err tls_client_ca_load(SSL_CTX *ctx, const char *path, char **errmsg)
+/* Trust anchors of one kind of client certificate (tls.client_ca or
+ * admin.client_ca), added to the handshake's and to the names advertised in
+ * CertificateRequest. The handshake accepts a chain to either; each layer
+ * then verifies against its own anchors (docs/authorization.md). */
+static enum kp_err tls_client_ca_add(SSL_CTX *ctx, const char *key, const char *path,
+                                     STACK_OF(X509_NAME) * names, char **errmsg)
 {
-    STACK_OF(X509_NAME) *names = NULL;
+    STACK_OF(X509_NAME) *own = NULL;
     enum kp_err rc = KP_ERR_CONFIG;
+    char what[64];
 
+    snprintf(what, sizeof(what), "%s", key);
     if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
-        *errmsg = tls_error("tls.client_ca", path);
+        *errmsg = tls_error(what, path);
         goto out;
     }
-    names = SSL_load_client_CA_file(path);
-    if (names == NULL || sk_X509_NAME_num(names) == 0) {
-        *errmsg = tls_error("tls.client_ca (no certificates)", path);
+    /* the file's own names first: the merge below skips those already there */
+    own = SSL_load_client_CA_file(path);
+    if (own == NULL || sk_X509_NAME_num(own) == 0 ||
+        SSL_add_file_cert_subjects_to_stack(names, path) != 1) {
+        snprintf(what, sizeof(what), "%s (no certificates)", key);
+        *errmsg = tls_error(what, path);
         goto out;
     }
+    rc = KP_OK;
+out:
+    sk_X509_NAME_pop_free(own, X509_NAME_free);
+    return rc;
+}
+
+/* Ask for a client certificate when any anchors are configured. */
+static enum kp_err tls_client_ca_load(SSL_CTX *ctx, const struct kp_config *cfg, char **errmsg)
+{
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    enum kp_err rc = KP_ERR_INTERNAL;
+
+    if (names == NULL)
+        goto out;
+    if (cfg->tls_client_ca != NULL && cfg->tls_client_ca[0] != '\0') {
+        rc = tls_client_ca_add(ctx, "tls.client_ca", cfg->tls_client_ca, names, errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
+    if (cfg->admin_client_ca != NULL && cfg->admin_client_ca[0] != '\0') {
+        rc = tls_client_ca_add(ctx, "admin.client_ca", cfg->admin_client_ca, names, errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
+    rc = KP_OK;
+    if (sk_X509_NAME_num(names) == 0)
+        goto out;
     SSL_CTX_set_client_CA_list(ctx, names);
     names = NULL; /* steal */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_accept);
-    rc = KP_OK;
 out:
     sk_X509_NAME_pop_free(names, X509_NAME_free);
     return rc;
@@ -160,11 +195,9 @@ enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errms
         *errmsg = xasprintf("tls.key %s does not match tls.cert %s", cfg->tls_key, cfg->tls_cert);
         goto out;
     }
-    if (cfg->tls_client_ca != NULL && cfg->tls_client_ca[0] != '\0') {
-        rc = tls_client_ca_load(ctx, cfg->tls_client_ca, errmsg);
-        if (rc != KP_OK)
-            goto out;
-    }
+    rc = tls_client_ca_load(ctx, cfg, errmsg);
+    if (rc != KP_OK)
+        goto out;
 
     *out = ctx;
     ctx = NULL; /* steal */

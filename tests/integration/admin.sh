@@ -203,11 +203,31 @@ check "kipuka admin with a wrong token fails (401)" \
     sh -c "echo nope >'$T/bad.token'; ! '$KIPUKA' admin -c '$CFG' --server https://localhost:$PORT --token-file '$T/bad.token' health 2>'$T/bad.err' && grep -q 401 '$T/bad.err'"
 
 # --- an admin client certificate instead of a token ---
-sed -i "s|^token_sha256 = .*|&\nclient_subjects = \"CN=dev-c.example.com\"|" "$CFG"
-check "reload with admin.client_subjects" kp_reload
-expect_eq "the listed client certificate opens /admin/health" 200 \
+# Admin certificates chain to admin.client_ca, a CA of their own: a
+# certificate kipuka issued (tls.client_ca) is no admin credential, even
+# with a listed subject (docs/authorization.md).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout admin-ca.key \
+    -out admin-ca.pem -days 30 -subj "/CN=Admin CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ops.key \
+    -out ops.req -subj "/CN=ops.example.com" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >ops.ext
+openssl x509 -req -in ops.req -CA admin-ca.pem -CAkey admin-ca.key -CAcreateserial -days 30 \
+    -extfile ops.ext -out ops.crt 2>/dev/null
+check "admin certificate fixture verifies under the admin CA" openssl verify -CAfile admin-ca.pem ops.crt
+cp admin-ca.pem "$SRV/admin-ca.pem"
+sed -i "s|^token_sha256 = .*|&\nclient_subjects = \"CN=ops.example.com;CN=dev-c.example.com\"\nclient_ca = \"admin-ca.pem\"|" "$CFG"
+check "reload with admin.client_subjects and admin.client_ca" kp_reload
+expect_eq "the listed certificate of admin.client_ca opens /admin/health" 200 \
+    "$(req --cert ops.crt --key ops.key "$ADMIN/health")"
+expect_eq "and /metrics" 200 "$(req --cert ops.crt --key ops.key "$ROOT/metrics")"
+expect_eq "a listed subject on a certificate of tls.client_ca does not: 401" 401 \
     "$(req --cert devc.crt --key devc.key "$ADMIN/health")"
-expect_eq "another client certificate does not: 401" 401 \
+# (curl sends the kipuka root with the leaf: it is in the --cacert file)
+expect_eq "the refusal is audited with the chain's verify error" \
+    "admin.auth|unauthorized|CN=dev-c.example.com|self-signed certificate in certificate chain" \
+    "$(db "select event, outcome, subject, detail from audit order by id desc limit 1")"
+expect_eq "another client certificate does not either: 401" 401 \
     "$(req --cert devd.crt --key devd.key "$ADMIN/health")"
 
 # --- structured access log: one JSON object per request ---

@@ -1,9 +1,11 @@
 # The client certificate path of mTLS enrollment: a certificate that is
 # expired, not yet valid, or issued by another CA is refused with 401 and
 # WWW-Authenticate, writes no certificate and leaves an audit row naming the
-# reason; a valid one from the same CA enrolls (control). The certificates are
-# made here with `openssl ca` from the deployment's own CA key, so only the
-# dates (or the issuer) differ from the control.
+# reason; a valid one from the same CA enrolls (control) once the label accepts
+# certificates kipuka did not issue (mtls_accept_external), and is refused
+# before. The certificates are made here with `openssl ca` from the
+# deployment's own CA key, so only the dates (or the issuer) differ from the
+# control.
 kp_init
 kp_start
 fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
@@ -79,14 +81,26 @@ try() {
 }
 try expired simpleenroll 'certificate has expired'
 try notyet simpleenroll 'certificate is not yet valid'
-try wrongca simpleenroll 'unable to verify the first certificate'
+try wrongca simpleenroll 'unable to get local issuer certificate'
 try expired simplereenroll 'certificate has expired'
 try notyet simplereenroll 'certificate is not yet valid'
-try wrongca simplereenroll 'unable to verify the first certificate'
+try wrongca simplereenroll 'unable to get local issuer certificate'
 
-# control: the same path with a valid certificate of the same CA
+# a valid certificate of the same CA that kipuka did not issue: refused
+# while the label does not accept external certificates (the default)
 make_csr ok "/CN=valid.example.com" ec:P-256
 before=$(cert_count)
+code=$(post_csr ok.csr.b64 "$BASE/simpleenroll" --cert valid.crt --key valid.key)
+expect_eq "valid certificate kipuka did not issue, /simpleenroll: 403" 403 "$code"
+expect_no_new_cert "external certificate" "$before"
+expect_eq "the refusal is audited as forbidden with the reason" \
+    "simpleenroll|forbidden|client certificate not issued by kipuka, and this label does not accept others (mtls_accept_external)" \
+    "$(db "select event, outcome, detail from audit order by id desc limit 1")"
+
+# control: the same path once the label accepts external certificates
+check "mtls_accept_external = true on the default label" \
+    cfg_add label.default mtls_accept_external true
+check "reload" kp_reload
 code=$(post_csr ok.csr.b64 "$BASE/simpleenroll" --cert valid.crt --key valid.key)
 expect_eq "valid client certificate, /simpleenroll: 200 (control)" 200 "$code"
 expect_eq "valid: one certificate row, auth_method mtls" "$((before + 1))|mtls" \

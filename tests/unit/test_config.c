@@ -467,6 +467,20 @@ static void test_unknown_section_is_rejected_with_its_line(void **state)
     load_err(fx, MINIMAL "[label]\nca_cert = \"x\"\n", 9, "[label]");
 }
 
+static void test_admin_client_subjects_need_admin_client_ca(void **state)
+{
+    struct fixture *fx = *state;
+    struct kp_config *cfg;
+
+    load_err(fx, MINIMAL "[admin]\nclient_subjects = \"CN=ops\"\n", 0,
+             "admin.client_subjects needs admin.client_ca");
+    cfg =
+        load_ok(fx, MINIMAL "[admin]\nclient_subjects = \"CN=ops\"\nclient_ca = \"admins.pem\"\n");
+    assert_non_null(strstr(cfg->admin_client_ca, "/admins.pem"));
+    assert_false(cfg->admin_client_ca_may_issue);
+    assert_false(cfg->labels[0].mtls_accept_external);
+}
+
 static void test_unquoted_string_is_rejected(void **state)
 {
     struct fixture *fx = *state;
@@ -744,6 +758,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_minimal_config_loads_with_defaults, fx_reset),
+        cmocka_unit_test_teardown(test_admin_client_subjects_need_admin_client_ca, fx_reset),
         cmocka_unit_test_teardown(test_every_key_is_read, fx_reset),
         cmocka_unit_test_teardown(test_quoted_strings_take_toml_escapes, fx_reset),
         cmocka_unit_test_teardown(test_top_level_dotted_keys_set_section_values, fx_reset),

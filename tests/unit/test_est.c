@@ -1167,7 +1167,13 @@ static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void
     r.content_type = "application/pkcs10";
     set_body(&r, csr_b64(fx, fx->dev_key, "mtls-2.example", NULL, NULL));
     expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    /* RFC 7030 4.2.2: identical, so no case folding */
+    set_body(&r, csr_b64(fx, fx->dev_key, "MTLS-1.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    /* the SANs are bound too: none may be added */
     set_body(&r, csr_b64(fx, fx->dev_key, "mtls-1.example", "DNS:mtls-1.example", NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    set_body(&r, csr_b64(fx, fx->dev_key, "mtls-1.example", NULL, NULL));
     expect_status(fx, &r, 200, KP_OK);
 }
 
@@ -1185,6 +1191,65 @@ static void test_label_without_mtls_refuses_client_certificates(void **state)
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
     r.op = EST_OP_SIMPLEREENROLL;
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+static void test_client_certificate_stays_under_its_label(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "scoped.example", NULL);
+    int64_t before = cert_count(fx);
+
+    req_init(&r, EST_OP_SIMPLEENROLL, "iot", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "scoped.example", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    r.op = EST_OP_SIMPLEREENROLL;
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+    /* control: the label that issued it */
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "scoped.example", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_simplereenroll_compares_subjects_exactly(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    X509 *old = enroll_with_otp(fx, "", fx->dev_key, "device-001", NULL);
+
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
+    r.peer_cert = old;
+    r.peer_verify = X509_V_OK;
+    r.content_type = "application/pkcs10";
+    set_body(&r, csr_b64(fx, fx->dev_key, "DEVICE-001", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    set_body(&r, csr_b64(fx, fx->dev_key, "device-001", NULL, NULL));
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_csr_with_a_ca_subject_is_403_and_keeps_the_otp(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+    int64_t before = cert_count(fx);
+
+    cred_new(fx, &c, "device-ca", NULL, 1, 3600);
+    req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
+    r.authorization = c.header;
+    r.content_type = "application/pkcs10";
+    /* the CA is "CN=Test EST CA": X509_NAME_cmp folds case */
+    set_body(&r, csr_b64(fx, fx->dev_key, "test est ca", NULL, NULL));
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    assert_int_equal(cert_count(fx), before);
 }
 
 /* Mark a certificate revoked the way an operator's revocation would. */
@@ -1758,6 +1823,9 @@ int main(void)
         T(test_unverified_peer_certificate_is_401),
         T(test_simpleenroll_with_client_certificate_must_keep_the_subject),
         T(test_label_without_mtls_refuses_client_certificates),
+        T(test_client_certificate_stays_under_its_label),
+        T(test_simplereenroll_compares_subjects_exactly),
+        T(test_csr_with_a_ca_subject_is_403_and_keeps_the_otp),
         T(test_revoked_client_certificate_is_401),
         T(test_revoked_otp_is_401),
         T(test_refusals_and_issues_are_audited),
