@@ -6,6 +6,7 @@
 #include "ca/ca.h"
 #include "est/est.h"
 #include "est/ratelimit.h"
+#include "est/refusals.h"
 #include "pki/csr.h"
 #include "pki/kek.h"
 
@@ -33,6 +34,7 @@ struct est_server {
     struct est_label *labels;
     size_t nlabels;
     struct ratelimit *auth_failures; /* per client address and per entity */
+    struct refusals *refusals;       /* audit rows of unauthenticated refusals, bounded */
 };
 
 /* Set a 200 answer with an owned base64 body. */

@@ -82,6 +82,7 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         goto out;
     }
     srv->auth_failures = ratelimit_new(cfg->auth_fail_window);
+    srv->refusals = refusals_new(store, cfg->auth_fail_window);
     srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
     for (size_t i = 0; i < cfg->nlabels; i++) {
         srv->nlabels++;
@@ -110,6 +111,7 @@ void est_server_free(struct est_server *srv)
     }
     free(srv->labels);
     ratelimit_free(srv->auth_failures);
+    refusals_free(srv->refusals); /* writes the counts still open */
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
 }
