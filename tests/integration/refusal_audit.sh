@@ -17,7 +17,7 @@ refused_total() {
     db "select detail from audit where outcome in ('unauthorized', 'rate_limited')${1:+ and $1}" |
         awk '/ more refusals from / { s += $1; next } { s += 1 } END { print s + 0 }'
 }
-refused_rows() { audit_count "outcome in ('unauthorized', 'rate_limited')${1:+ and $1}"; }
+refused_rows() { audit_count "outcome in ('unauthorized', 'rate_limited')"; }
 
 # flood N NAME [curl args...]: N POSTs of the CSR on one connection; the
 # statuses, one a line, in NAME.codes
