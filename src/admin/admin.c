@@ -25,6 +25,8 @@ struct admin_server *admin_server_new(const struct kp_config *cfg, struct est_se
     a->store = est_server_store(est);
     pthread_mutex_init(&a->crl_lock, NULL);
     a->crls = xcalloc(est_server_label_count(est) + 1, sizeof(*a->crls));
+    a->crl_owner = xcalloc(est_server_label_count(est) + 1, sizeof(*a->crl_owner));
+    admin_crl_group(a);
     return a;
 }
 
@@ -35,6 +37,7 @@ void admin_server_free(struct admin_server *a)
     for (size_t i = 0; i < est_server_label_count(a->est); i++)
         OPENSSL_free(a->crls[i].der);
     free(a->crls);
+    free(a->crl_owner);
     pthread_mutex_destroy(&a->crl_lock);
     free(a);
 }

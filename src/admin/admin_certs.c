@@ -225,12 +225,50 @@ static void revoked_free(struct revoked_walk *w)
     free(w->v);
 }
 
-/* Rebuild the label's CRL from the store when it is missing, older than
- * crl.refresh, or invalidated. Called with crl_lock held. */
+void admin_crl_group(struct admin_server *a)
+{
+    size_t n = est_server_label_count(a->est);
+
+    /* X509_cmp is 0 only for the same DER encoding */
+    for (size_t i = 0; i < n; i++) {
+        X509 *ca = est_server_label_ca(a->est, i)->cert;
+        a->crl_owner[i] = i;
+        for (size_t j = 0; j < i; j++) {
+            if (X509_cmp(ca, est_server_label_ca(a->est, j)->cert) == 0) {
+                a->crl_owner[i] = a->crl_owner[j];
+                break;
+            }
+        }
+    }
+}
+
+/* crlNumber (RFC 5280 5.2.3) in milliseconds since the epoch: it grows with
+ * time, so a CRL built later, on this node or another node sharing the
+ * database (clocks in step), has a greater number; one built in the same
+ * millisecond on this node gets the previous number plus one. Numbers from
+ * before (seconds) are all smaller. */
+static int64_t crl_next_number(const struct crl_cached *cc)
+{
+    struct timespec ts;
+    int64_t ms;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ms > cc->number ? ms : cc->number + 1;
+}
+
+/* Rebuild the CRL of label i's CA from the store when it is missing, older
+ * than crl.refresh, or invalidated: one complete CRL per CA, listing the
+ * revoked certificates of every label that issues under it (RFC 5280 5.2.5:
+ * so no issuingDistributionPoint; a certificate revoked under one label is
+ * revoked in the CRL every label of its CA serves). Called with crl_lock held;
+ * the cache is the owner label's. */
 static enum kp_err crl_refresh(struct admin_server *a, size_t i, int64_t now)
 {
-    struct crl_cached *cc = &a->crls[i];
+    size_t owner = a->crl_owner[i], n = est_server_label_count(a->est), nl = 0;
+    struct crl_cached *cc = &a->crls[owner];
     struct revoked_walk w = {0};
+    const char **labels = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     int64_t number;
@@ -238,11 +276,15 @@ static enum kp_err crl_refresh(struct admin_server *a, size_t i, int64_t now)
 
     if (cc->der != NULL && now - cc->built_at < a->cfg->crl_refresh)
         return KP_OK;
-    rc = store_revoked_list(a->store, est_server_label_name(a->est, i), revoked_one, &w);
-    /* crlNumber grows with time, so nodes sharing a database agree roughly */
-    number = now > cc->number ? now : cc->number + 1;
+    labels = xcalloc(n, sizeof(*labels));
+    for (size_t j = 0; j < n; j++)
+        if (a->crl_owner[j] == owner)
+            labels[nl++] = est_server_label_name(a->est, j);
+    rc = store_revoked_list(a->store, labels, nl, revoked_one, &w);
+    free(labels);
+    number = crl_next_number(cc);
     if (rc == KP_OK)
-        rc = crl_build(est_server_label_ca(a->est, i), w.v, w.n, number, now,
+        rc = crl_build(est_server_label_ca(a->est, owner), w.v, w.n, number, now,
                        now + a->cfg->crl_next_update, &der, &der_len);
     revoked_free(&w);
     if (rc != KP_OK)
@@ -262,7 +304,7 @@ void admin_crl_invalidate(struct admin_server *a, const char *label)
     if (i < 0)
         return;
     pthread_mutex_lock(&a->crl_lock);
-    a->crls[i].built_at = 0; /* rebuilt on the next fetch */
+    a->crls[a->crl_owner[i]].built_at = 0; /* rebuilt on the next fetch */
     pthread_mutex_unlock(&a->crl_lock);
 }
 
@@ -290,7 +332,7 @@ void admin_serve_crl(struct admin_call *x, const char *file)
     pthread_mutex_lock(&x->a->crl_lock);
     rc = crl_refresh(x->a, (size_t)i, (int64_t)time(NULL));
     if (rc == KP_OK) {
-        struct crl_cached *cc = &x->a->crls[i];
+        struct crl_cached *cc = &x->a->crls[x->a->crl_owner[i]];
         x->resp->status = 200;
         x->resp->err = KP_OK;
         x->resp->content_type = "application/pkix-crl";

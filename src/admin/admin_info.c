@@ -9,6 +9,7 @@
 #include "admin/admin_internal.h"
 #include "ca/ca.h"
 #include "core/metrics.h"
+#include "core/utf8.h"
 #include "core/xalloc.h"
 
 #define AUDIT_LIMIT_DEFAULT 100
@@ -127,6 +128,23 @@ struct audit_walk {
     int64_t limit;
 };
 
+/* A stored field as a JSON string, null when absent. Audit fields carry
+ * client bytes (a Basic user id, a certificate subject) that need not be
+ * UTF-8, which JSON cannot hold: each byte outside well-formed UTF-8 is shown
+ * as the text \xNN (docs/audit.md), so the event is listed, never dropped. */
+static json_t *audit_str(const char *s)
+{
+    char *clean;
+    json_t *j;
+
+    if (s == NULL)
+        return json_null();
+    clean = utf8_sanitize(s);
+    j = json_string(clean);
+    free(clean);
+    return j != NULL ? j : json_string("?"); /* an embedded NUL cannot come from C strings */
+}
+
 static void audit_one(int64_t at, const struct store_audit *ev, void *arg)
 {
     struct audit_walk *w = arg;
@@ -134,9 +152,10 @@ static void audit_one(int64_t at, const struct store_audit *ev, void *arg)
     if ((int64_t)json_array_size(w->events) >= w->limit)
         return;
     json_array_append_new(
-        w->events, json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "at", (json_int_t)at,
-                             "event", ev->event, "outcome", ev->outcome, "label", ev->label,
-                             "subject", ev->subject, "peer", ev->peer, "detail", ev->detail));
+        w->events, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "at", (json_int_t)at, "event",
+                             audit_str(ev->event), "outcome", audit_str(ev->outcome), "label",
+                             audit_str(ev->label), "subject", audit_str(ev->subject), "peer",
+                             audit_str(ev->peer), "detail", audit_str(ev->detail)));
 }
 
 void admin_route_audit(struct admin_call *x)

@@ -8,7 +8,7 @@
 #include "admin/admin.h"
 #include "store/store.h"
 
-/* A label's CRL as last built. */
+/* A CA's CRL as last built (docs/crl.md). */
 struct crl_cached {
     unsigned char *der; /* OPENSSL_free */
     size_t der_len;
@@ -21,7 +21,11 @@ struct admin_server {
     struct est_server *est;
     struct store *store;
     pthread_mutex_t crl_lock;
-    struct crl_cached *crls; /* one per label, by label index */
+    /* Labels whose CA certificate is the same (same DER) share one complete
+     * CRL: crl_owner[i] is the first label with label i's CA, and only
+     * crls[crl_owner[i]] is used. */
+    size_t *crl_owner;
+    struct crl_cached *crls; /* by label index */
 };
 
 /* One request being answered: what the routes read and write. */
@@ -66,7 +70,9 @@ char *admin_pending_gauge(struct admin_server *a);
 void admin_serve_crl(struct admin_call *x, const char *file);
 void admin_serve_metrics(struct admin_call *x);
 
-/* Drop a label's cached CRL, after a revocation. */
+/* Drop the cached CRL of a label's CA, after a revocation. */
 void admin_crl_invalidate(struct admin_server *a, const char *label);
+/* Fill a->crl_owner: labels with the same CA certificate share one CRL. */
+void admin_crl_group(struct admin_server *a);
 
 #endif

@@ -41,6 +41,10 @@ enum kp_err otp_key_load(const char *path, unsigned char key[OTP_KEY_LEN])
     char *text = NULL;
     size_t len = 0;
 
+    rc = fs_secret_check("OTP key file", path);
+    if (rc != KP_OK)
+        goto out;
+    rc = KP_ERR_CONFIG;
     if (fs_read_file(path, 256, &text, &len) != KP_OK) {
         log_error("cannot read OTP key file %s", path);
         rc = KP_ERR_IO;

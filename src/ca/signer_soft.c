@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "ca/signer.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -71,8 +72,12 @@ struct signer *signer_soft_new(EVP_PKEY *key)
 enum kp_err signer_soft_load(const char *key_path, struct signer **out)
 {
     EVP_PKEY *key = NULL;
-    FILE *f = fopen(key_path, "r");
+    FILE *f = NULL;
+    enum kp_err rc = fs_secret_check("CA key", key_path);
 
+    if (rc != KP_OK)
+        return rc;
+    f = fopen(key_path, "r");
     if (f == NULL) {
         log_error("cannot open CA key %s", key_path);
         return KP_ERR_IO;

@@ -100,3 +100,21 @@ int fs_exists(const char *path)
     struct stat st;
     return stat(path, &st) == 0;
 }
+
+enum kp_err fs_secret_check(const char *what, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        log_error("%s %s: %s", what, path, strerror(errno));
+        return KP_ERR_IO;
+    }
+    /* the same rule as ssh for private keys: nobody else may read or swap it */
+    if ((st.st_mode & 077) != 0) {
+        log_error("%s %s: mode %04o lets group or others read it; refusing to use it "
+                  "(fix: chmod 600 %s)",
+                  what, path, (unsigned)(st.st_mode & 07777), path);
+        return KP_ERR_CONFIG;
+    }
+    return KP_OK;
+}

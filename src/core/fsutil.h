@@ -18,5 +18,10 @@ enum kp_err fs_mkdirs(const char *path, mode_t mode);
 char *fs_path_join(const char *dir, const char *name);
 /* 1 when the path exists. */
 int fs_exists(const char *path);
+/* A file holding a secret (CA key, TLS key, otp.key, KEK or archive keys)
+ * must not be readable or writable by group or others. KP_ERR_CONFIG after
+ * logging one line naming what, the path, its mode and the fix (chmod 600);
+ * KP_ERR_IO when it cannot be examined. */
+enum kp_err fs_secret_check(const char *what, const char *path);
 
 #endif

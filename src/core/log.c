@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/utf8.h"
+
 static enum log_level log_min = LOG_INFO;
 static enum log_format log_fmt = LOG_TEXT;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,17 +38,30 @@ int log_format_parse(const char *s)
     return -1;
 }
 
-/* Escape a message for a JSON string value. */
-static void log_json_escape(FILE *f, const char *s)
+/* The one escaping of logged text, messages and fields alike, in both
+ * formats: the body of a JSON string. Quotes and backslashes get a backslash,
+ * control characters (newlines too, so nobody forges a line: CWE-117) and DEL
+ * become \u00XX, and a byte outside well-formed UTF-8 becomes \\xNN (the
+ * text \xNN once decoded), so a JSON line stays valid for any bytes. */
+static void log_escape(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        size_t len = utf8_seq_len(p, n);
+        if (len == 0) {
+            fprintf(f, "\\\\x%02x", *p);
+            len = 1;
+        } else if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\u%04x", *p);
+        } else {
+            fwrite(p, 1, len, f);
+        }
+        p += len;
+        n -= len;
     }
 }
 
@@ -64,13 +79,13 @@ static void log_line(enum log_level level, const char *msg, const struct log_fie
     if (log_fmt == LOG_JSON) {
         fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", ts,
                 now.tv_nsec / 1000000, level_names[level]);
-        log_json_escape(stderr, msg);
+        log_escape(stderr, msg);
         fputc('"', stderr);
         for (int i = 0; i < n; i++) {
             fprintf(stderr, ",\"%s\":", f[i].key);
             if (f[i].str != NULL) {
                 fputc('"', stderr);
-                log_json_escape(stderr, f[i].str);
+                log_escape(stderr, f[i].str);
                 fputc('"', stderr);
             } else {
                 fprintf(stderr, "%.10g", f[i].num);
@@ -78,11 +93,12 @@ static void log_line(enum log_level level, const char *msg, const struct log_fie
         }
         fputs("}\n", stderr);
     } else {
-        fprintf(stderr, "%s.%03ldZ %-5s %s", ts, now.tv_nsec / 1000000, level_names[level], msg);
+        fprintf(stderr, "%s.%03ldZ %-5s ", ts, now.tv_nsec / 1000000, level_names[level]);
+        log_escape(stderr, msg);
         for (int i = 0; i < n; i++) {
             if (f[i].str != NULL) {
                 fprintf(stderr, " %s=\"", f[i].key);
-                log_json_escape(stderr, f[i].str);
+                log_escape(stderr, f[i].str);
                 fputc('"', stderr);
             } else {
                 fprintf(stderr, " %s=%.10g", f[i].key, f[i].num);

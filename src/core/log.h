@@ -18,7 +18,9 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 void log_openssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One structured event: in JSON each field is its own member (numbers
- * unquoted), in text "msg key=value ..." with string values quoted. */
+ * unquoted), in text "msg key=value ..." with string values quoted. Messages
+ * and string values are escaped alike in both formats (quotes, backslashes,
+ * control characters, bytes outside UTF-8 as \xNN): one event, one line. */
 struct log_field {
     const char *key;
     const char *str; /* NULL: use num */

@@ -766,7 +766,12 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
         log_info("req=%llu %s %s label=%s who=%s peer=%s: %s", (unsigned long long)req->id,
                  est_op_name(req->op), rc == KP_ERR_PENDING ? "deferred" : "refused", l->cfg->name,
                  x.auth.who ? x.auth.who : "-", req->peer_addr ? req->peer_addr : "-", ev.detail);
-        if (!x.audited)
+        /* Refusals of clients that did not authenticate are bounded: one row
+         * per address, reason and window, then a count (docs/audit.md). */
+        if (!x.audited && x.auth.method == NULL &&
+            (rc == KP_ERR_UNAUTHORIZED || rc == KP_ERR_RATE_LIMITED))
+            refusals_audit(srv->refusals, &ev, x.addr_key + strlen("addr:"), time(NULL));
+        else if (!x.audited)
             store_audit_add(srv->store, &ev);
         /* The audit row has the reason. A 401 says nothing about why (no OTP
          * state oracle), a 5xx nothing internal; other refusals explain. */

@@ -6,6 +6,7 @@
 #include "ca/ca.h"
 #include "est/est.h"
 #include "est/ratelimit.h"
+#include "est/refusals.h"
 #include "pki/csr.h"
 #include "pki/kek.h"
 #include "pki/trust.h"
@@ -37,6 +38,7 @@ struct est_server {
     struct trust_anchors *client_anchors; /* tls.client_ca, NULL when empty */
     struct trust_anchors *admin_anchors;  /* admin.client_ca, NULL when empty */
     STACK_OF(X509_NAME) * ca_subjects;    /* no label issues these: every CA kipuka knows */
+    struct refusals *refusals;            /* audit rows of unauthenticated refusals, bounded */
 };
 
 /* Set a 200 answer with an owned base64 body. */

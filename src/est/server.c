@@ -150,6 +150,7 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         goto out;
     }
     srv->auth_failures = ratelimit_new(cfg->auth_fail_window);
+    srv->refusals = refusals_new(store, cfg->auth_fail_window);
     srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
     for (size_t i = 0; i < cfg->nlabels; i++) {
         srv->nlabels++;
@@ -184,6 +185,7 @@ void est_server_free(struct est_server *srv)
     trust_anchors_free(srv->admin_anchors);
     sk_X509_NAME_pop_free(srv->ca_subjects, X509_NAME_free);
     ratelimit_free(srv->auth_failures);
+    refusals_free(srv->refusals); /* writes the counts still open */
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
 }

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "core/xalloc.h"
 
 /* TLS 1.2 suites: forward-secret ECDHE with an AEAD only (no RSA key
@@ -184,6 +185,10 @@ enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errms
 
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
         *errmsg = tls_error("tls.cert", cfg->tls_cert);
+        goto out;
+    }
+    if (fs_secret_check("tls.key", cfg->tls_key) != KP_OK) {
+        *errmsg = xasprintf("tls.key %s: refused (see the log above)", cfg->tls_key);
         goto out;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {

@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -103,20 +102,17 @@ out:
 
 enum kp_err kek_load(const char *path, struct kek_table **out)
 {
-    struct stat st;
     char *text = NULL;
     size_t len = 0;
     const char *why = NULL;
     int line = 0;
     enum kp_err rc = KP_ERR_CONFIG;
 
-    if (stat(path, &st) != 0 || fs_read_file(path, KEK_MAX_FILE, &text, &len) != KP_OK) {
-        log_error("serverkeygen_kek_file %s: cannot read it", path);
+    /* refused before a byte of it is read */
+    if (fs_secret_check("key file", path) != KP_OK)
         goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        log_error("serverkeygen_kek_file %s: mode %03o lets others read keys; chmod 600 it", path,
-                  (unsigned)(st.st_mode & 0777));
+    if (fs_read_file(path, KEK_MAX_FILE, &text, &len) != KP_OK) {
+        log_error("key file %s: cannot read it", path);
         goto out;
     }
     rc = kek_parse(text, out, &why, &line);

@@ -115,9 +115,10 @@ enum kp_err store_cert_revoke(struct store *s, const char *serial, const char *r
     return s->ops->cert_revoke(s, serial, reason, at, ev);
 }
 
-enum kp_err store_revoked_list(struct store *s, const char *label, store_revoked_cb cb, void *arg)
+enum kp_err store_revoked_list(struct store *s, const char *const *labels, size_t n,
+                               store_revoked_cb cb, void *arg)
 {
-    return s->ops->revoked_list(s, label, cb, arg);
+    return s->ops->revoked_list(s, labels, n, cb, arg);
 }
 
 enum kp_err store_cert_count(struct store *s, int64_t *out)

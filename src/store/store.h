@@ -142,7 +142,8 @@ struct store_ops {
                               void *arg, int64_t *total);
     enum kp_err (*cert_revoke)(struct store *s, const char *serial, const char *reason, int64_t at,
                                const struct store_audit *ev);
-    enum kp_err (*revoked_list)(struct store *s, const char *label, store_revoked_cb cb, void *arg);
+    enum kp_err (*revoked_list)(struct store *s, const char *const *labels, size_t n,
+                                store_revoked_cb cb, void *arg);
     enum kp_err (*pending_put)(struct store *s, const struct store_pending *p,
                                const struct store_audit *ev, int64_t *id_out);
     enum kp_err (*pending_find)(struct store *s, const char *label, const char *operation,
@@ -208,8 +209,11 @@ enum kp_err store_cert_query(struct store *s, const struct store_cert_query *q, 
  * commit. KP_ERR_NOT_FOUND: no such serial; KP_ERR_CONFLICT: already revoked. */
 enum kp_err store_cert_revoke(struct store *s, const char *serial, const char *reason, int64_t at,
                               const struct store_audit *ev);
-/* The revoked certificates of a label, oldest revocation first (for its CRL). */
-enum kp_err store_revoked_list(struct store *s, const char *label, store_revoked_cb cb, void *arg);
+/* The revoked certificates of any of the n labels, oldest revocation first:
+ * for the CRL of a CA, all the labels that issue under it (RFC 5280 5.2.5: a
+ * complete CRL lists every revoked certificate of its issuer). */
+enum kp_err store_revoked_list(struct store *s, const char *const *labels, size_t n,
+                               store_revoked_cb cb, void *arg);
 
 enum kp_err store_audit_add(struct store *s, const struct store_audit *ev);
 /* Events with time >= since, oldest first. */

@@ -804,24 +804,56 @@ static void pg_revoked_row(const PGresult *res, void *arg)
     w->cb(&r, w->arg);
 }
 
-static enum kp_err pg_revoked_list(struct store *s, const char *label, store_revoked_cb cb,
-                                   void *arg)
+/* A text[] literal for labels: {"a","b"}, each element quoted with " and \
+ * escaped, so no label can change the array (caller frees). */
+static char *pg_text_array(const char *const *v, size_t n)
+{
+    size_t cap = 3, off = 0;
+    char *out;
+
+    for (size_t i = 0; i < n; i++)
+        cap += 2 * strlen(v[i]) + 3;
+    out = xmalloc(cap);
+    out[off++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            out[off++] = ',';
+        out[off++] = '"';
+        for (const char *p = v[i]; *p != '\0'; p++) {
+            if (*p == '"' || *p == '\\')
+                out[off++] = '\\';
+            out[off++] = *p;
+        }
+        out[off++] = '"';
+    }
+    out[off++] = '}';
+    out[off] = '\0';
+    return out;
+}
+
+static enum kp_err pg_revoked_list(struct store *s, const char *const *labels, size_t n,
+                                   store_revoked_cb cb, void *arg)
 {
     struct pg_store *st = pg_store(s);
     struct pg_revoked_walk w = {.cb = cb, .arg = arg};
     struct pg_conn *c = NULL;
     struct pg_params pp = {0};
+    char *array = NULL;
     enum kp_err rc;
 
+    if (n == 0)
+        return KP_OK;
     rc = pg_conn_get(st->pool, &c);
     if (rc != KP_OK)
         return rc;
-    pg_params_text(&pp, label);
+    array = pg_text_array(labels, n);
+    pg_params_text(&pp, array);
     rc = pg_each(c, "list revoked certificates",
                  "SELECT serial, revoked_at, revocation_reason FROM certificates"
-                 " WHERE label = $1 AND status = 'revoked' ORDER BY revoked_at, seq",
+                 " WHERE status = 'revoked' AND label = ANY($1::text[]) ORDER BY revoked_at, seq",
                  &pp, pg_revoked_row, &w);
     pg_conn_put(c);
+    free(array);
     return rc;
 }
 

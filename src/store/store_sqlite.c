@@ -1466,22 +1466,39 @@ out:
     return rc;
 }
 
-static enum kp_err sq_revoked_list(struct store *s, const char *label, store_revoked_cb cb,
-                                   void *arg)
+static enum kp_err sq_revoked_list(struct store *s, const char *const *labels, size_t n,
+                                   store_revoked_cb cb, void *arg)
 {
     struct sqlite_store *st = sq_store(s);
     sqlite3_stmt *stmt = NULL;
     enum kp_err rc = KP_ERR_STORE;
+    static const char head[] = "SELECT serial, revoked_at, revocation_reason FROM certificates"
+                               " WHERE status = 'revoked' AND label IN (?",
+                      tail[] = ") ORDER BY revoked_at, rowid";
+    char *sql = NULL;
+    size_t off;
 
+    if (n == 0)
+        return KP_OK;
+    if (n > 32766) /* SQLITE_MAX_VARIABLE_NUMBER */
+        return KP_ERR_STORE;
+    /* one placeholder per label: "?,?,...?" */
+    sql = xmalloc(sizeof(head) + 2 * (n - 1) + sizeof(tail));
+    memcpy(sql, head, sizeof(head) - 1);
+    off = sizeof(head) - 1;
+    for (size_t i = 1; i < n; i++) {
+        sql[off++] = ',';
+        sql[off++] = '?';
+    }
+    memcpy(sql + off, tail, sizeof(tail));
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db,
-                   "SELECT serial, revoked_at, revocation_reason FROM certificates"
-                   " WHERE label = ?1 AND status = 'revoked' ORDER BY revoked_at, rowid",
-                   &stmt, "list revoked certificates") != KP_OK)
+    if (sq_prepare(st->db, sql, &stmt, "list revoked certificates") != KP_OK)
         goto out;
-    if (sqlite3_bind_text(stmt, 1, label, -1, SQLITE_STATIC) != SQLITE_OK) {
-        sq_log(st->db, "list revoked certificates");
-        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (sqlite3_bind_text(stmt, (int)i + 1, labels[i], -1, SQLITE_STATIC) != SQLITE_OK) {
+            sq_log(st->db, "list revoked certificates");
+            goto out;
+        }
     }
     for (;;) {
         struct store_revoked r;
@@ -1503,6 +1520,7 @@ out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->lock);
+    free(sql);
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -85,5 +86,7 @@ void fuzz_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key
     FUZZ_CHECK(cert == NULL || PEM_write_X509(f, cert) == 1);
     FUZZ_CHECK(key == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
     FUZZ_CHECK(fclose(f) == 0);
+    /* kipuka refuses a key file others may read */
+    FUZZ_CHECK(key == NULL || chmod(path, 0600) == 0);
     free(path);
 }

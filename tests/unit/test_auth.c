@@ -83,6 +83,7 @@ static void write_bytes(const char *path, const void *data, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, 0600), 0); /* a key file others may read is refused */
 }
 
 /* ---- basic_parse ---- */
@@ -392,6 +393,25 @@ static void test_otp_key_load_accepts_crlf_ending(void **state)
     assert_int_equal(otp_key_load(path, key), KP_OK);
     assert_int_equal(key[0], 0x01);
     assert_int_equal(key[7], 0xef);
+}
+
+static void test_otp_key_load_refuses_a_file_others_may_read(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = fx_file(fx, "loose.key");
+    char text[OTP_KEY_LEN * 2 + 1];
+    unsigned char key[OTP_KEY_LEN];
+
+    memset(text, 'a', OTP_KEY_LEN * 2);
+    text[OTP_KEY_LEN * 2] = '\n';
+    write_bytes(path, text, sizeof(text));
+    assert_int_equal(otp_key_load(path, key), KP_OK);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(otp_key_load(path, key), KP_ERR_CONFIG);
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(otp_key_load(path, key), KP_ERR_CONFIG);
+    assert_int_equal(chmod(path, 0400), 0);
+    assert_int_equal(otp_key_load(path, key), KP_OK);
 }
 
 static void expect_bad_key_file(struct fixture *fx, const char *content, size_t len)
@@ -774,6 +794,7 @@ int main(void)
         T(test_otp_key_create_refuses_to_overwrite),
         T(test_otp_key_load_returns_the_created_key),
         T(test_otp_key_load_accepts_crlf_ending),
+        T(test_otp_key_load_refuses_a_file_others_may_read),
         T(test_bad_otp_key_file_is_rejected),
         T(test_absent_challenge_passes_when_binding_is_optional),
         T(test_absent_challenge_fails_when_binding_is_required),

@@ -153,13 +153,15 @@ static void write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *k
 {
     char *path = xasprintf("%s/%s", dir, name);
     FILE *f = fopen(path, "w");
-    free(path);
     assert_non_null(f);
     if (cert != NULL)
         assert_int_equal(PEM_write_X509(f, cert), 1);
     if (key != NULL)
         assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
     assert_int_equal(fclose(f), 0);
+    if (key != NULL)
+        assert_int_equal(chmod(path, 0600), 0); /* a key file others may read is refused */
+    free(path);
 }
 
 static int fx_setup(void **state)

@@ -79,6 +79,8 @@ static void write_pem(const char *path, X509 *cert, EVP_PKEY *key)
     if (key != NULL)
         assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
     assert_int_equal(fclose(f), 0);
+    if (key != NULL)
+        assert_int_equal(chmod(path, 0600), 0); /* a key file others may read is refused */
 }
 
 /* ca_load over PEM files dir/NAME.crt and dir/NAME.key; returns its result. */

@@ -1289,10 +1289,40 @@ static void test_revoked_list_is_per_label_in_revocation_order(void **state)
     assert_int_equal(store_cert_revoke(fx->s, "0b02", "superseded", 500, NULL), KP_OK);
     assert_int_equal(store_cert_revoke(fx->s, "0b01", NULL, 600, NULL), KP_OK);
     assert_int_equal(store_cert_revoke(fx->s, "0b03", "keyCompromise", 400, NULL), KP_OK);
-    assert_int_equal(store_revoked_list(fx->s, "default", revoked_collect, &w), KP_OK);
+    assert_int_equal(store_revoked_list(fx->s, (const char *[]){"default"}, 1, revoked_collect, &w),
+                     KP_OK);
     assert_int_equal(w.n, 2);
     assert_string_equal(w.serials, "0b02 0b01 ");
     assert_string_equal(w.reasons, "superseded - ");
+}
+
+/* Labels sharing one CA publish one complete CRL: the revocations of all of
+ * them, and of no other label; a label name cannot widen the list. */
+static void test_revoked_list_of_several_labels_merges_them_only(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_cert a = cert_make("0d01", "fleet-a", 100), b = cert_make("0d02", "fleet-b", 101),
+                      other = cert_make("0d03", "other", 102),
+                      valid = cert_make("0d04", "fleet-a", 103);
+    const char *both[] = {"fleet-a", "fleet-b"};
+    const char *hostile[] = {"x\"}", "fleet-a\",\"other", "' OR 1=1 --"};
+    struct revoked_seen w = {0}, none = {0}, h = {0};
+
+    assert_int_equal(store_issue(fx->s, &a, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &b, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &other, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &valid, 0, &enroll_ev), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0d02", "keyCompromise", 500, NULL), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0d01", NULL, 600, NULL), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0d03", "superseded", 400, NULL), KP_OK);
+    assert_int_equal(store_revoked_list(fx->s, both, 2, revoked_collect, &w), KP_OK);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.serials, "0d02 0d01 ");
+    assert_string_equal(w.reasons, "keyCompromise - ");
+    assert_int_equal(store_revoked_list(fx->s, both, 0, revoked_collect, &none), KP_OK);
+    assert_int_equal(none.n, 0);
+    assert_int_equal(store_revoked_list(fx->s, hostile, 3, revoked_collect, &h), KP_OK);
+    assert_int_equal(h.n, 0);
 }
 
 static void test_cert_query_filters_counts_and_pages(void **state)
@@ -1383,6 +1413,7 @@ int main(void)
         BOTH(test_pending_list_filters_by_state),
         BOTH(test_revoke_marks_once_audits_and_names_unknown_serials),
         BOTH(test_revoked_list_is_per_label_in_revocation_order),
+        BOTH(test_revoked_list_of_several_labels_merges_them_only),
         BOTH(test_cert_query_filters_counts_and_pages),
         cmocka_unit_test(test_open_rejects_unknown_scheme),
         cmocka_unit_test(test_url_shown_hides_passwords),
