@@ -253,6 +253,8 @@ for route in "GET /requests" "POST /requests/1/approve" "POST /requests/1/reject
     expect_eq "$1 /admin$2 without credentials: 401" 401 "$(req -X "$1" "$ADMIN$2")"
 done
 check "approval = \"manual\" on the default label" cfg_add label.default approval '"manual"'
+# the held requests below carry SANs of every kind, IP too
+check "otp_subject = \"any\" on the default label" cfg_set label.default otp_subject '"any"'
 check "est.retry_after = 23" cfg_set est retry_after 23
 check "reload" kp_reload
 make_csr held1 "/CN=held-1.example.com" ec:P-256

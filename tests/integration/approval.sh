@@ -13,6 +13,9 @@ check "approval = \"manual\" in [label.held]" cfg_add label.held approval '"manu
 check "approval = \"manual\" in [label.heldcb]" cfg_add label.heldcb approval '"manual"'
 check "channel_binding = \"required\" in [label.heldcb]" \
     cfg_set label.heldcb channel_binding '"required"'
+# Requests here carry SANs of every kind (IP too): which names an OTP may
+# certify is otp_identity.sh's subject.
+check "otp_subject = \"any\" in [label.held]" cfg_set label.held otp_subject '"any"'
 check "est.retry_after = 17" cfg_set est retry_after 17
 check "enable est.serverkeygen" cfg_add est serverkeygen true
 kp_start

@@ -1683,23 +1683,24 @@ static void test_manual_label_retry_signed_again_is_picked_up(void **state)
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
     assert_int_equal(cert_count(fx), before + 1);
 
-    /* mTLS with that certificate: each retry its own signature, one row */
+    /* mTLS with that certificate (its subject and SAN: mtls_subject_match):
+     * each retry its own signature, one row */
     req_init(&r, EST_OP_SIMPLEENROLL, "held", EST_POST);
     r.peer_cert = cert;
     r.peer_verify = X509_V_OK;
     r.content_type = "application/pkcs10";
-    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL));
     expect_status(fx, &r, 202, KP_ERR_PENDING);
     id = last_pending_id(fx);
-    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL));
     expect_status(fx, &r, 202, KP_ERR_PENDING);
     assert_int_equal(last_pending_id(fx), id);
     /* another key is another request */
-    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "resign.example", NULL, NULL));
+    set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "resign.example", "DNS:resign.example", NULL));
     expect_status(fx, &r, 202, KP_ERR_PENDING);
     assert_int_equal(last_pending_id(fx), id + 1);
     assert_int_equal(approval_decide(fx->store, id, true, "test", "unit"), KP_OK);
-    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", NULL, NULL));
+    set_body(&r, csr_b64(fx, fx->dev_key, "resign.example", "DNS:resign.example", NULL));
     expect_status(fx, &r, 200, KP_OK);
     assert_int_equal(cert_count(fx), before + 2);
 }
