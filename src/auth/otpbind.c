@@ -8,24 +8,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "core/strbuf.h"
 #include "core/xalloc.h"
-
-/* A growing string; every one here is bounded by its input's limits. */
-struct otpbind_buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void buf_add(struct otpbind_buf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
 
 static bool has_control(const unsigned char *p, size_t n)
 {
@@ -113,7 +97,7 @@ out:
 /* The "/T=v/T=v" form of a name; NULL when a value is not valid UTF-8. */
 static char *name_canon(const X509_NAME *name)
 {
-    struct otpbind_buf b = {0};
+    struct strbuf b = {0};
 
     for (int i = 0; i < X509_NAME_entry_count(name); i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
@@ -131,13 +115,13 @@ static char *name_canon(const X509_NAME *name)
             snprintf(oid, sizeof(oid), "%s", OBJ_nid2sn(nid));
         else if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0)
             oid[0] = '\0';
-        buf_add(&b, "/", 1);
-        buf_add(&b, oid, strlen(oid));
-        buf_add(&b, "=", 1);
+        strbuf_add(&b, "/", 1);
+        strbuf_add(&b, oid, strlen(oid));
+        strbuf_add(&b, "=", 1);
         for (int j = 0; j < ulen; j++) {
             if (u[j] == '/' || u[j] == '\\')
-                buf_add(&b, "\\", 1);
-            buf_add(&b, (const char *)&u[j], 1);
+                strbuf_add(&b, "\\", 1);
+            strbuf_add(&b, (const char *)&u[j], 1);
         }
         OPENSSL_free(u);
     }
@@ -262,7 +246,7 @@ static const char *san_text_canon(const char *san, char **out)
 
 const char *otpbind_sans_parse(const char *const *sans, size_t n, char **canon)
 {
-    struct otpbind_buf b = {0};
+    struct strbuf b = {0};
 
     if (n == 0 || n > OTPBIND_SANS_MAX)
         return "give 1 to 32 SANs";
@@ -274,8 +258,8 @@ const char *otpbind_sans_parse(const char *const *sans, size_t n, char **canon)
             return why;
         }
         if (i > 0)
-            buf_add(&b, ",", 1);
-        buf_add(&b, one, strlen(one));
+            strbuf_add(&b, ",", 1);
+        strbuf_add(&b, one, strlen(one));
         free(one);
     }
     *canon = b.s;

@@ -11,29 +11,8 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/xalloc.h"
-
-/* A growable NUL-terminated string, for the *_string helpers. */
-struct strbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void strbuf_add(struct strbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void strbuf_adds(struct strbuf *b, const char *s)
-{
-    strbuf_add(b, s, strlen(s));
-}
 
 /* Append an IA5String-like value, escaping anything not printable ASCII so a
  * hostile name cannot forge separators, truncate at a NUL or inject control

@@ -216,47 +216,7 @@ check "mTLS: the certificate carries the CSR's public key" \
 expect_eq "mTLS: that request is issued" issued "$(rq_state "$mtid")"
 
 # --- channel binding: each retry is bound to its own connection ---
-# cb_open: a TLS 1.3 connection by openssl s_client driven through a fifo;
-# CB is the base64 of its RFC 9266 tls-exporter binding (as transport.sh)
-cb_open() {
-    local hex
-    rm -f cb.in cb.out cb.err
-    mkfifo cb.in
-    openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile ca-chain.pem \
-        -verify_return_error -nocommands -ign_eof -tls1_3 \
-        -keymatexport EXPORTER-Channel-Binding -keymatexportlen 32 <cb.in >cb.out 2>cb.err &
-    CB_PID=$!
-    exec {CB_FD}>cb.in
-    for _ in $(seq 1 400); do
-        grep -q 'Keying material:' cb.out && break
-        kill -0 "$CB_PID" 2>/dev/null || break
-        sleep 0.025
-    done
-    hex=$(sed -n 's/^ *Keying material: *\([0-9A-Fa-f]*\).*/\1/p' cb.out | head -1)
-    [ -n "$hex" ] || { CB=; return 1; }
-    CB=$(printf '%b' "$(echo "$hex" | sed 's/../\\x&/g')" | base64 -w0)
-}
-# cb_send PATH CSRNAME USER:OTP: the enrollment on the cb_open connection;
-# prints the HTTP status
-cb_send() {
-    local len
-    len=$(stat -c %s "$2.csr.b64")
-    (
-        printf 'POST %s HTTP/1.1\r\nHost: localhost:%s\r\n' "$1" "$PORT"
-        printf 'Authorization: Basic %s\r\n' "$(printf '%s' "$3" | base64 -w0)"
-        printf 'Content-Type: application/pkcs10\r\nContent-Length: %s\r\n' "$len"
-        printf 'Connection: close\r\n\r\n'
-        cat "$2.csr.b64"
-    ) >&"$CB_FD"
-    exec {CB_FD}>&-
-    for _ in $(seq 1 800); do
-        kill -0 "$CB_PID" 2>/dev/null || break
-        sleep 0.025
-    done
-    kill "$CB_PID" 2>/dev/null
-    wait "$CB_PID" 2>/dev/null
-    grep -a -m1 -o '^HTTP/1\.[01] [0-9][0-9][0-9]' cb.out | cut -d' ' -f2
-}
+# cb_open 1.3 and cb_send (lib.sh): one TLS connection and its binding
 # resign_cp KEY NAME CN CHALLENGE: a new CSR NAME for KEY.key, subject CN=CN,
 # challengePassword CHALLENGE
 resign_cp() {
@@ -267,7 +227,7 @@ resign_cp() {
 }
 cbpath=/.well-known/est/heldcb/simpleenroll
 otp_id_create held-cb --label heldcb
-cb_open
+cb_open 1.3
 check "s_client connected and the binding was read" test -n "$CB"
 make_csr_cp cb1 held-cb.example.com "$CB"
 der cb1
@@ -280,7 +240,7 @@ cp cb1.key cbnone.key
 resign cbnone cbnone "/CN=held-cb.example.com"
 expect_eq "its key and subject without a binding: 400 (required)" 400 \
     "$(post_csr cbnone.csr.b64 "$BASE/heldcb/simpleenroll" -u "held-cb:$OTP")"
-cb_open
+cb_open 1.3
 resign_cp cb1 cb2 held-cb.example.com "$CB"
 check "re-signed with the new connection's binding: other bytes" differ cb1 cb2
 expect_eq "the re-signed retry on its own connection: 202" 202 \
@@ -291,7 +251,7 @@ before=$(cert_count)
 expect_eq "after approval, the held CSR replayed on a new connection: 400" 400 \
     "$(post_csr cb1.csr.b64 "$BASE/heldcb/simpleenroll" -u "held-cb:$OTP")"
 expect_no_new_cert "a stale binding after approval" "$before"
-cb_open
+cb_open 1.3
 resign_cp cb1 cb3 held-cb.example.com "$CB"
 expect_eq "after approval, re-signed for its own connection: 200" 200 \
     "$(cb_send "$cbpath" cb3 "held-cb:$OTP")"

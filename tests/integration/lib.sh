@@ -316,3 +316,53 @@ same_pubkey() {
     [ "$(openssl pkey -in "$1" -pubout 2>/dev/null)" = "$(openssl x509 -in "$2" -noout -pubkey 2>/dev/null)" ] &&
         [ -n "$(openssl pkey -in "$1" -pubout 2>/dev/null)" ]
 }
+
+# cb_open 1.2|1.3: open a TLS connection with openssl s_client driven through a
+# fifo, wait (polling) until the handshake is done, and set CB to the base64 of
+# that connection's binding: tls-unique (the client Finished, RFC 5929) on
+# TLS 1.2, the 32-byte EXPORTER-Channel-Binding (RFC 9266) on TLS 1.3.
+cb_open() {
+    local ver=$1 hex
+    rm -f cb.in cb.out cb.err
+    mkfifo cb.in
+    openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile ca-chain.pem \
+        -verify_return_error -nocommands -ign_eof -msg -tls${ver/./_} \
+        -keymatexport EXPORTER-Channel-Binding -keymatexportlen 32 <cb.in >cb.out 2>cb.err &
+    CB_PID=$!
+    exec {CB_FD}>cb.in
+    for _ in $(seq 1 400); do
+        grep -q 'Keying material:' cb.out && break
+        kill -0 "$CB_PID" 2>/dev/null || break
+        sleep 0.025
+    done
+    if [ "$ver" = 1.3 ]; then
+        hex=$(sed -n 's/^ *Keying material: *\([0-9A-Fa-f]*\).*/\1/p' cb.out | head -1)
+    else
+        hex=$(grep -A1 '^>>> TLS 1.2, Handshake \[length 0010\], Finished' cb.out |
+            sed -n '2p' | tr -s ' ' | cut -d' ' -f6-17 | tr -d ' ')
+    fi
+    [ -n "$hex" ] || { CB=; return 1; }
+    CB=$(printf '%b' "$(echo "$hex" | sed 's/../\\x&/g')" | base64 -w0)
+}
+# cb_send PATH CSRNAME USER:OTP: send the enrollment on the cb_open connection
+# (Connection: close), wait (polling, 20 s at most) for the server to close
+# it; prints the HTTP status
+cb_send() {
+    local len
+    len=$(stat -c %s "$2.csr.b64")
+    (   # a subshell: if s_client is gone, SIGPIPE ends only this writer
+        printf 'POST %s HTTP/1.1\r\nHost: localhost:%s\r\n' "$1" "$PORT"
+        printf 'Authorization: Basic %s\r\n' "$(printf '%s' "$3" | base64 -w0)"
+        printf 'Content-Type: application/pkcs10\r\nContent-Length: %s\r\n' "$len"
+        printf 'Connection: close\r\n\r\n'
+        cat "$2.csr.b64"
+    ) >&"$CB_FD"
+    exec {CB_FD}>&-
+    for _ in $(seq 1 800); do
+        kill -0 "$CB_PID" 2>/dev/null || break
+        sleep 0.025
+    done
+    kill "$CB_PID" 2>/dev/null
+    wait "$CB_PID" 2>/dev/null
+    grep -a -m1 -o '^HTTP/1\.[01] [0-9][0-9][0-9]' cb.out | cut -d' ' -f2
+}
