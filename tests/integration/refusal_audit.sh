@@ -79,7 +79,7 @@ expect_eq "after SIGTERM the 50 refusals without credentials are all on record" 
 # --- authenticated refusals: one row each ---
 kp_start
 otp=$(new_otp policy --uses 10)
-make_csr weak "/CN=weak.example.com" rsa:1024
+make_csr weak "/CN=policy.example.com" rsa:1024 # the OTP entity's own name
 before=$(audit_count "outcome = 'unsupported_key'")
 for _ in 1 2 3 4 5; do
     code=$(post_csr weak.csr.b64 "$BASE/simpleenroll" -u "policy:$otp")
