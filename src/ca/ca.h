@@ -28,9 +28,6 @@ struct ca_template {
     const X509_NAME *subject;
     const GENERAL_NAMES *sans; /* may be NULL */
     EVP_PKEY *pubkey;          /* the certificate's key, encoded afresh (spki_set) */
-    /* Not read: a request's SubjectPublicKeyInfo is never copied into a
-     * certificate. Left for the callers that still clear it. */
-    const X509_PUBKEY *spki;
     time_t not_before;
     time_t not_after;
     unsigned ekus; /* 1u << enum eku */

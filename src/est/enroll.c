@@ -698,7 +698,6 @@ static enum kp_err enroll_run(struct enroll_ctx *x, struct csr **csrp, X509 **ce
         if (rc != KP_OK)
             goto out;
         t.pubkey = *key;
-        t.spki = NULL; /* the generated key, not the request's */
         if (x->l->archive != NULL) {
             rc = skg_archive(x->l, *key, &x->archived_key, &x->archived_key_len);
             if (rc != KP_OK)

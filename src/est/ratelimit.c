@@ -40,16 +40,27 @@ void ratelimit_free(struct ratelimit *rl)
     free(rl);
 }
 
-/* FNV-1a from a random seed: spreads keys over the slots, and the seed keeps
- * clients from aiming many keys at one slot. */
-static uint64_t rl_hash(const struct ratelimit *rl, const char *key)
+uint64_t ratelimit_hash(uint64_t seed, const char *const *fields, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL ^ rl->salt;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL ^ seed;
+
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)(fields[i] ? fields[i] : ""); *p;
+             p++) {
+            h ^= *p;
+            h *= 1099511628211ULL;
+        }
+        if (i + 1 < n) { /* keeps "a"+"bc" apart from "ab"+"c" */
+            h ^= 0x1f;
+            h *= 1099511628211ULL;
+        }
     }
     return h ? h : 1;
+}
+
+static uint64_t rl_hash(const struct ratelimit *rl, const char *key)
+{
+    return ratelimit_hash(rl->salt, &key, 1);
 }
 
 long ratelimit_blocked(struct ratelimit *rl, const char *key, time_t now)

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "est/ratelimit.h"
 
 #define RF_SLOTS 1024
 
@@ -60,23 +61,6 @@ static void rf_copy(char *dst, size_t max, const char *s)
     if (n > 0)
         memcpy(dst, s, n);
     dst[n] = '\0';
-}
-
-/* FNV-1a over the fields, from a random seed (so nobody aims at one slot);
- * the 0x1f separator keeps "a"+"bc" apart from "ab"+"c". */
-static uint64_t rf_hash(const struct refusals *r, const char *const *f, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL ^ r->salt;
-
-    for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)(f[i] ? f[i] : ""); *p; p++) {
-            h ^= *p;
-            h *= 1099511628211ULL;
-        }
-        h ^= 0x1f;
-        h *= 1099511628211ULL;
-    }
-    return h ? h : 1;
 }
 
 /* The summary row of a slot's counted refusals. */
@@ -192,7 +176,7 @@ void refusals_audit(struct refusals *r, const struct store_audit *ev, const char
     rf_copy(detail, REFUSAL_DETAIL_MAX, ev->detail);
     row.subject = ev->subject != NULL ? subject : NULL;
     row.detail = ev->detail != NULL ? detail : NULL;
-    h = rf_hash(r, fields, sizeof(fields) / sizeof(fields[0]));
+    h = ratelimit_hash(r->salt, fields, sizeof(fields) / sizeof(fields[0]));
     s = &r->slots[h % RF_SLOTS];
     pthread_mutex_lock(&r->lock);
     if (s->key == h && now - s->start < r->window) {

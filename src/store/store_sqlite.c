@@ -1482,7 +1482,7 @@ static enum kp_err sq_revoked_list(struct store *s, const char *const *labels, s
         return KP_OK;
     if (n > 32766) /* SQLITE_MAX_VARIABLE_NUMBER */
         return KP_ERR_STORE;
-    /* one placeholder per label: "?,?,...?" */
+    /* one bound parameter per label: "?,?,...?" */
     sql = xmalloc(sizeof(head) + 2 * (n - 1) + sizeof(tail));
     memcpy(sql, head, sizeof(head) - 1);
     off = sizeof(head) - 1;
