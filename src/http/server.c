@@ -56,7 +56,7 @@
 #include "core/metrics.h"
 #include "core/xalloc.h"
 #include "est/est.h"
-#include "http/pool.h"
+#include "core/pool.h"
 #include "http/reqscan.h"
 #include "http/tls.h"
 #include "pki/trust.h"
@@ -163,7 +163,7 @@ struct http_server {
     unsigned serial;      /* guarded by lock */
     struct http_worker *workers;
     size_t nworkers;
-    struct http_pool *pool;
+    struct work_pool *pool;
     int port;  /* bound */
     int grace; /* seconds, set before workers are told to stop */
     bool stopped;
@@ -1094,7 +1094,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
                                 : -1;
         x->ar.peer_addr = x->peer;
         c->job = x;
-        http_pool_submit(hs->pool, exchange_run, x);
+        pool_submit(hs->pool, exchange_run, x);
         return;
     }
     if (x->path == NULL)
@@ -1135,7 +1135,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
 
     if (exchange_blocks(x)) {
         c->job = x;
-        http_pool_submit(hs->pool, exchange_run, x);
+        pool_submit(hs->pool, exchange_run, x);
         return;
     }
     est_handle(x->g->est, &x->er, &x->resp);
@@ -1449,7 +1449,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
         }
     }
     hs->port = port;
-    hs->pool = http_pool_new(hs->nworkers * HTTP_POOL_THREADS_PER_WORKER);
+    hs->pool = pool_new(hs->nworkers * HTTP_POOL_THREADS_PER_WORKER);
     for (size_t i = 0; i < hs->nworkers; i++) {
         rc = worker_init(&hs->workers[i], errmsg);
         if (rc != KP_OK)
@@ -1552,7 +1552,7 @@ void http_server_stop(struct http_server *hs, int grace_seconds)
         }
     }
     /* Idle by now: every worker waited for its requests. */
-    http_pool_free(hs->pool);
+    pool_free(hs->pool);
     hs->pool = NULL;
 }
 

@@ -1,4 +1,4 @@
-#include "http/pool.h"
+#include "core/pool.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -10,12 +10,12 @@
 #include "core/xalloc.h"
 
 struct pool_job {
-    http_pool_fn fn;
+    pool_fn fn;
     void *arg;
     struct pool_job *next;
 };
 
-struct http_pool {
+struct work_pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct pool_job *head, *tail; /* guarded by lock */
@@ -26,7 +26,7 @@ struct http_pool {
 
 static void *pool_main(void *arg)
 {
-    struct http_pool *p = arg;
+    struct work_pool *p = arg;
 
     for (;;) {
         struct pool_job *job;
@@ -48,9 +48,9 @@ static void *pool_main(void *arg)
     }
 }
 
-struct http_pool *http_pool_new(size_t nthreads)
+struct work_pool *pool_new(size_t nthreads)
 {
-    struct http_pool *p = xcalloc(1, sizeof(*p));
+    struct work_pool *p = xcalloc(1, sizeof(*p));
     sigset_t all, old;
 
     p->nthreads = nthreads > 0 ? nthreads : 1;
@@ -71,7 +71,7 @@ struct http_pool *http_pool_new(size_t nthreads)
     return p;
 }
 
-void http_pool_submit(struct http_pool *p, http_pool_fn fn, void *arg)
+void pool_submit(struct work_pool *p, pool_fn fn, void *arg)
 {
     struct pool_job *job = xcalloc(1, sizeof(*job));
 
@@ -87,7 +87,7 @@ void http_pool_submit(struct http_pool *p, http_pool_fn fn, void *arg)
     pthread_mutex_unlock(&p->lock);
 }
 
-void http_pool_free(struct http_pool *p)
+void pool_free(struct work_pool *p)
 {
     if (p == NULL)
         return;
