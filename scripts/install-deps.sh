@@ -12,9 +12,9 @@ if [ "${1:-}" = --list ]; then
 fi
 # libc6-dev: gcc only recommends it, and we install without recommends.
 pkgs="gcc libc6-dev make pkg-config meson ninja-build libssl-dev openssl libevent-dev
-      libsqlite3-dev sqlite3 libinih-dev libjansson-dev libpq-dev curl ca-certificates"
+      libsqlite3-dev sqlite3 libinih-dev libjansson-dev libpq-dev libcoap3-dev curl ca-certificates"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq postgresql"
+    pkgs="$pkgs libcmocka-dev clang llvm libclang-rt-14-dev jq postgresql libcoap3-bin"
 fi
 if [ -n "$list" ]; then
     # shellcheck disable=SC2086
