@@ -26,12 +26,13 @@
 
 /* Who the client proved to be. */
 struct enroll_auth {
-    const char *method; /* "otp" or "mtls" */
+    const char *method; /* "otp", "mtls" or "psk" */
     char *who;          /* entity id or certificate subject (owned) */
     int64_t otp_id;     /* > 0 for OTP */
     bool otp_spent;     /* the OTP is used up: valid only for the pending request that took it */
     /* the OTP's row (owned), for what it may certify */
     struct store_otp *otp;
+    const struct psk_entry *psk; /* borrowed from the server's table, for a PSK */
 };
 
 /* One attempt, its outcome and why: feeds the audit row and the log line. */
@@ -208,8 +209,29 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
     return rc;
 }
 
+/* A DTLS PSK (est/psk_auth.c); failures count per identity as per OTP user. */
+static enum kp_err enroll_auth_psk(struct enroll_ctx *x)
+{
+    enum kp_err rc;
+
+    x->auth.who = xstrndup(x->req->psk_identity, PSK_IDENTITY_MAX);
+    snprintf(x->entity_key, sizeof(x->entity_key), "entity:%s", x->auth.who);
+    rc = enroll_rate_check(x, x->entity_key);
+    if (rc == KP_OK)
+        rc = est_psk_authenticate(x->srv, x->l, x->req, &x->auth.psk, &x->why);
+    if (rc == KP_OK)
+        x->auth.method = "psk";
+    else if (rc == KP_ERR_UNAUTHORIZED)
+        ratelimit_fail(x->srv->auth_failures, x->entity_key, x->srv->cfg->auth_fail_limit,
+                       time(NULL));
+    return rc;
+}
+
 static enum kp_err enroll_authenticate_once(struct enroll_ctx *x)
 {
+    /* a DTLS session has a PSK or a certificate, never HTTP Basic */
+    if (x->req->psk_identity != NULL && x->req->authorization == NULL && x->req->peer_cert == NULL)
+        return enroll_auth_psk(x);
     if (x->req->op == EST_OP_SIMPLEREENROLL)
         return enroll_auth_mtls(x); /* RFC 7030 4.2.2: the certificate being renewed */
     if (x->req->authorization != NULL)
@@ -232,7 +254,8 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
     if (rc != KP_OK)
         return rc;
     rc = enroll_authenticate_once(x);
-    if (rc != KP_ERR_UNAUTHORIZED || (x->req->authorization == NULL && x->req->peer_cert == NULL))
+    if (rc != KP_ERR_UNAUTHORIZED || (x->req->authorization == NULL && x->req->peer_cert == NULL &&
+                                      x->req->psk_identity == NULL))
         return rc;
     ratelimit_fail(x->srv->auth_failures, x->addr_key, x->srv->cfg->auth_fail_limit_addr, now);
     return rc;
@@ -277,6 +300,8 @@ static enum kp_err enroll_check_otp_identity(struct enroll_ctx *x, const struct 
 {
     struct otpbind_rules r = {0};
 
+    if (x->auth.psk != NULL)
+        return est_psk_check_csr(x->l, x->auth.psk, csr, &x->why);
     if (x->auth.otp == NULL)
         return KP_OK;
     r.entity = x->auth.otp->entity_id;

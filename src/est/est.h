@@ -43,6 +43,9 @@ struct est_request {
     const unsigned char *channel_binding; /* tls-unique (1.2) or RFC 9266 exporter (1.3) */
     size_t channel_binding_len;
     const char *peer_addr;
+    /* DTLS PSK identity the handshake verified (docs/coap.md), NULL when none:
+     * set by the transport only after the key was proven */
+    const char *psk_identity;
     uint64_t id; /* for logs */
 };
 
@@ -109,6 +112,11 @@ long est_server_label_index(const struct est_server *srv, const char *name);
 struct trust_anchors;
 const struct trust_anchors *est_server_client_anchors(const struct est_server *srv);
 const struct trust_anchors *est_server_admin_anchors(const struct est_server *srv);
+
+/* The DTLS PSK credentials of coap.psk_file, loaded with the server and
+ * alive as long as it (borrowed); NULL when the key is empty. */
+struct psk_table;
+const struct psk_table *est_server_psk(const struct est_server *srv);
 
 /* The store's row (caller frees) for a certificate kipuka issued. Found by
  * serial, and only ours when the stored certificate is the same DER, so

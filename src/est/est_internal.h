@@ -3,6 +3,7 @@
 #define KP_EST_INTERNAL_H
 
 #include "auth/otp.h"
+#include "auth/psk.h"
 #include "ca/ca.h"
 #include "est/est.h"
 #include "est/ratelimit.h"
@@ -39,6 +40,7 @@ struct est_server {
     struct trust_anchors *admin_anchors;  /* admin.client_ca, NULL when empty */
     STACK_OF(X509_NAME) * ca_subjects;    /* no label issues these: every CA kipuka knows */
     struct refusals *refusals;            /* audit rows of unauthenticated refusals, bounded */
+    struct psk_table *psk;                /* coap.psk_file, NULL when none */
 };
 
 /* Set a 200 answer with an owned base64 body. */
@@ -54,6 +56,20 @@ void est_csrattrs(struct est_server *srv, const struct est_label *l, const struc
  * pipeline of authentication, approval, policy, issuance and audit. */
 void est_enroll(struct est_server *srv, const struct est_label *l, const struct est_request *req,
                 struct est_response *resp);
+
+/* A DTLS PSK as the credential of an enrollment (docs/coap.md). KP_OK with
+ * *out (borrowed from the server's table) when req->psk_identity is in the
+ * table, its label is l and l allows PSKs; KP_ERR_UNAUTHORIZED for an
+ * unknown identity, KP_ERR_FORBIDDEN otherwise (simplereenroll included:
+ * it renews a certificate, which a PSK is not); *why says which. */
+enum kp_err est_psk_authenticate(const struct est_server *srv, const struct est_label *l,
+                                 const struct est_request *req, const struct psk_entry **out,
+                                 const char **why);
+/* What a PSK may certify: its identity as entity, as otp_subject = "entity"
+ * rules an OTP (auth/otpbind.c), never the CA's own name. KP_ERR_FORBIDDEN
+ * with *why otherwise. */
+enum kp_err est_psk_check_csr(const struct est_label *l, const struct psk_entry *e,
+                              const struct csr *csr, const char **why);
 
 /* How /serverkeygen protects the key it generates (RFC 7030 4.4.1). */
 enum skg_protect { SKG_PLAIN, SKG_KEK, SKG_ASYMMETRIC };

@@ -161,6 +161,12 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
     rc = server_anchors_init(srv, errmsg);
     if (rc != KP_OK)
         goto out;
+    /* with the core, so a SIGHUP reads it again (and checks its mode) */
+    if (cfg->coap_psk_file[0] != '\0') {
+        rc = psk_table_load(cfg->coap_psk_file, cfg, &srv->psk, errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
     *out = srv;
     srv = NULL; /* steal */
     rc = KP_OK;
@@ -185,6 +191,7 @@ void est_server_free(struct est_server *srv)
     trust_anchors_free(srv->admin_anchors);
     sk_X509_NAME_pop_free(srv->ca_subjects, X509_NAME_free);
     ratelimit_free(srv->auth_failures);
+    psk_table_free(srv->psk);
     refusals_free(srv->refusals); /* writes the counts still open */
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
@@ -274,6 +281,11 @@ const char *est_server_label_name(const struct est_server *srv, size_t i)
 struct ca *est_server_label_ca(const struct est_server *srv, size_t i)
 {
     return i < srv->nlabels ? srv->labels[i].ca : NULL;
+}
+
+const struct psk_table *est_server_psk(const struct est_server *srv)
+{
+    return srv->psk;
 }
 
 long est_server_label_index(const struct est_server *srv, const char *name)
