@@ -78,7 +78,18 @@ static const char config_text[] = "[tls]\n"
                                   "otp_subject = \"any\"\n"
                                   "[label.named]\n"
                                   "ca_cert = \"ca.crt\"\n"
-                                  "ca_key = \"ca.key\"\n";
+                                  "ca_key = \"ca.key\"\n"
+                                  "[label.psk]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_psk = true\n"
+                                  "[coap]\n"
+                                  "psk_file = \"coap-psk\"\n";
+
+/* DTLS PSK credentials: [label.named] does not allow PSKs (the default). */
+static const char psk_text[] = "# IDENTITY LABEL HEXKEY\n"
+                               "sensor-01 psk 000102030405060708090a0b0c0d0e0f\n"
+                               "sensor-02 named 101112131415161718191a1b1c1d1e1f\n";
 
 /* Things a test allocates, released after it whatever its outcome. */
 struct deferred {
@@ -192,6 +203,12 @@ static int fx_setup(void **state)
     path = xasprintf("%s/otp.key", fx->dir);
     assert_int_equal(otp_key_create(path), KP_OK);
     assert_int_equal(otp_key_load(path, fx->otp_key), KP_OK);
+    free(path);
+
+    /* the PSK file, mode 0600 as est_server_new wants it */
+    write_file(fx->dir, "coap-psk", psk_text);
+    path = xasprintf("%s/coap-psk", fx->dir);
+    assert_int_equal(chmod(path, 0600), 0);
     free(path);
 
     /* the config, the store, the server */
@@ -1313,6 +1330,7 @@ struct audit_last {
     char label[64];
     char subject[64];
     char peer[64];
+    char detail[160];
     int n;
 };
 
@@ -1325,6 +1343,7 @@ static void audit_keep_last(int64_t at, const struct store_audit *a, void *arg)
     snprintf(l->label, sizeof(l->label), "%s", a->label ? a->label : "");
     snprintf(l->subject, sizeof(l->subject), "%s", a->subject ? a->subject : "");
     snprintf(l->peer, sizeof(l->peer), "%s", a->peer ? a->peer : "");
+    snprintf(l->detail, sizeof(l->detail), "%s", a->detail ? a->detail : "");
     l->n++;
 }
 
@@ -1783,12 +1802,199 @@ static void test_manual_label_refuses_what_was_not_approved(void **state)
     assert_int_equal(cert_count(fx), before + 1);
 }
 
+/* ---- DTLS pre-shared keys (docs/coap.md) ---- */
+
+/* A simpleenroll as the CoAP transport makes it after a PSK handshake. */
+static void psk_req(struct fixture *fx, struct est_request *r, enum est_op op, const char *label,
+                    const char *identity, const char *cn, const char *san)
+{
+    req_init(r, op, label, EST_POST);
+    r->psk_identity = identity;
+    r->content_type = "application/pkcs10";
+    set_body(r, csr_b64(fx, fx->dev_key, cn, san, NULL));
+}
+
+static struct audit_last audit_last_row(struct fixture *fx)
+{
+    struct audit_last last;
+    memset(&last, 0, sizeof(last));
+    assert_int_equal(store_audit_list(fx->store, 0, audit_keep_last, &last), KP_OK);
+    return last;
+}
+
+static void test_psk_enrolls_its_identity_and_is_audited(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct audit_last last;
+    struct store_cert *row = NULL;
+    int64_t before = cert_count(fx);
+    X509 *cert;
+    char *serial;
+
+    assert_non_null(est_server_psk(fx->srv));
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01.example.com",
+            "DNS:sensor-01.example.com");
+    expect_status(fx, &r, 200, KP_OK);
+    cert = resp_cert(fx, &fx->resp, 1);
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    assert_string_equal(fx->resp.auth_subject, "sensor-01");
+    assert_int_equal(cert_count(fx), before + 1);
+    serial = keep(fx, ca_serial_hex(cert));
+    assert_int_equal(store_cert_get(fx->store, serial, &row), KP_OK);
+    assert_string_equal(row->auth_method, "psk");
+    assert_string_equal(row->requester, "sensor-01");
+    assert_string_equal(row->label, "psk");
+    store_cert_free(row);
+    last = audit_last_row(fx);
+    assert_string_equal(last.event, "simpleenroll");
+    assert_string_equal(last.outcome, "ok");
+    assert_string_equal(last.label, "psk");
+    assert_string_equal(last.subject, "sensor-01");
+    assert_string_equal(last.detail, serial);
+
+    /* a PSK is not used up: the same identity enrolls again */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_psk_serverkeygen_is_accepted(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    fx->cfg->est_serverkeygen = true;
+    psk_req(fx, &r, EST_OP_SERVERKEYGEN, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 200, KP_OK);
+    assert_true(fx->resp.body_secret);
+    assert_string_equal(fx->resp.auth_subject, "sensor-01");
+}
+
+static void test_unknown_psk_identity_is_401_and_counted(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct audit_last last;
+    int status = 0, n;
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-99", "sensor-99", NULL);
+    r.peer_addr = "192.0.2.99";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_non_null(fx->resp.www_authenticate);
+    last = audit_last_row(fx);
+    assert_string_equal(last.outcome, "unauthorized");
+    assert_string_equal(last.subject, "sensor-99");
+    assert_string_equal(last.detail, "unknown PSK identity");
+    /* a prefix or an extension of a known identity is no identity */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-0", "sensor-0", NULL);
+    r.peer_addr = "192.0.2.98";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-011", "sensor-011", NULL);
+    r.peer_addr = "192.0.2.98";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    /* guessing identities is cut off as guessing OTPs is (auth_fail_limit 10) */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-99", "sensor-99", NULL);
+    r.peer_addr = "192.0.2.99";
+    for (n = 0; n < 12 && status != 429; n++) {
+        status = handle(fx, &r)->status;
+        assert_true(status == 401 || status == 429);
+    }
+    assert_int_equal(status, 429);
+    assert_int_equal(fx->resp.err, KP_ERR_RATE_LIMITED);
+}
+
+static void test_psk_on_another_label_is_403(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct audit_last last;
+    int64_t before = cert_count(fx);
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "PSK is bound to another label"));
+    last = audit_last_row(fx);
+    assert_string_equal(last.outcome, "forbidden");
+    assert_string_equal(last.label, "default");
+    assert_string_equal(last.subject, "sensor-01");
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_label_without_allow_psk_refuses_its_psk(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "named", "sensor-02", "sensor-02", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "allow_psk"));
+}
+
+static void test_psk_certifies_only_its_identity(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    int64_t before = cert_count(fx);
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-02", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "PSK identity"));
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01.example.com",
+            "DNS:sensor-02.example.com");
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01",
+            "email:sensor-01@example.com");
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", NULL, NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "Test EST CA", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_psk_cannot_reenroll(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+
+    psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "simplereenroll"));
+    /* an unknown identity learns nothing more than 401 */
+    psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "psk", "sensor-98", "sensor-98", NULL);
+    r.peer_addr = "192.0.2.97";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+static void test_basic_or_a_certificate_takes_precedence_over_a_psk(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct cred c;
+
+    /* a request with HTTP Basic is an OTP request, whatever psk_identity says */
+    cred_new(fx, &c, "device-psk", NULL, 1, 3600);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "default", "sensor-01", "sensor-01", NULL);
+    r.authorization = c.header;
+    expect_status(fx, &r, 200, KP_OK);
+    assert_string_equal(fx->resp.auth_subject, "device-psk");
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_route_finds_every_operation_without_a_label),
+        T(test_psk_enrolls_its_identity_and_is_audited),
+        T(test_psk_serverkeygen_is_accepted),
+        T(test_unknown_psk_identity_is_401_and_counted),
+        T(test_psk_on_another_label_is_403),
+        T(test_label_without_allow_psk_refuses_its_psk),
+        T(test_psk_certifies_only_its_identity),
+        T(test_psk_cannot_reenroll),
+        T(test_basic_or_a_certificate_takes_precedence_over_a_psk),
         T(test_route_takes_the_label_segment),
         T(test_route_honours_the_configured_base_path),
         T(test_route_outside_the_base_path_is_not_found),
