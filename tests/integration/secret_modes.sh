@@ -10,7 +10,10 @@ printf 'kek-1 %s\n' 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d
     >"$SRV/kek.keys"
 printf 'archive-1 %s\n' 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100 \
     >"$SRV/archive.keys"
-# DTLS pre-shared keys (docs/coap.md).
+# DTLS pre-shared keys (docs/coap.md). kipuka init lets its default label take
+# them and no other.
+expect_eq "kipuka init: allow_psk = true on [label.default] only" "[label.default]" \
+    "$(awk '/^\[/ { sec = $0 } /^allow_psk = true$/ { print sec }' "$CFG")"
 PSK_KEY=5ec4e75ec4e75ec4e75ec4e75ec4e75e
 printf '# IDENTITY LABEL HEXKEY\nsensor-01 default %s\n' "$PSK_KEY" >"$SRV/coap-psk"
 chmod 600 "$SRV/kek.keys" "$SRV/archive.keys" "$SRV/coap-psk"
