@@ -77,7 +77,8 @@ struct est_server;
  * anything else (unknown op, wrong prefix, extra segments, bad label chars). */
 enum kp_err est_route(const char *base_path, const char *path, struct est_request *req);
 
-/* Build the server state from config: load every label's CA, the OTP key.
+/* Build the server state from config: load every label's CA, the OTP key,
+ * the DTLS PSK file (coap.psk_file).
  * cfg and store are borrowed and must outlive the server. */
 enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
                            struct est_server **out, char **errmsg);

@@ -1979,6 +1979,22 @@ static void test_basic_or_a_certificate_takes_precedence_over_a_psk(void **state
     expect_status(fx, &r, 200, KP_OK);
     assert_string_equal(fx->resp.auth_subject, "device-psk");
     assert_int_equal(cred_uses_left(fx, &c), 0);
+
+    /* with a client certificate it is an mTLS request: the certificate's
+     * subject is what may be certified, and the method is mtls */
+    {
+        X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-psk.example", NULL);
+        psk_req(fx, &r, EST_OP_SIMPLEENROLL, "", "sensor-01", "mtls-psk.example", NULL);
+        r.peer_cert = old;
+        r.peer_verify = X509_V_OK;
+        expect_status(fx, &r, 200, KP_OK);
+        assert_string_equal(fx->resp.auth_subject, "CN=mtls-psk.example");
+        /* and so is simplereenroll */
+        psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "", "sensor-01", "mtls-psk.example", NULL);
+        r.peer_cert = old;
+        r.peer_verify = X509_V_OK;
+        expect_status(fx, &r, 200, KP_OK);
+    }
 }
 
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
