@@ -231,9 +231,10 @@ deploy rsa rsa:2048
 log "kipuka (P-256 CA): simpleenroll with OTP, simplereenroll with mTLS, cacerts"
 kipuka_start ec
 KRSS_START=$(rss_kb "$KPID")
-# the mTLS client: a certificate enrolled with an OTP, then renewed over and over
+# the mTLS client: a certificate enrolled with an OTP, then renewed over and over;
+# an OTP certifies its entity only (docs/otp-identity.md), so every CSR names it
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/client.key" \
-    -subj /CN=bench-client -outform DER -out "$W/client.csr" 2>/dev/null
+    -subj /CN=bench -outform DER -out "$W/client.csr" 2>/dev/null
 base64 -w0 "$W/client.csr" >"$W/client.csr.b64"
 curl -sf --cacert "$W/ec/ca/ca.pem" -u "bench:$(head -1 "$W/ec/otps")" \
     -H 'Content-Type: application/pkcs10' --data-binary @"$W/client.csr.b64" \
@@ -248,9 +249,9 @@ chmod 644 "$W/www/cacerts"
 KARGS=(--port "$PORT" --cafile "$W/ec/ca/ca.pem" --pid "$KPID")
 for c in 8 64; do
     run_lg "otp_ec_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
-        --otp-file "$W/ec/otps" --entity bench
+        --otp-file "$W/ec/otps" --entity bench --cn bench
     run_lg "mtls_ec_$c" enroll "${KARGS[@]}" --path "$EST/simplereenroll" --clients "$c" \
-        --cert "$W/client.pem" --key "$W/client.key" --cn bench-client
+        --cert "$W/client.pem" --key "$W/client.key" --cn bench
 done
 run_lg cacerts_kipuka get "${KARGS[@]}" --path "$EST/cacerts" --clients 64 --keepalive
 KHWM=$(hwm_kb "$KPID")
@@ -261,7 +262,7 @@ kipuka_start rsa
 KARGS=(--port "$PORT" --cafile "$W/rsa/ca/ca.pem" --pid "$KPID")
 for c in 8 64; do
     run_lg "otp_rsa_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
-        --otp-file "$W/rsa/otps" --entity bench
+        --otp-file "$W/rsa/otps" --entity bench --cn bench
 done
 KHWM_RSA=$(hwm_kb "$KPID")
 kipuka_stop
