@@ -135,7 +135,7 @@ struct cl_loop {
 
 static uint64_t t_warm, t_stop, t_drain; /* CLOCK_MONOTONIC ns */
 
-static void die(const char *msg)
+static _Noreturn void die(const char *msg)
 {
     fprintf(stderr, "bench-coaploadgen: %s\n", msg);
     exit(2);
@@ -258,7 +258,7 @@ static void expect_parse(struct cl_opts *o, const char *s)
 {
     o->nexpect = 0;
     while (*s != '\0') {
-        int cls, detail, n = 0;
+        int cls = 0, detail = 0, n = 0;
 
         if (o->nexpect == CL_MAX_EXPECT || sscanf(s, "%1d.%2d%n", &cls, &detail, &n) != 2 ||
             n != 4 || cls < 2 || cls > 5 || detail > 31)
@@ -549,7 +549,7 @@ static void *loop_run(void *arg)
             break;
         for (size_t i = 0; i < l->nclients; i++) {
             struct cl_client *c = &l->clients[i];
-            if (c->st == ST_BUSY && t - c->t0 > l->o->timeout_ns) {
+            if (c->st == ST_BUSY && t > c->t0 && t - c->t0 > l->o->timeout_ns) {
                 /* a lost handshake flight is not retransmitted for long */
                 c->dead = true;
                 client_fail(c, CL_E_TIMEOUT, "no answer within --timeout");
@@ -624,7 +624,7 @@ static double pct_ms(const uint64_t *v, size_t n, double p)
 
 /* ---- main ---- */
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
     fputs("usage: bench-coaploadgen enroll|get --port N --identity ID\n"
           "           (--psk-file F | --psk-key HEX) [options]\n"
@@ -888,7 +888,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.threads; i++) {
         coap_delete_optlist(loops[i].opts);
         coap_free_context(loops[i].ctx);
+        free(loops[i].clients);
+        free(loops[i].lat);
     }
+    free(loops);
+    free(o.body);
     OPENSSL_cleanse(o.psk, sizeof(o.psk));
     coap_cleanup();
     return 0;
