@@ -505,7 +505,7 @@ static json_t *resp_json(struct fixture *fx, const struct http_answer *resp)
     return j;
 }
 
-/* ---- est_route ---- */
+/* ---- http_route_est ---- */
 
 static void expect_route(const char *base, const char *path, enum kp_err want, enum est_op op,
                          const char *label)
