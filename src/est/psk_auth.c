@@ -9,7 +9,7 @@ enum kp_err est_psk_authenticate(const struct est_server *srv, const struct est_
                                  const struct est_request *req, const struct psk_entry **out,
                                  const char **why)
 {
-    const char *id = req->psk_identity;
+    const char *id = req->cred.psk_identity;
     const struct psk_entry *e;
 
     /* the table of this generation: a PSK removed by a reload is gone even

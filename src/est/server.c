@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est_internal.h"
@@ -29,13 +28,14 @@ static enum kp_err server_label_init(struct est_label *l, const struct label_cfg
         *errmsg = xasprintf("label %s: cannot load its CA (see the log above)", cfg->name);
         goto out;
     }
-    l->cacerts_b64 = base64_encode(l->ca->cacerts_der, l->ca->cacerts_der_len, &l->cacerts_b64_len);
     rc = csrattrs_encode(&spec, &der, &der_len);
     if (rc != KP_OK) {
         *errmsg = xasprintf("label %s: bad csrattrs_extra \"%s\"", cfg->name, cfg->csrattrs_extra);
         goto out;
     }
-    l->csrattrs_b64 = base64_encode(der, der_len, &l->csrattrs_b64_len);
+    l->csrattrs_der = der;
+    l->csrattrs_der_len = der_len;
+    der = NULL; /* steal */
     if (cfg->serverkeygen_kek_file[0] != '\0') {
         rc = kek_load(cfg->serverkeygen_kek_file, &l->kek);
         if (rc != KP_OK) {
@@ -181,8 +181,7 @@ void est_server_free(struct est_server *srv)
         return;
     for (size_t i = 0; i < srv->nlabels; i++) {
         ca_free(srv->labels[i].ca);
-        free(srv->labels[i].cacerts_b64);
-        free(srv->labels[i].csrattrs_b64);
+        free(srv->labels[i].csrattrs_der);
         kek_free(srv->labels[i].kek);
         kek_free(srv->labels[i].archive);
     }
@@ -208,54 +207,34 @@ static const struct est_label *server_label_find(const struct est_server *srv, c
     return NULL;
 }
 
-void est_handle(struct est_server *srv, const struct est_request *req, struct est_response *resp)
+void est_handle(struct est_server *srv, const struct est_request *req, struct est_answer *ans)
 {
+    const struct est_op_info *op = est_op_info(req->op);
     const struct est_label *l;
-    enum est_method want;
-    const char *allow;
 
-    memset(resp, 0, sizeof(*resp));
+    memset(ans, 0, sizeof(*ans));
     l = server_label_find(srv, req->label);
     if (l == NULL) {
-        est_response_error(resp, KP_ERR_UNKNOWN_LABEL, req->accept, NULL);
+        est_answer_fail(ans, KP_ERR_UNKNOWN_LABEL, NULL);
         return;
     }
-    switch (req->op) {
-    case EST_OP_CACERTS:
-    case EST_OP_CSRATTRS:
-        want = EST_GET;
-        allow = "GET, HEAD";
-        break;
-    case EST_OP_SIMPLEENROLL:
-    case EST_OP_SIMPLEREENROLL:
-        want = EST_POST;
-        allow = "POST";
-        break;
-    case EST_OP_SERVERKEYGEN:
-        if (srv->cfg->est_serverkeygen) {
-            want = EST_POST;
-            allow = "POST";
-            break;
-        }
-        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
-        return;
-    default:
-        /* fullcmc is not offered (RFC 7030 4.3 is optional) */
-        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
+    /* fullcmc is not offered (RFC 7030 4.3 is optional), serverkeygen only
+     * when configured */
+    if (op == NULL || req->op == EST_OP_FULLCMC ||
+        (req->op == EST_OP_SERVERKEYGEN && !srv->cfg->est_serverkeygen)) {
+        est_answer_fail(ans, KP_ERR_NOT_FOUND, "operation not enabled");
         return;
     }
-    /* HEAD answers as GET; the transport leaves the body out */
-    if (req->method != want && !(want == EST_GET && req->method == EST_HEAD)) {
-        est_response_error(resp, KP_ERR_METHOD, req->accept, NULL);
-        resp->allow = allow;
+    if (req->method != (op->post ? EST_POST : EST_GET)) {
+        est_answer_fail(ans, KP_ERR_METHOD, NULL);
         return;
     }
     if (req->op == EST_OP_CACERTS)
-        est_cacerts(srv, l, req, resp);
+        est_cacerts(srv, l, req, ans);
     else if (req->op == EST_OP_CSRATTRS)
-        est_csrattrs(srv, l, req, resp);
+        est_csrattrs(srv, l, req, ans);
     else
-        est_enroll(srv, l, req, resp);
+        est_enroll(srv, l, req, ans);
 }
 
 struct store *est_server_store(const struct est_server *srv)

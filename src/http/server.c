@@ -57,7 +57,10 @@
 #include "core/xalloc.h"
 #include "est/est.h"
 #include "core/pool.h"
+#include "http/est_input.h"
+#include "http/reply.h"
 #include "http/reqscan.h"
+#include "http/route.h"
 #include "http/tls.h"
 #include "pki/trust.h"
 
@@ -833,7 +836,7 @@ static void http_secret_free(const void *data, size_t len, void *arg)
  * HEAD is the same head, Content-Length included, without the body (RFC 9110
  * 9.3.2): evhttp would send the body and leave out Content-Length. */
 static void http_reply(struct evhttp_request *req, struct http_conn *c, bool head,
-                       const struct est_response *resp)
+                       const struct http_answer *resp)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *ob = evhttp_request_get_output_buffer(req);
@@ -910,10 +913,12 @@ struct http_exchange {
     struct http_gen *g;
     enum evhttp_cmd_type cmd;
     struct est_request er;
-    bool routed;             /* est_route accepted the path: er.op and er.label are set */
-    struct admin_request ar; /* for /admin, /metrics and CRLs */
+    struct http_est_input in; /* er's decoded credentials and body */
+    bool routed;              /* http_route_est accepted the path: er.op and er.label are set */
+    struct admin_request ar;  /* for /admin, /metrics and CRLs */
     bool admin;
-    struct est_response resp;
+    const char *accept; /* Accept header: the style of error bodies */
+    struct http_answer resp;
     X509 *peer_cert;
     char *path;
     char *query;
@@ -946,12 +951,11 @@ static void exchange_count(const struct http_exchange *x, const char *op, const 
                            double seconds)
 {
     bool est = !x->admin && x->routed;
-    bool enrolls = est && (x->er.op == EST_OP_SIMPLEENROLL || x->er.op == EST_OP_SIMPLEREENROLL ||
-                           x->er.op == EST_OP_SERVERKEYGEN);
+    bool enrolls = est && est_op_info(x->er.op)->enrolls;
 
     metrics_request(op, label, x->resp.status, seconds, enrolls);
-    if (est && x->resp.status == 401 && x->er.authorization != NULL &&
-        strncasecmp(x->er.authorization, "Basic ", 6) == 0)
+    if (est && x->resp.status == 401 && x->resp.auth_method != NULL &&
+        strcmp(x->resp.auth_method, "otp") == 0)
         metrics_otp_failure();
     if (est && (x->resp.err == KP_ERR_UNAVAILABLE || x->resp.err == KP_ERR_STORE))
         metrics_store_error();
@@ -996,7 +1000,8 @@ static void exchange_finish(struct http_exchange *x)
     http_reply(x->req, c->closed ? NULL : c, x->cmd == EVHTTP_REQ_HEAD, &x->resp);
     if (log_enabled(LOG_INFO))
         exchange_log(x, op, label, ms);
-    est_response_cleanup(&x->resp);
+    http_answer_cleanup(&x->resp);
+    http_est_input_cleanup(&x->in);
     X509_free(x->peer_cert);
     OPENSSL_cleanse(x->cb, sizeof(x->cb));
     free(x->path);
@@ -1014,15 +1019,32 @@ static void exchange_done_cb(evutil_socket_t fd, short what, void *arg)
     exchange_finish(arg);
 }
 
+/* The core's answer, in HTTP's syntax. The decoded credentials go as soon
+ * as the core is done with them. */
+static void exchange_answer(struct http_exchange *x)
+{
+    struct est_answer ans;
+    struct admin_response aresp;
+
+    if (x->admin) {
+        admin_handle(x->g->admin, &x->ar, &aresp);
+        http_admin_reply(&x->resp, &aresp, x->accept);
+        admin_response_cleanup(&aresp);
+        return;
+    }
+    est_handle(x->g->est, &x->er, &ans);
+    x->er.cred.user = x->er.cred.password = NULL;
+    http_est_input_cleanup(&x->in);
+    http_est_reply(&x->resp, x->er.op, &ans, x->accept);
+    est_answer_cleanup(&ans);
+}
+
 /* Pool thread: the EST core, then back to the worker's loop to answer. */
 static void exchange_run(void *arg)
 {
     struct http_exchange *x = arg;
 
-    if (x->admin)
-        admin_handle(x->g->admin, &x->ar, &x->resp);
-    else
-        est_handle(x->g->est, &x->er, &x->resp);
+    exchange_answer(x);
     if (event_base_once(x->w->base, -1, EV_TIMEOUT, exchange_done_cb, x, NULL) != 0)
         http_die("event_base_once");
 }
@@ -1053,7 +1075,6 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct http_exchange *x = xcalloc(1, sizeof(*x));
-    const char *accept = evhttp_find_header(ih, "Accept");
     size_t cb_len = 0;
     enum kp_err rc;
 
@@ -1074,6 +1095,8 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     x->er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
     conn_peer(evcon, x->peer, sizeof(x->peer));
     x->er.peer_addr = x->peer;
+    x->er.transport = "https";
+    x->accept = evhttp_find_header(ih, "Accept");
 
     x->path = http_request_path(req, &x->query);
     x->peer_cert = SSL_get1_peer_certificate(ssl);
@@ -1084,7 +1107,6 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         x->ar.query = x->query;
         x->ar.body = request_body(in, &x->ar.body_len);
         x->ar.authorization = evhttp_find_header(ih, "Authorization");
-        x->ar.accept = accept;
         x->ar.peer_cert = x->peer_cert;
         /* admin certificates chain to admin.client_ca, never tls.client_ca */
         x->ar.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
@@ -1100,32 +1122,34 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     if (x->path == NULL)
         rc = KP_ERR_BAD_REQUEST;
     else
-        rc = est_route(x->g->base_path, x->path, &x->er);
+        rc = http_route_est(x->g->base_path, x->path, &x->er);
     x->routed = rc == KP_OK;
     if (rc != KP_OK) {
-        est_response_error(&x->resp, rc, accept, NULL);
+        http_est_error(&x->resp, rc, x->accept, NULL);
         exchange_finish(x);
         return;
     }
 
-    x->er.method = x->cmd == EVHTTP_REQ_GET    ? EST_GET
-                   : x->cmd == EVHTTP_REQ_HEAD ? EST_HEAD
-                   : x->cmd == EVHTTP_REQ_POST ? EST_POST
-                                               : EST_OTHER;
-    x->er.content_type = evhttp_find_header(ih, "Content-Type");
-    x->er.accept = accept;
-    x->er.authorization = evhttp_find_header(ih, "Authorization");
-    x->er.body = request_body(in, &x->er.body_len);
+    /* HEAD is a GET whose body is left out (RFC 9110 9.3.2): http_reply */
+    x->er.method = x->cmd == EVHTTP_REQ_GET || x->cmd == EVHTTP_REQ_HEAD ? EST_GET
+                   : x->cmd == EVHTTP_REQ_POST                           ? EST_POST
+                                                                         : EST_OTHER;
+    {
+        size_t body_len = 0;
+        const unsigned char *body = request_body(in, &body_len);
+        http_est_input_fill(&x->er, &x->in, evhttp_find_header(ih, "Content-Type"), x->accept,
+                            evhttp_find_header(ih, "Authorization"), body, body_len);
+    }
 
     if (x->peer_cert != NULL) {
-        x->er.peer_cert = x->peer_cert;
-        x->er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
+        x->er.cred.cert = x->peer_cert;
+        x->er.cred.chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
         /* the handshake accepted admin.client_ca too: EST trusts tls.client_ca alone */
-        x->er.peer_verify = trust_anchors_verify(est_server_client_anchors(x->g->est), x->peer_cert,
-                                                 x->er.peer_chain);
+        x->er.cred.cert_verify = trust_anchors_verify(est_server_client_anchors(x->g->est),
+                                                      x->peer_cert, x->er.cred.chain);
     } else {
         /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
-        x->er.peer_verify = X509_V_ERR_UNSPECIFIED;
+        x->er.cred.cert_verify = X509_V_ERR_UNSPECIFIED;
     }
     /* Only a POSTed CSR can carry the binding; the exporter costs an HKDF. */
     if (x->er.method == EST_POST && tls_channel_binding(ssl, x->cb, &cb_len) == KP_OK) {
@@ -1138,7 +1162,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         pool_submit(hs->pool, exchange_run, x);
         return;
     }
-    est_handle(x->g->est, &x->er, &x->resp);
+    exchange_answer(x);
     exchange_finish(x);
 }
 

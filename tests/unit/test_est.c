@@ -1,5 +1,7 @@
-/* The EST core without a transport: est_route on paths, and est_handle on
- * est_request structs built here, against a real deployment made by hand in a
+/* The EST core as HTTP drives it: http_route_est on paths, and requests
+ * built here as HTTP gives them (header strings, raw body) through
+ * http_est_input_fill, est_handle and http_est_reply; and est_handle's
+ * answers themselves (outcomes and DER parts). Against against a real deployment made by hand in a
  * temporary directory (CA, OTP key, config file, SQLite store). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,9 @@
 #include "core/xalloc.h"
 #include "est/approval.h"
 #include "est/est.h"
+#include "http/est_input.h"
+#include "http/reply.h"
+#include "http/route.h"
 #include "pki/csr.h"
 #include "store/store.h"
 
@@ -106,7 +111,7 @@ struct fixture {
     struct store *store;
     struct est_server *srv;
     EVP_PKEY *dev_key; /* P-256, the device's key in most requests */
-    struct est_response resp;
+    struct http_answer resp;
     struct deferred later[64];
     size_t nlater;
 };
@@ -247,7 +252,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int fx_reset(void **state)
 {
     struct fixture *fx = *state;
-    est_response_cleanup(&fx->resp);
+    http_answer_cleanup(&fx->resp);
     memset(&fx->resp, 0, sizeof(fx->resp));
     fx->cfg->est_serverkeygen = false; /* some tests turn it on */
     while (fx->nlater > 0) {
@@ -276,8 +281,31 @@ static int fx_teardown(void **state)
 
 /* ---- building requests ---- */
 
-static void req_init(struct est_request *r, enum est_op op, const char *label,
-                     enum est_method method)
+/* HEAD: HTTP hands the core a GET and leaves the body out. */
+#define T_HEAD 100
+
+/* A request as HTTP sees it: header strings (NULL: absent) and the body
+ * as sent; handle() turns it into an est_request as http/server.c does. */
+struct treq {
+    enum est_op op;
+    char label[EST_LABEL_MAX + 1];
+    int method; /* enum est_method, or T_HEAD */
+    const char *content_type;
+    const char *accept;
+    const char *authorization;
+    const unsigned char *body;
+    size_t body_len;
+    X509 *peer_cert;
+    STACK_OF(X509) * peer_chain;
+    long peer_verify;
+    const char *psk_identity; /* what a DTLS transport sets after a PSK handshake */
+    const unsigned char *channel_binding;
+    size_t channel_binding_len;
+    const char *peer_addr;
+    uint64_t id;
+};
+
+static void req_init(struct treq *r, enum est_op op, const char *label, enum est_method method)
 {
     memset(r, 0, sizeof(*r));
     r->op = op;
@@ -288,17 +316,39 @@ static void req_init(struct est_request *r, enum est_op op, const char *label,
     r->id = 1;
 }
 
-static struct est_response *handle(struct fixture *fx, const struct est_request *r)
+static struct http_answer *handle(struct fixture *fx, const struct treq *t)
 {
-    est_response_cleanup(&fx->resp);
-    est_handle(fx->srv, r, &fx->resp);
+    struct est_request r;
+    struct http_est_input in;
+    struct est_answer ans;
+
+    http_answer_cleanup(&fx->resp);
+    memset(&fx->resp, 0, sizeof(fx->resp));
+    memset(&r, 0, sizeof(r));
+    r.op = t->op;
+    memcpy(r.label, t->label, sizeof(r.label));
+    r.method = t->method == T_HEAD ? EST_GET : (enum est_method)t->method;
+    http_est_input_fill(&r, &in, t->content_type, t->accept, t->authorization, t->body,
+                        t->body_len);
+    r.cred.cert = t->peer_cert;
+    r.cred.chain = t->peer_chain;
+    r.cred.cert_verify = t->peer_verify;
+    r.cred.psk_identity = t->psk_identity;
+    r.channel_binding = t->channel_binding;
+    r.channel_binding_len = t->channel_binding_len;
+    r.transport = "https";
+    r.peer_addr = t->peer_addr;
+    r.id = t->id;
+    est_handle(fx->srv, &r, &ans);
+    http_est_input_cleanup(&in);
+    http_est_reply(&fx->resp, r.op, &ans, t->accept);
+    est_answer_cleanup(&ans);
     return &fx->resp;
 }
 
-static void expect_status(struct fixture *fx, const struct est_request *r, int status,
-                          enum kp_err err)
+static void expect_status(struct fixture *fx, const struct treq *r, int status, enum kp_err err)
 {
-    struct est_response *resp = handle(fx, r);
+    struct http_answer *resp = handle(fx, r);
     if (resp->status != status || resp->err != err)
         fail_msg("%s label \"%s\": status %d err %s, want %d %s; body: %.*s", est_op_name(r->op),
                  r->label, resp->status, kp_err_code(resp->err), status, kp_err_code(err),
@@ -405,14 +455,14 @@ static const char *csr_b64(struct fixture *fx, EVP_PKEY *key, const char *cn, co
     return keep(fx, base64_encode(der, len, NULL));
 }
 
-static void set_body(struct est_request *r, const char *text)
+static void set_body(struct treq *r, const char *text)
 {
     r->body = (const unsigned char *)text;
     r->body_len = strlen(text);
 }
 
 /* The one certificate of a certs-only answer (kept by fx). */
-static X509 *resp_cert(struct fixture *fx, const struct est_response *resp, int want_count)
+static X509 *resp_cert(struct fixture *fx, const struct http_answer *resp, int want_count)
 {
     unsigned char *der = NULL;
     size_t len = 0;
@@ -440,7 +490,7 @@ static X509 *resp_cert(struct fixture *fx, const struct est_response *resp, int 
 static X509 *enroll_with_otp(struct fixture *fx, const char *label, EVP_PKEY *key, const char *cn,
                              const char *san)
 {
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-001", NULL, 1, 3600);
@@ -459,7 +509,7 @@ static EVP_PKEY *new_key(struct fixture *fx, const char *curve)
     return defer(fx, free_pkey, k);
 }
 
-static json_t *resp_json(struct fixture *fx, const struct est_response *resp)
+static json_t *resp_json(struct fixture *fx, const struct http_answer *resp)
 {
     json_error_t jerr;
     json_t *j;
@@ -474,7 +524,7 @@ static json_t *resp_json(struct fixture *fx, const struct est_response *resp)
     return j;
 }
 
-/* ---- est_route ---- */
+/* ---- http_route_est ---- */
 
 static void expect_route(const char *base, const char *path, enum kp_err want, enum est_op op,
                          const char *label)
@@ -485,7 +535,7 @@ static void expect_route(const char *base, const char *path, enum kp_err want, e
     memset(&r, 0, sizeof(r));
     r.op = EST_OP__MAX;
     memset(r.label, 'Z', EST_LABEL_MAX);
-    rc = est_route(base, path, &r);
+    rc = http_route_est(base, path, &r);
     if (rc != want)
         fail_msg("\"%s\": %s, want %s", path, kp_err_code(rc), kp_err_code(want));
     if (want == KP_OK) {
@@ -587,7 +637,7 @@ static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
 {
     struct fixture *fx = *state;
     static const char *const labels[] = {"", "default", "iot"};
-    struct est_request r;
+    struct treq r;
 
     for (size_t i = 0; i < 3; i++) {
         X509 *cert;
@@ -607,7 +657,7 @@ static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
 static void test_get_csrattrs_answers_application_csrattrs(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     unsigned char *der = NULL;
     size_t len = 0;
 
@@ -623,7 +673,7 @@ static void test_get_csrattrs_answers_application_csrattrs(void **state)
 static void test_wrong_method_is_405(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "", EST_POST);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
@@ -634,7 +684,7 @@ static void test_wrong_method_is_405(void **state)
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
     assert_string_equal(fx->resp.allow, "POST");
-    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_HEAD);
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", T_HEAD);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
     assert_string_equal(fx->resp.allow, "POST");
 }
@@ -643,7 +693,7 @@ static void test_head_answers_as_get(void **state)
 {
     struct fixture *fx = *state;
     static const enum est_op ops[] = {EST_OP_CACERTS, EST_OP_CSRATTRS};
-    struct est_request r;
+    struct treq r;
 
     for (size_t i = 0; i < 2; i++) {
         char *get_body;
@@ -655,7 +705,7 @@ static void test_head_answers_as_get(void **state)
         get_len = fx->resp.body_len;
         get_ct = fx->resp.content_type;
         /* the transport sends the head only; the core answers as for GET */
-        req_init(&r, ops[i], "iot", EST_HEAD);
+        req_init(&r, ops[i], "iot", T_HEAD);
         expect_status(fx, &r, 200, KP_OK);
         assert_null(fx->resp.allow);
         assert_string_equal(fx->resp.content_type, get_ct);
@@ -669,7 +719,7 @@ static void test_head_answers_as_get(void **state)
 static void test_unknown_label_is_404(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
@@ -680,7 +730,7 @@ static void test_unknown_label_is_404(void **state)
 static void test_serverkeygen_and_fullcmc_are_404_by_default(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_SERVERKEYGEN, "", EST_POST);
     expect_status(fx, &r, 404, KP_ERR_NOT_FOUND);
@@ -693,14 +743,14 @@ static void test_serverkeygen_and_fullcmc_are_404_by_default(void **state)
 static void test_simpleenroll_without_credentials_is_401_with_challenge(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     int64_t before = cert_count(fx);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
     r.content_type = "application/pkcs10";
     set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
     assert_false(fx->resp.base64_cte);
     assert_int_equal(cert_count(fx), before);
 }
@@ -708,7 +758,7 @@ static void test_simpleenroll_without_credentials_is_401_with_challenge(void **s
 static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     struct store_cert *row = NULL;
     int64_t before = cert_count(fx);
@@ -745,7 +795,7 @@ static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
 static void test_reused_otp_is_rejected(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before;
 
@@ -759,14 +809,14 @@ static void test_reused_otp_is_rejected(void **state)
 
     set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
     assert_int_equal(cert_count(fx), before);
 }
 
 static void test_otp_with_two_uses_enrolls_twice(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-002", NULL, 2, 3600);
@@ -784,7 +834,7 @@ static void test_otp_with_two_uses_enrolls_twice(void **state)
 static void test_wrong_or_foreign_otp_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c, expired;
     char header[128], *b64, *first_body;
     const char *csr = csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL);
@@ -812,7 +862,7 @@ static void test_wrong_or_foreign_otp_is_401(void **state)
     /* malformed credentials */
     r.authorization = "Bearer abc";
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
 
     /* an expired OTP */
     cred_new(fx, &expired, "device-001", NULL, 1, -10);
@@ -829,7 +879,7 @@ static void test_wrong_or_foreign_otp_is_401(void **state)
 static void test_otp_bound_to_another_label_is_403(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-003", "iot", 1, 3600);
@@ -846,7 +896,7 @@ static void test_otp_bound_to_another_label_is_403(void **state)
 static void test_otp_certifies_only_its_entity_names_by_default(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -870,7 +920,7 @@ static void test_otp_certifies_only_its_entity_names_by_default(void **state)
 static void test_subject_bound_to_the_otp_binds_on_any_label(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -890,7 +940,7 @@ static void test_subject_bound_to_the_otp_binds_on_any_label(void **state)
 static void test_label_without_otp_refuses_otp(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-004", NULL, 1, 3600);
@@ -907,7 +957,7 @@ static void test_wrong_content_type_is_415(void **state)
     struct fixture *fx = *state;
     static const char *const types[] = {"application/json", "text/plain", "application/pkcs10x",
                                         "application/pkcs7-mime"};
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-005", NULL, 1, 3600);
@@ -928,7 +978,7 @@ static void test_wrong_content_type_is_415(void **state)
 static void test_missing_content_type_is_400(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-006", NULL, 1, 3600);
@@ -944,7 +994,7 @@ static void test_junk_body_is_400_and_keeps_the_otp(void **state)
     struct fixture *fx = *state;
     static const char *const junk[] = {"not base64 at all!", "AAAA", "MIIB", ""};
     static const enum kp_err errs[] = {KP_ERR_BASE64, KP_ERR_CSR, KP_ERR_CSR, KP_ERR_CSR};
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -968,7 +1018,7 @@ static void test_junk_body_is_400_and_keeps_the_otp(void **state)
 static void test_csr_with_bad_signature_is_400(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     size_t len;
     unsigned char *der = csr_der(fx, fx->dev_key, "dev-8.example", NULL, NULL, &len);
@@ -988,7 +1038,7 @@ static void test_csr_with_bad_signature_is_400(void **state)
 static void test_raw_der_body_is_accepted(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     size_t len;
     unsigned char *der = csr_der(fx, fx->dev_key, "dev-9.example", NULL, NULL, &len);
@@ -1005,7 +1055,7 @@ static void test_raw_der_body_is_accepted(void **state)
 static void test_profile_refusal_is_400_with_the_reason(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-010", NULL, 1, 3600);
@@ -1027,7 +1077,7 @@ static void test_profile_refusal_is_400_with_the_reason(void **state)
 static void test_accept_json_gives_a_json_error_body(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     json_t *j;
 
@@ -1063,7 +1113,7 @@ static void test_accept_json_gives_a_json_error_body(void **state)
 static void test_error_body_is_text_without_accept_json(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
@@ -1079,7 +1129,7 @@ static void test_json_error_escapes_the_detail(void **state)
     struct fixture *fx = *state;
     json_t *j;
 
-    est_response_error(&fx->resp, KP_ERR_POLICY, "application/json", "say \"hi\"\n\\ \x01");
+    http_est_error(&fx->resp, KP_ERR_POLICY, "application/json", "say \"hi\"\n\\ \x01");
     assert_int_equal(fx->resp.status, 400);
     j = resp_json(fx, &fx->resp);
     assert_string_equal(json_string_value(json_object_get(j, "error")), "policy_violation");
@@ -1091,7 +1141,7 @@ static void test_json_error_escapes_the_detail(void **state)
 static void test_simplereenroll_without_peer_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-012", NULL, 1, 3600);
@@ -1108,7 +1158,7 @@ static void test_simplereenroll_without_peer_certificate_is_401(void **state)
 static void test_simplereenroll_with_same_subject_is_200(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct store_cert *row = NULL;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-1.example", "DNS:re-1.example");
     EVP_PKEY *rekey = new_key(fx, "P-256");
@@ -1139,7 +1189,7 @@ static void test_simplereenroll_with_same_subject_is_200(void **state)
 static void test_simplereenroll_with_different_subject_is_403(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-2.example", "DNS:re-2.example");
     int64_t before = cert_count(fx);
 
@@ -1161,7 +1211,7 @@ static void test_simplereenroll_with_different_subject_is_403(void **state)
 static void test_unverified_peer_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-3.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1177,7 +1227,7 @@ static void test_unverified_peer_certificate_is_401(void **state)
 static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-1.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
@@ -1199,7 +1249,7 @@ static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void
 static void test_label_without_mtls_refuses_client_certificates(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-3.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "nomtls", EST_POST);
@@ -1215,7 +1265,7 @@ static void test_label_without_mtls_refuses_client_certificates(void **state)
 static void test_client_certificate_stays_under_its_label(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "scoped.example", NULL);
     int64_t before = cert_count(fx);
 
@@ -1240,7 +1290,7 @@ static void test_client_certificate_stays_under_its_label(void **state)
 static void test_simplereenroll_compares_subjects_exactly(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "device-001", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1256,7 +1306,7 @@ static void test_simplereenroll_compares_subjects_exactly(void **state)
 static void test_csr_with_a_ca_subject_is_403_and_keeps_the_otp(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -1294,7 +1344,7 @@ static void revoke_in_db(struct fixture *fx, X509 *cert)
 static void test_revoked_client_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "revoked.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1312,7 +1362,7 @@ static void test_revoked_otp_is_401(void **state)
 {
     struct fixture *fx = *state;
     struct store_audit ev = {.event = "otp.revoke", .outcome = "ok", .detail = "test"};
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-014", NULL, 3, 3600);
@@ -1351,7 +1401,7 @@ static void test_refusals_and_issues_are_audited(void **state)
 {
     struct fixture *fx = *state;
     struct audit_last last;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-015", NULL, 1, 3600);
@@ -1383,7 +1433,7 @@ static void test_required_channel_binding_is_checked(void **state)
 {
     struct fixture *fx = *state;
     unsigned char binding[32];
-    struct est_request r;
+    struct treq r;
     struct cred c;
     char *b64;
 
@@ -1455,12 +1505,12 @@ static void test_server_refuses_fullcmc(void **state)
 /* A detail that is not UTF-8 cannot go into JSON: the fixed message does. */
 static void test_json_error_with_non_utf8_detail_falls_back(void **state)
 {
-    struct est_response resp = {0};
+    struct http_answer resp = {0};
     json_error_t jerr;
     json_t *j;
     (void)state;
 
-    est_response_error(&resp, KP_ERR_POLICY, "application/json", "bad \xff\xfe byte");
+    http_est_error(&resp, KP_ERR_POLICY, "application/json", "bad \xff\xfe byte");
     assert_int_equal(resp.status, 400);
     assert_string_equal(resp.content_type, "application/json");
     j = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -1469,13 +1519,13 @@ static void test_json_error_with_non_utf8_detail_falls_back(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "message")),
                         kp_err_message(KP_ERR_POLICY));
     json_decref(j);
-    est_response_cleanup(&resp);
+    http_answer_cleanup(&resp);
 }
 
 /* ---- serverkeygen (RFC 7030 4.4) ---- */
 
 /* The body of the part whose Content-Type is ctype, base64-decoded (kept by fx). */
-static unsigned char *part_der(struct fixture *fx, const struct est_response *resp,
+static unsigned char *part_der(struct fixture *fx, const struct http_answer *resp,
                                const char *ctype, size_t *len)
 {
     char *hdr = xasprintf("Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", ctype);
@@ -1495,7 +1545,7 @@ static unsigned char *part_der(struct fixture *fx, const struct est_response *re
 static void test_serverkeygen_answers_the_key_then_its_certificate(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     unsigned char *der;
     const unsigned char *p;
@@ -1543,7 +1593,7 @@ static void test_serverkeygen_answers_the_key_then_its_certificate(void **state)
 static void test_serverkeygen_refuses_protection_it_cannot_give(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -1597,7 +1647,7 @@ static int64_t last_pending_id(struct fixture *fx)
 static void test_manual_label_holds_then_issues_after_approval(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx), id;
     X509 *cert;
@@ -1628,7 +1678,7 @@ static void test_manual_label_holds_then_issues_after_approval(void **state)
 static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx), id;
 
@@ -1664,7 +1714,7 @@ static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request(vo
 static void test_manual_label_retry_signed_again_is_picked_up(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct store_pending *p = NULL;
     struct cred c;
     int64_t before = cert_count(fx), id;
@@ -1730,7 +1780,7 @@ static void test_manual_label_retry_binds_to_its_own_connection(void **state)
 {
     struct fixture *fx = *state;
     unsigned char b1[32], b2[32];
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t id, before = cert_count(fx);
     const char *csr1;
@@ -1780,7 +1830,7 @@ static void test_manual_label_refuses_what_was_not_approved(void **state)
     struct fixture *fx = *state;
     struct label_cfg *held = (struct label_cfg *)config_label(fx->cfg, "held");
     unsigned saved = held->ekus;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t id, before = cert_count(fx);
 
@@ -1805,7 +1855,7 @@ static void test_manual_label_refuses_what_was_not_approved(void **state)
 /* ---- DTLS pre-shared keys (docs/coap.md) ---- */
 
 /* A simpleenroll as the CoAP transport makes it after a PSK handshake. */
-static void psk_req(struct fixture *fx, struct est_request *r, enum est_op op, const char *label,
+static void psk_req(struct fixture *fx, struct treq *r, enum est_op op, const char *label,
                     const char *identity, const char *cn, const char *san)
 {
     req_init(r, op, label, EST_POST);
@@ -1825,7 +1875,7 @@ static struct audit_last audit_last_row(struct fixture *fx)
 static void test_psk_enrolls_its_identity_and_is_audited(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct audit_last last;
     struct store_cert *row = NULL;
     int64_t before = cert_count(fx);
@@ -1861,7 +1911,7 @@ static void test_psk_enrolls_its_identity_and_is_audited(void **state)
 static void test_psk_serverkeygen_is_accepted(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     fx->cfg->est_serverkeygen = true;
     psk_req(fx, &r, EST_OP_SERVERKEYGEN, "psk", "sensor-01", "sensor-01", NULL);
@@ -1873,7 +1923,7 @@ static void test_psk_serverkeygen_is_accepted(void **state)
 static void test_unknown_psk_identity_is_401_and_counted(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct audit_last last;
     int status = 0, n;
 
@@ -1906,7 +1956,7 @@ static void test_unknown_psk_identity_is_401_and_counted(void **state)
 static void test_psk_on_another_label_is_403(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct audit_last last;
     int64_t before = cert_count(fx);
 
@@ -1923,7 +1973,7 @@ static void test_psk_on_another_label_is_403(void **state)
 static void test_label_without_allow_psk_refuses_its_psk(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     psk_req(fx, &r, EST_OP_SIMPLEENROLL, "named", "sensor-02", "sensor-02", NULL);
     expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
@@ -1933,7 +1983,7 @@ static void test_label_without_allow_psk_refuses_its_psk(void **state)
 static void test_psk_certifies_only_its_identity(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     int64_t before = cert_count(fx);
 
     psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-02", NULL);
@@ -1955,7 +2005,7 @@ static void test_psk_certifies_only_its_identity(void **state)
 static void test_psk_cannot_reenroll(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "psk", "sensor-01", "sensor-01", NULL);
     expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
@@ -1969,7 +2019,7 @@ static void test_psk_cannot_reenroll(void **state)
 static void test_basic_or_a_certificate_takes_precedence_over_a_psk(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     /* a request with HTTP Basic is an OTP request, whatever psk_identity says */
@@ -1995,6 +2045,264 @@ static void test_basic_or_a_certificate_takes_precedence_over_a_psk(void **state
         r.peer_verify = X509_V_OK;
         expect_status(fx, &r, 200, KP_OK);
     }
+}
+
+/* ---- est_handle's answer itself (no HTTP) ---- */
+
+static void core_req(struct est_request *r, enum est_op op, const char *label,
+                     enum est_method method)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    snprintf(r->label, sizeof(r->label), "%s", label);
+    r->method = method;
+    r->cred.cert_verify = X509_V_ERR_UNSPECIFIED;
+    r->transport = "coaps";
+    r->peer_addr = "192.0.2.11";
+    r->id = 2;
+}
+
+/* A POSTed CSR as DER with the password of c. */
+static void core_enroll_req(struct fixture *fx, struct est_request *r, enum est_op op,
+                            const char *label, const struct cred *c, const char *entity,
+                            const char *cn)
+{
+    core_req(r, op, label, EST_POST);
+    r->content_type = EST_MEDIA_PKCS10;
+    r->body = csr_der(fx, fx->dev_key, cn, NULL, NULL, &r->body_len);
+    r->cred.user = entity;
+    r->cred.password = c->otp;
+}
+
+static X509 *part_x509(struct fixture *fx, const struct est_part *part)
+{
+    const unsigned char *p = part->der;
+    X509 *cert = d2i_X509(NULL, &p, (long)part->len);
+
+    assert_non_null(cert);
+    assert_ptr_equal(p, part->der + part->len);
+    return defer(fx, free_x509, cert);
+}
+
+static void test_ops_table_names_every_operation(void **state)
+{
+    static const char *const coap[][2] = {
+        {"crts", "cacerts"}, {"sen", "simpleenroll"}, {"sren", "simplereenroll"},
+        {"att", "csrattrs"}, {"skg", "serverkeygen"},
+    };
+    (void)state;
+
+    for (int op = 0; op < EST_OP__MAX; op++) {
+        const struct est_op_info *i = est_op_info((enum est_op)op);
+        assert_int_equal(i->op, op);
+        assert_ptr_equal(est_op_by_name(i->name, strlen(i->name)), i);
+        assert_string_equal(est_op_name((enum est_op)op), i->name);
+    }
+    for (size_t k = 0; k < sizeof(coap) / sizeof(coap[0]); k++) {
+        const struct est_op_info *i = est_op_by_coap_name(coap[k][0], strlen(coap[k][0]));
+        assert_non_null(i);
+        assert_string_equal(i->name, coap[k][1]);
+        assert_int_equal(strncmp(i->coap_rt, "ace.est.", 8), 0);
+        assert_string_equal(i->coap_rt + 8, coap[k][0]);
+    }
+    assert_null(est_op_by_name("simpleenrollx", 13));
+    assert_null(est_op_by_name("sen", 3));
+    assert_null(est_op_by_coap_name("simpleenroll", 12));
+    assert_null(est_op_info(EST_OP__MAX));
+    assert_true(est_op_info(EST_OP_SIMPLEENROLL)->post &&
+                est_op_info(EST_OP_SIMPLEENROLL)->enrolls);
+    assert_false(est_op_info(EST_OP_CACERTS)->post || est_op_info(EST_OP_CACERTS)->enrolls);
+    assert_true(est_label_valid("iot-fleet_2.a", 13));
+    assert_false(est_label_valid("", 0));
+    assert_false(est_label_valid("a/b", 3));
+    assert_false(est_label_valid("a b", 3));
+    assert_false(est_label_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", EST_LABEL_MAX + 1));
+}
+
+static void test_core_cacerts_is_one_certs_only_part_or_the_ca_alone(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    const unsigned char *p;
+    PKCS7 *p7;
+
+    core_req(&r, EST_OP_CACERTS, "iot", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.err, KP_OK);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CERTS);
+    assert_false(ans.parts[0].secret);
+    p = ans.parts[0].der;
+    p7 = d2i_PKCS7(NULL, &p, (long)ans.parts[0].len);
+    assert_non_null(p7);
+    assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 0), fx->ca_cert), 0);
+    PKCS7_free(p7);
+    est_answer_cleanup(&ans);
+
+    /* RFC 9148 5.3: application/pkix-cert is the CA certificate alone */
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKIX_CERT);
+    assert_int_equal(X509_cmp(part_x509(fx, &ans.parts[0]), fx->ca_cert), 0);
+    est_answer_cleanup(&ans);
+
+    core_req(&r, EST_OP_CSRATTRS, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CSRATTRS);
+    assert_int_equal(ans.parts[0].der[0], 0x30);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_failures_carry_the_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+
+    core_req(&r, EST_OP_CACERTS, "nosuch", EST_POST);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_UNKNOWN_LABEL); /* the label before the method */
+    assert_int_equal(ans.nparts, 0);
+    core_req(&r, EST_OP_SERVERKEYGEN, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_NOT_FOUND); /* not enabled before the method */
+    assert_string_equal(ans.detail, "operation not enabled");
+    core_req(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_METHOD);
+    assert_string_equal(ans.detail, "");
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_enroll_answers_der_and_pkix_cert_when_asked(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+    X509 *cert;
+
+    cred_new(fx, &c, "device-core", NULL, 2, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-core", "core.example");
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CERTS);
+    assert_string_equal(ans.auth_subject, "device-core");
+    assert_string_equal(ans.auth_method, "otp");
+    est_answer_cleanup(&ans);
+
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKIX_CERT);
+    cert = part_x509(fx, &ans.parts[0]);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    est_answer_cleanup(&ans);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+}
+
+/* The transport's decoding failure is refused where the body is read:
+ * after authentication, without spending the OTP. */
+static void test_core_body_error_is_400_after_authentication(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-body", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-body", "body.example");
+    r.body = NULL;
+    r.body_len = 0;
+    r.body_error = "body is neither base64 nor DER";
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_BASE64);
+    assert_string_equal(ans.detail, "body is neither base64 nor DER");
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    r.cred.user = r.cred.password = NULL;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_UNAUTHORIZED);
+    assert_null(ans.auth_method);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_malformed_password_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-mal", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-mal", "mal.example");
+    r.cred.user = r.cred.password = NULL;
+    r.cred.password_malformed = true;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_UNAUTHORIZED);
+    assert_string_equal(ans.detail, ""); /* a 401 tells nothing more */
+    assert_string_equal(ans.auth_method, "otp");
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_held_request_is_held_with_retry_after(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-hold", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "held", &c, "device-hold", "hold.example");
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_HELD);
+    assert_int_equal(ans.err, KP_OK);
+    assert_int_equal(ans.nparts, 0);
+    assert_int_equal(ans.retry_after, fx->cfg->est_retry_after);
+    assert_non_null(strstr(ans.detail, "is waiting for approval"));
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_serverkeygen_answers_two_parts(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+    const unsigned char *p;
+    PKCS8_PRIV_KEY_INFO *p8;
+    EVP_PKEY *key;
+    X509 *cert;
+
+    fx->cfg->est_serverkeygen = true;
+    cred_new(fx, &c, "device-skg2", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SERVERKEYGEN, "", &c, "device-skg2", "skg2.example");
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 2);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKCS8);
+    assert_true(ans.parts[0].secret);
+    assert_int_equal(ans.parts[1].media, EST_MEDIA_PKIX_CERT);
+    assert_false(ans.parts[1].secret);
+    p = ans.parts[0].der;
+    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)ans.parts[0].len);
+    assert_non_null(p8);
+    key = defer(fx, free_pkey, EVP_PKCS82PKEY(p8));
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    cert = part_x509(fx, &ans.parts[1]);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+    est_answer_cleanup(&ans);
 }
 
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
@@ -2065,6 +2373,14 @@ int main(void)
         T(test_manual_label_retry_signed_again_is_picked_up),
         T(test_manual_label_retry_binds_to_its_own_connection),
         T(test_manual_label_refuses_what_was_not_approved),
+        T(test_ops_table_names_every_operation),
+        T(test_core_cacerts_is_one_certs_only_part_or_the_ca_alone),
+        T(test_core_failures_carry_the_error),
+        T(test_core_enroll_answers_der_and_pkix_cert_when_asked),
+        T(test_core_body_error_is_400_after_authentication),
+        T(test_core_malformed_password_is_401),
+        T(test_core_held_request_is_held_with_retry_after),
+        T(test_core_serverkeygen_answers_two_parts),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
