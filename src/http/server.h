@@ -37,4 +37,7 @@ void http_server_stop(struct http_server *hs, int grace_seconds);
  * est_server. Accepts NULL. */
 void http_server_free(struct http_server *hs);
 
+/* "libevent 2.1.12-stable": for `kipuka version`. */
+const char *http_library_version(void);
+
 #endif

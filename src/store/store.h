@@ -257,4 +257,8 @@ void store_pending_free(struct store_pending *p);
 enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
                                   size_t *len);
 
+/* "SQLite 3.40.1, libpq 15.x": the libraries the back ends run on, for
+ * `kipuka version`. */
+void store_library_versions(char *buf, size_t len);
+
 #endif
