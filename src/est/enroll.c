@@ -382,11 +382,11 @@ static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
     enum kp_err rc;
 
     if (x->req->content_type == EST_MEDIA_NONE) {
-        x->why = "missing Content-Type";
+        x->why = NULL; /* the error table's message says it */
         return KP_ERR_NO_CONTENT_TYPE;
     }
     if (x->req->content_type != EST_MEDIA_PKCS10) {
-        x->why = "Content-Type must be application/pkcs10";
+        x->why = "the media type must be application/pkcs10";
         return KP_ERR_MEDIA_TYPE;
     }
     if (x->req->body_error != NULL) {

@@ -1101,7 +1101,7 @@ static void test_accept_json_gives_a_json_error_body(void **state)
     j = resp_json(fx, &fx->resp);
     assert_string_equal(json_string_value(json_object_get(j, "error")), "unsupported_media_type");
     assert_string_equal(json_string_value(json_object_get(j, "message")),
-                        "Content-Type must be application/pkcs10");
+                        "the media type must be application/pkcs10");
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     r.accept = "application/json";
