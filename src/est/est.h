@@ -129,10 +129,27 @@ struct est_services; /* the runtime's long-lived services the core uses */
 void est_handle(struct est_server *srv, const struct est_request *req, struct est_answer *ans);
 void est_answer_cleanup(struct est_answer *ans);
 
+/* What outlives one config generation and every est_server shares: the
+ * store and the state a reload must not reset (a brute-forcer gets no fresh
+ * failure budget, open refusal counts are not flushed). */
+struct ratelimit;
+struct refusals;
+struct est_services {
+    struct store *store;             /* borrowed */
+    struct ratelimit *auth_failures; /* per client address and per entity */
+    struct refusals *refusals;       /* audit rows of unauthenticated refusals, bounded */
+};
+
+/* The rate limiter and refusal table on store (borrowed, must outlive the
+ * result), both counting over window seconds (auth_fail_window). */
+struct est_services *est_services_new(struct store *store, long window);
+/* Writes the refusal counts still open, then frees; not the store. NULL is fine. */
+void est_services_free(struct est_services *svc);
+
 /* Build the server state from config: load every label's CA, the OTP key,
  * the DTLS PSK file (coap.psk_file).
- * cfg and store are borrowed and must outlive the server. */
-enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+ * cfg and svc (and what it points to) are borrowed and must outlive the server. */
+enum kp_err est_server_new(const struct kp_config *cfg, const struct est_services *svc,
                            struct est_server **out, char **errmsg);
 void est_server_free(struct est_server *srv);
 

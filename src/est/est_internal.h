@@ -29,11 +29,11 @@ struct est_server {
     unsigned char otp_key[OTP_KEY_LEN];
     struct est_label *labels;
     size_t nlabels;
-    struct ratelimit *auth_failures;      /* per client address and per entity */
+    struct ratelimit *auth_failures;      /* borrowed from est_services */
     struct trust_anchors *client_anchors; /* tls.client_ca, NULL when empty */
     struct trust_anchors *admin_anchors;  /* admin.client_ca, NULL when empty */
     STACK_OF(X509_NAME) * ca_subjects;    /* no label issues these: every CA kipuka knows */
-    struct refusals *refusals;            /* audit rows of unauthenticated refusals, bounded */
+    struct refusals *refusals;            /* borrowed from est_services */
     struct psk_table *psk;                /* coap.psk_file, NULL when none */
 };
 

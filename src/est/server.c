@@ -131,14 +131,16 @@ static enum kp_err server_anchors_init(struct est_server *srv, char **errmsg)
     return KP_OK;
 }
 
-enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+enum kp_err est_server_new(const struct kp_config *cfg, const struct est_services *svc,
                            struct est_server **out, char **errmsg)
 {
     enum kp_err rc = KP_ERR_CONFIG;
     struct est_server *srv = xcalloc(1, sizeof(*srv));
 
     srv->cfg = cfg;
-    srv->store = store;
+    srv->store = svc->store;
+    srv->auth_failures = svc->auth_failures;
+    srv->refusals = svc->refusals;
     if (cfg->est_fullcmc) {
         *errmsg = xasprintf("%s: est.fullcmc = true: full CMC is not available in this version",
                             cfg->path);
@@ -149,8 +151,6 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         *errmsg = xasprintf("cannot load the OTP key %s", cfg->otp_key_file);
         goto out;
     }
-    srv->auth_failures = ratelimit_new(cfg->auth_fail_window);
-    srv->refusals = refusals_new(store, cfg->auth_fail_window);
     srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
     for (size_t i = 0; i < cfg->nlabels; i++) {
         srv->nlabels++;
@@ -189,9 +189,7 @@ void est_server_free(struct est_server *srv)
     trust_anchors_free(srv->client_anchors);
     trust_anchors_free(srv->admin_anchors);
     sk_X509_NAME_pop_free(srv->ca_subjects, X509_NAME_free);
-    ratelimit_free(srv->auth_failures);
     psk_table_free(srv->psk);
-    refusals_free(srv->refusals); /* writes the counts still open */
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
 }

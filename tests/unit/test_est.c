@@ -109,6 +109,7 @@ struct fixture {
     unsigned char otp_key[OTP_KEY_LEN];
     struct kp_config *cfg;
     struct store *store;
+    struct est_services *svc;
     struct est_server *srv;
     EVP_PKEY *dev_key; /* P-256, the device's key in most requests */
     struct http_answer resp;
@@ -232,7 +233,8 @@ static int fx_setup(void **state)
     free(url);
     if (rc != KP_OK)
         return -1;
-    rc = est_server_new(fx->cfg, fx->store, &fx->srv, &err);
+    fx->svc = est_services_new(fx->store, fx->cfg->auth_fail_window);
+    rc = est_server_new(fx->cfg, fx->svc, &fx->srv, &err);
     if (rc != KP_OK) {
         print_error("est_server_new: %s\n", err);
         free(err);
@@ -269,6 +271,7 @@ static int fx_teardown(void **state)
 
     fx_reset(state);
     est_server_free(fx->srv);
+    est_services_free(fx->svc);
     store_close(fx->store);
     config_free(fx->cfg);
     X509_free(fx->ca_cert);
@@ -1475,7 +1478,7 @@ static void test_server_refuses_a_missing_otp_key(void **state)
                "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
     path = keep(fx, xasprintf("%s/nokey.toml", fx->dir));
     assert_int_equal(config_load(path, &cfg, &err), KP_OK);
-    assert_int_not_equal(est_server_new(cfg, fx->store, &srv, &err), KP_OK);
+    assert_int_not_equal(est_server_new(cfg, fx->svc, &srv, &err), KP_OK);
     assert_null(srv);
     assert_non_null(err);
     assert_non_null(strstr(err, "missing.key"));
@@ -1495,7 +1498,7 @@ static void test_server_refuses_fullcmc(void **state)
                "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
     path = keep(fx, xasprintf("%s/cmc.toml", fx->dir));
     assert_int_equal(config_load(path, &cfg, &err), KP_OK);
-    assert_int_equal(est_server_new(cfg, fx->store, &srv, &err), KP_ERR_CONFIG);
+    assert_int_equal(est_server_new(cfg, fx->svc, &srv, &err), KP_ERR_CONFIG);
     assert_null(srv);
     assert_non_null(strstr(err, "fullcmc"));
     free(err);
