@@ -175,7 +175,8 @@ enum kp_err psk_table_load(const char *path, const struct kp_config *cfg, struct
         s->line = line;
         t->slots[t->n++] = s;
     }
-    qsort(t->slots, t->n, sizeof(*t->slots), psk_slot_cmp);
+    if (t->n > 0) /* an empty file: no array at all, and qsort wants one */
+        qsort(t->slots, t->n, sizeof(*t->slots), psk_slot_cmp);
     for (size_t i = 1; i < t->n; i++) {
         if (strcmp(t->slots[i - 1]->e.identity, t->slots[i]->e.identity) == 0) {
             int a = t->slots[i - 1]->line, b = t->slots[i]->line;
