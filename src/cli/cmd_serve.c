@@ -10,15 +10,20 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "est/est.h"
+#include "coap/server.h"
+#include "core/pool.h"
 #include "http/server.h"
 
 #define SERVE_DRAIN_SECONDS 10
 #define SERVE_MAX_RELOADS 1024
+/* Pool threads for EST-coaps POSTs: they mostly wait on the store. */
+#define SERVE_COAP_POOL_THREADS 8
 
 static const char serve_usage[] =
     "usage: kipuka serve [-c FILE]\n"
     "\n"
-    "Serves EST over HTTPS as configured. Signals:\n"
+    "Serves EST over HTTPS (and EST-coaps over DTLS with [coap] enabled)\n"
+    "as configured. Signals:\n"
     "  SIGTERM, SIGINT  finish in-flight requests, close the store, exit\n"
     "  SIGHUP           reload the config: TLS certificate and key,\n"
     "                   labels, CAs and profiles, OTP key. The listen\n"
@@ -31,10 +36,11 @@ struct serve_state {
     size_t nconfigs;
 };
 
-static void serve_reload(struct serve_state *s, struct http_server *hs, struct store *st)
+static void serve_reload(struct serve_state *s, struct http_server *hs, struct coap_server *cs,
+                         struct store *st)
 {
     struct kp_config *cfg = NULL;
-    struct est_server *est = NULL;
+    struct est_server *est = NULL, *coap_est = NULL;
     char *err = NULL;
 
     if (s->nconfigs == SERVE_MAX_RELOADS) {
@@ -42,7 +48,8 @@ static void serve_reload(struct serve_state *s, struct http_server *hs, struct s
         return;
     }
     if (config_load(s->configs[0]->path, &cfg, &err) != KP_OK ||
-        est_server_new(cfg, st, &est, &err) != KP_OK) {
+        est_server_new(cfg, st, &est, &err) != KP_OK ||
+        (cs != NULL && est_server_new(cfg, st, &coap_est, &err) != KP_OK)) {
         log_error("reload failed, still serving the previous config: %s", err ? err : "");
         goto fail;
     }
@@ -52,10 +59,13 @@ static void serve_reload(struct serve_state *s, struct http_server *hs, struct s
         est = NULL;
         goto fail;
     }
+    if (cs != NULL)
+        coap_server_reload(cs, cfg, coap_est); /* owns coap_est */
     s->configs[s->nconfigs++] = cfg;
     log_info("reloaded %s", cfg->path);
     return;
 fail:
+    est_server_free(coap_est);
     est_server_free(est);
     free(err);
     config_free(cfg);
@@ -71,6 +81,8 @@ int cmd_serve(int argc, char **argv)
     struct store *st = NULL;
     struct est_server *est = NULL;
     struct http_server *hs = NULL;
+    struct coap_server *cs = NULL;
+    struct work_pool *coap_pool = NULL;
     char *err = NULL;
     sigset_t set;
     int status = 1, c, sig = 0;
@@ -110,19 +122,32 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     est = NULL; /* owned by the http server now */
+    if (s.configs[0]->coap_enabled) {
+        /* its own core over the same store: generations swap apart */
+        coap_pool = pool_new(SERVE_COAP_POOL_THREADS);
+        if (est_server_new(s.configs[0], st, &est, &err) != KP_OK ||
+            coap_server_start(s.configs[0], est, coap_pool, &cs, &err) != KP_OK) {
+            fprintf(stderr, "kipuka: %s\n", err ? err : "cannot start EST-coaps");
+            goto out;
+        }
+        est = NULL; /* owned by the coap server now */
+    }
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            serve_reload(&s, hs, st);
+            serve_reload(&s, hs, cs, st);
             continue;
         }
         log_info("signal %d: draining in-flight requests", sig);
         break;
     }
     http_server_stop(hs, SERVE_DRAIN_SECONDS);
+    coap_server_stop(cs);
     status = 0;
 out:
+    coap_server_free(cs);
+    pool_free(coap_pool);
     http_server_free(hs);
     est_server_free(est);
     store_close(st);

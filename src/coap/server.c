@@ -1,0 +1,443 @@
+/* EST-coaps transport: one thread owns the libcoap context (libcoap is not
+ * thread-safe, so every libcoap call happens there). It waits on libcoap's
+ * epoll descriptor and on an eventfd the pool threads write when an answer
+ * is ready or the server stops.
+ *
+ * DTLS 1.2 only (no plain-UDP endpoint: RFC 9148 4): the [tls] certificate
+ * and key; a client certificate is asked for but optional, checked against
+ * tls.client_ca by the EST core's rules, never by the handshake; PSK when
+ * identities are configured. libcoap's OpenSSL back end answers a new
+ * ClientHello with a HelloVerifyRequest (DTLSv1_listen) before it keeps any
+ * state, so a spoofed source gets one small packet (RFC 6347 4.2.1). */
+#include "coap/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coap/internal.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/xalloc.h"
+#include "est/est.h"
+
+/* Longest wait in the loop: a bound on how late a missed wake-up is seen. */
+#define COAP_LOOP_MAX_MS 1000
+
+static pthread_once_t coap_once = PTHREAD_ONCE_INIT;
+
+static void coap_global_init(void)
+{
+    coap_startup();
+    /* libcoap's own lines go to stdout otherwise: keep only its errors */
+    coap_set_log_level(KP_COAP_LOG_ERR);
+    coap_dtls_set_log_level(KP_COAP_LOG_ERR);
+}
+
+/* libcoap failing to allocate: like xalloc, give up. */
+static void coap_die(const char *what)
+{
+    log_error("coap: %s failed (out of memory)", what);
+    abort();
+}
+
+/* ---- generations ---- */
+
+static struct coap_gen *gen_new(const struct kp_config *cfg, struct est_server *est)
+{
+    struct coap_gen *g = xcalloc(1, sizeof(*g));
+    g->refs = 1;
+    g->est = est;
+    g->max_body = cfg->max_body_bytes;
+    return g;
+}
+
+struct coap_gen *coap_gen_acquire(struct coap_server *cs)
+{
+    struct coap_gen *g;
+
+    pthread_mutex_lock(&cs->lock);
+    g = cs->cur;
+    g->refs++;
+    pthread_mutex_unlock(&cs->lock);
+    return g;
+}
+
+void coap_gen_release(struct coap_server *cs, struct coap_gen *g)
+{
+    bool last;
+
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&cs->lock);
+    last = --g->refs == 0;
+    pthread_mutex_unlock(&cs->lock);
+    if (last) {
+        est_server_free(g->est);
+        free(g);
+    }
+}
+
+/* ---- answers coming back from the pool ---- */
+
+static void wake(struct coap_server *cs)
+{
+    uint64_t one = 1;
+
+    /* EAGAIN: the counter is already non-zero, the loop will wake anyway */
+    if (write(cs->wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_error("coap: eventfd write: %s", strerror(errno));
+}
+
+void coap_server_queue_done(struct coap_server *cs, struct coap_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&cs->lock);
+    if (cs->done_tail != NULL)
+        cs->done_tail->next = job;
+    else
+        cs->done = job;
+    cs->done_tail = job;
+    pthread_mutex_unlock(&cs->lock);
+    wake(cs);
+}
+
+/* ---- DTLS ---- */
+
+/* The handshake accepts any client certificate: whether it authenticates
+ * anything is the EST core's decision (tls.client_ca, revocation, label),
+ * the same for DTLS as for HTTPS, so the verdict is taken there. */
+static int dtls_verify_any(int ok, X509_STORE_CTX *x)
+{
+    (void)ok;
+    (void)x;
+    return 1;
+}
+
+/* Called by libcoap for each new DTLS session after its own setup: ask for
+ * a certificate without requiring one (PSK clients and anonymous /crts). */
+static int dtls_session_setup(void *tls_session, coap_dtls_pki_t *setup)
+{
+    (void)setup;
+    SSL_set_verify(tls_session, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, dtls_verify_any);
+    return 1;
+}
+
+/* PSK identity -> key (RFC 4279 2), from the EST core's table. */
+static const coap_bin_const_t *dtls_psk_lookup(coap_bin_const_t *identity, coap_session_t *session,
+                                               void *arg)
+{
+    struct coap_server *cs = arg;
+    struct coap_gen *g;
+    size_t len = sizeof(cs->psk_key);
+    bool found;
+
+    (void)session;
+    if (identity == NULL)
+        return NULL;
+    g = coap_gen_acquire(cs);
+    found = bridge_psk_key(g->est, identity->s, identity->length, cs->psk_key, &len);
+    coap_gen_release(cs, g);
+    if (!found)
+        return NULL;
+    cs->psk_out.s = cs->psk_key;
+    cs->psk_out.length = len;
+    return &cs->psk_out;
+}
+
+static enum kp_err dtls_setup(struct coap_server *cs, const struct kp_config *cfg,
+                              struct est_server *est, char **errmsg)
+{
+    coap_dtls_pki_t pki;
+    coap_dtls_spsk_t psk;
+
+    if (!coap_dtls_is_supported()) {
+        *errmsg = xstrdup("coap: libcoap has no DTLS support");
+        return KP_ERR_CONFIG;
+    }
+    memset(&pki, 0, sizeof(pki));
+    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pki.verify_peer_cert = 1; /* send a CertificateRequest; dtls_session_setup relaxes it */
+    pki.allow_self_signed = 1;
+    pki.additional_tls_setup_call_back = dtls_session_setup;
+    pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+    pki.pki_key.key.pem.public_cert = cfg->tls_cert;
+    pki.pki_key.key.pem.private_key = cfg->tls_key;
+    pki.pki_key.key.pem.ca_file = cfg->tls_client_ca[0] != '\0' ? cfg->tls_client_ca : NULL;
+    if (!coap_context_set_pki(cs->ctx, &pki)) {
+        *errmsg = xasprintf("coap: cannot use tls.cert %s and tls.key %s for DTLS", cfg->tls_cert,
+                            cfg->tls_key);
+        return KP_ERR_CONFIG;
+    }
+    if (!bridge_psk_enabled(est))
+        return KP_OK;
+    /* With certificates on the same context, OpenSSL's PSK path fails
+     * silently unless a default key is set: a random one nobody has. */
+    if (RAND_bytes(cs->psk_default, sizeof(cs->psk_default)) != 1) {
+        *errmsg = xstrdup("coap: no randomness for the default PSK");
+        return KP_ERR_INTERNAL;
+    }
+    memset(&psk, 0, sizeof(psk));
+    psk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+    psk.validate_id_call_back = dtls_psk_lookup;
+    psk.id_call_back_arg = cs;
+    psk.psk_info.key.s = cs->psk_default;
+    psk.psk_info.key.length = sizeof(cs->psk_default);
+    if (!coap_context_set_psk2(cs->ctx, &psk)) {
+        *errmsg = xstrdup("coap: cannot set up DTLS PSK");
+        return KP_ERR_CONFIG;
+    }
+    return KP_OK;
+}
+
+/* ---- resources ---- */
+
+/* A per-session upload dies with its session. */
+static int coap_event(coap_session_t *session, coap_event_t event)
+{
+    if (event == COAP_EVENT_SERVER_SESSION_DEL)
+        coap_exchange_session_gone(session);
+    return 0;
+}
+
+/* "ace.est.crts" with its quotes, as RFC 9148 5.1's examples write it */
+static coap_str_const_t *rt_quoted(const char *rt)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "\"%s\"", rt);
+    return coap_new_str_const((const uint8_t *)buf, (size_t)n);
+}
+
+/* /est/SHORT are listed in /.well-known/core; /.well-known/est/SHORT (the
+ * default root RFC 9148 5.1 requires) and the label forms go through the
+ * unknown-resource handler, which routes them the same way. */
+static void resources_add(struct coap_server *cs, coap_context_t *ctx)
+{
+    coap_resource_t *unknown;
+
+    for (size_t i = 0; i < bridge_op_count(); i++) {
+        const struct bridge_op *op = bridge_op_at(i);
+        char *path = xasprintf("est/%s", op->short_name);
+        /* libcoap keeps the string (RELEASE_URI frees it) */
+        coap_resource_t *r = coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
+                                                COAP_RESOURCE_FLAGS_RELEASE_URI);
+        char ct[32];
+
+        free(path);
+        if (r == NULL)
+            coap_die("coap_resource_init");
+        snprintf(ct, sizeof(ct), strchr(op->ct, ' ') != NULL ? "\"%s\"" : "%s", op->ct);
+        coap_add_attr(r, coap_make_str_const("rt"), rt_quoted(op->rt), COAP_ATTR_FLAGS_RELEASE_VALUE);
+        coap_add_attr(r, coap_make_str_const("ct"),
+                      coap_new_str_const((const uint8_t *)ct, strlen(ct)),
+                      COAP_ATTR_FLAGS_RELEASE_VALUE);
+        coap_exchange_attach(r, cs);
+        coap_add_resource(ctx, r);
+    }
+    unknown = coap_resource_unknown_init(NULL);
+    if (unknown == NULL)
+        coap_die("coap_resource_unknown_init");
+    coap_exchange_attach(unknown, cs);
+    coap_add_resource(ctx, unknown);
+}
+
+/* ---- the thread ---- */
+
+static void drain_done(struct coap_server *cs)
+{
+    struct coap_job *list, *next;
+    uint64_t n;
+
+    if (read(cs->wake, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_error("coap: eventfd read: %s", strerror(errno));
+    pthread_mutex_lock(&cs->lock);
+    list = cs->done;
+    cs->done = NULL;
+    cs->done_tail = NULL;
+    pthread_mutex_unlock(&cs->lock);
+    for (; list != NULL; list = next) {
+        next = list->next;
+        cs->jobs--;
+        coap_exchange_ready(cs, list);
+    }
+}
+
+static void *coap_thread(void *arg)
+{
+    struct coap_server *cs = arg;
+    struct pollfd pfd[2];
+    coap_tick_t now;
+    unsigned ms;
+
+    pfd[0].fd = coap_context_get_coap_fd(cs->ctx);
+    pfd[0].events = POLLIN;
+    pfd[1].fd = cs->wake;
+    pfd[1].events = POLLIN;
+    /* After stop: keep serving until the pool has handed back every job. */
+    while (!atomic_load(&cs->stopping) || cs->jobs > 0) {
+        coap_ticks(&now);
+        ms = coap_io_prepare_epoll(cs->ctx, now);
+        if (ms == 0 || ms > COAP_LOOP_MAX_MS)
+            ms = COAP_LOOP_MAX_MS;
+        if (poll(pfd, 2, (int)ms) < 0 && errno != EINTR) {
+            log_error("coap: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents & POLLIN)
+            drain_done(cs);
+        coap_io_process(cs->ctx, COAP_IO_NO_WAIT);
+    }
+    return NULL;
+}
+
+/* ---- start, reload, stop ---- */
+
+static enum kp_err endpoint_add(struct coap_server *cs, const char *host, long port, char **errmsg)
+{
+    struct addrinfo hints, *res = NULL;
+    coap_address_t addr;
+    coap_endpoint_t *ep;
+    char portstr[16];
+    const char *str;
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%ld", port);
+    rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        *errmsg = xasprintf("coap: cannot resolve %s: %s", host, gai_strerror(rc));
+        return KP_ERR_CONFIG;
+    }
+    coap_address_init(&addr);
+    addr.size = res->ai_addrlen;
+    memcpy(&addr.addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    ep = coap_new_endpoint(cs->ctx, &addr, COAP_PROTO_DTLS);
+    if (ep == NULL) {
+        *errmsg = xasprintf("coap: cannot bind UDP %s:%ld", host, port);
+        return KP_ERR_CONFIG;
+    }
+    /* "[::]:5684 DTLS" or "127.0.0.1:5684 DTLS": the port the kernel gave */
+    str = coap_endpoint_str(ep);
+    cs->port = (int)port;
+    if (str != NULL) {
+        const char *colon = strrchr(str, ':');
+        if (colon != NULL)
+            cs->port = (int)strtol(colon + 1, NULL, 10);
+    }
+    return KP_OK;
+}
+
+enum kp_err coap_server_start(const struct kp_config *cfg, struct est_server *est,
+                              struct work_pool *pool, struct coap_server **out, char **errmsg)
+{
+    struct coap_server *cs = xcalloc(1, sizeof(*cs));
+    const char *host = cfg->coap_listen[0] != '\0' ? cfg->coap_listen : cfg->listen;
+    enum kp_err rc;
+
+    pthread_once(&coap_once, coap_global_init);
+    pthread_mutex_init(&cs->lock, NULL);
+    cs->wake = -1;
+    cs->pool = pool;
+    cs->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (cs->wake < 0) {
+        *errmsg = xasprintf("coap: eventfd: %s", strerror(errno));
+        rc = KP_ERR_INTERNAL;
+        goto fail;
+    }
+    cs->ctx = coap_new_context(NULL);
+    if (cs->ctx == NULL) {
+        *errmsg = xstrdup("coap: cannot create a context");
+        rc = KP_ERR_INTERNAL;
+        goto fail;
+    }
+    /* Blocks both ways (RFC 7959); each Block1 reaches the handler, which
+     * counts it against max_body_bytes before keeping it. */
+    coap_context_set_block_mode(cs->ctx, COAP_BLOCK_USE_LIBCOAP);
+    coap_context_set_max_idle_sessions(cs->ctx, (unsigned)cfg->coap_max_sessions);
+    coap_context_set_max_handshake_sessions(cs->ctx, (unsigned)cfg->coap_max_sessions);
+    coap_context_set_session_timeout(cs->ctx, (unsigned)cfg->coap_session_timeout);
+    coap_register_event_handler(cs->ctx, coap_event);
+    rc = dtls_setup(cs, cfg, est, errmsg);
+    if (rc != KP_OK)
+        goto fail;
+    resources_add(cs, cs->ctx);
+    rc = endpoint_add(cs, host, cfg->coap_port, errmsg);
+    if (rc != KP_OK)
+        goto fail;
+    cs->cur = gen_new(cfg, est);
+    if (pthread_create(&cs->thread, NULL, coap_thread, cs) != 0) {
+        cs->cur->est = NULL; /* the caller keeps it */
+        *errmsg = xstrdup("coap: cannot start its thread");
+        rc = KP_ERR_INTERNAL;
+        goto fail;
+    }
+    cs->started = true;
+    printf("kipuka: listening on coaps://%s:%d/\n", strchr(host, ':') != NULL ? "[::]" : host,
+           cs->port);
+    fflush(stdout);
+    *out = cs;
+    return KP_OK;
+fail:
+    if (cs->cur != NULL) {
+        cs->cur->est = NULL;
+        free(cs->cur);
+        cs->cur = NULL;
+    }
+    coap_server_free(cs);
+    return rc;
+}
+
+int coap_server_port(const struct coap_server *cs)
+{
+    return cs->port;
+}
+
+void coap_server_reload(struct coap_server *cs, const struct kp_config *cfg,
+                        struct est_server *est)
+{
+    struct coap_gen *g = gen_new(cfg, est), *old;
+
+    pthread_mutex_lock(&cs->lock);
+    old = cs->cur;
+    cs->cur = g;
+    pthread_mutex_unlock(&cs->lock);
+    coap_gen_release(cs, old);
+}
+
+void coap_server_stop(struct coap_server *cs)
+{
+    if (cs == NULL || !cs->started)
+        return;
+    atomic_store(&cs->stopping, true);
+    wake(cs);
+    pthread_join(cs->thread, NULL);
+    cs->started = false;
+}
+
+void coap_server_free(struct coap_server *cs)
+{
+    if (cs == NULL)
+        return;
+    coap_server_stop(cs);
+    if (cs->ctx != NULL)
+        coap_free_context(cs->ctx); /* sessions go: their upload state with them */
+    if (cs->wake >= 0)
+        close(cs->wake);
+    if (cs->cur != NULL)
+        coap_gen_release(cs, cs->cur);
+    pthread_mutex_destroy(&cs->lock);
+    free(cs);
+}
