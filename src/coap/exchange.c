@@ -426,6 +426,10 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
     return; /* libcoap acknowledges; the answer comes separately */
 
 answer:
+    if (not_acceptable)
+        why = "Accept names no Content-Format this resource offers";
+    else if (rc == KP_ERR_MEDIA_TYPE)
+        why = "Content-Format must be 286 (application/pkcs10)";
     bridge_answer_error(&ans, rc, why);
     if (code != 0)
         ans.code = code;

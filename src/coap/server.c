@@ -296,6 +296,10 @@ static void *coap_thread(void *arg)
             drain_done(cs);
         coap_io_process(cs->ctx, COAP_IO_NO_WAIT);
     }
+    /* the last answers were triggered in the pass that ended the loop */
+    coap_ticks(&now);
+    coap_io_prepare_epoll(cs->ctx, now);
+    coap_io_process(cs->ctx, COAP_IO_NO_WAIT);
     return NULL;
 }
 

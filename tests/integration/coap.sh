@@ -1,0 +1,198 @@
+# EST-coaps (RFC 9148) over DTLS 1.2, driven with coap-client-openssl:
+# discovery, /crts in 281 and 287, /att, enrollment and re-enrollment with a
+# DTLS client certificate (and across transports), block sizes 16..1024
+# both ways, 4.13 at the first block of an oversize upload, untrusted
+# certificate, unknown label, wrong method, Content-Format and Accept, the
+# HelloVerifyRequest cookie, 100 clients at once.
+# coap-client exits 0 on failure: every check reads the code and payload.
+kp_init --label iot-fleet
+# [server] max_body_bytes is read by the reload test below
+sed -i 's/^\[server\]$/[server]\nmax_body_bytes = 65536/' "$CFG"
+kp_start
+fetch_chain || { echo "Bail out! cannot fetch /cacerts"; exit 1; }
+cd "$T" || exit 1
+
+# The coaps readiness line comes after the https one kp_start waited for.
+for _ in $(seq 1 400); do
+    grep -q 'listening on coaps://' "$T/server.out" && break
+    sleep 0.025
+done
+CPORT=$(sed -n 's|.*listening on coaps://[^:]*:\([0-9]*\)/.*|\1|p' "$T/server.out" | head -1)
+[ -n "$CPORT" ] || { cat "$T/server.log" >&2; echo "Bail out! no coaps listener"; exit 1; }
+CU=coaps://127.0.0.1:$CPORT
+
+# coap OUT [coap-client args...] URL: one request; prints the last response
+# code (2.05, 4.04...); the payload lands in $T/OUT, the exchange in $T/coap.log
+coap() {
+    local out=$1; shift
+    rm -f "$T/$out"
+    timeout 60 coap-client-openssl -v 7 -R "$T/ca-chain.pem" -o "$T/$out" "$@" >"$T/coap.log" 2>&1
+    grep -a -o ' c:[2-5]\.[0-9][0-9]' "$T/coap.log" | tail -1 | cut -c4-
+}
+# diag: the diagnostic payload of the last answer
+diag() { grep -a -o ":: '.*'" "$T/coap.log" | tail -1; }
+
+# ---- discovery (RFC 9148 5.1) ----
+code=$(coap wkc.txt -m get "$CU/.well-known/core")
+expect_eq "GET /.well-known/core answers 2.05" 2.05 "$code"
+for r in crts:'"281 287"' sen:'"281 287"' sren:'"281 287"' skg:62 att:285; do
+    n=${r%%:*} ct=${r#*:}
+    check "discovery lists /est/$n with rt=\"ace.est.$n\" and ct=$ct" \
+        grep -qF "</est/$n>;ct=$ct;rt=\"ace.est.$n\"" wkc.txt
+done
+
+# ---- /crts ----
+base64 -d cacerts.p7b >https-cacerts.der
+code=$(coap crts.der -m get -A 281 "$CU/est/crts")
+expect_eq "GET /est/crts (Accept 281) answers 2.05" 2.05 "$code"
+check "it is Content-Format 281" grep -q 'Content-Format:281' coap.log
+check "the payload is the DER /cacerts gives over HTTPS" cmp crts.der https-cacerts.der
+check "openssl reads it as certs-only PKCS#7" \
+    bash -c "openssl pkcs7 -inform DER -in crts.der -print_certs | grep -q 'subject=CN = kipuka demo CA'"
+code=$(coap crts-default.der -m get "$CU/est/crts")
+expect_eq "GET /est/crts without Accept answers 281" "2.05 281" \
+    "$code $(grep -a -o 'Content-Format:[0-9]*' coap.log | tail -1 | cut -d: -f2)"
+code=$(coap crt.der -m get -A 287 "$CU/.well-known/est/crts")
+expect_eq "GET /.well-known/est/crts (Accept 287) answers 2.05" 2.05 "$code"
+check "it is Content-Format 287" grep -q 'Content-Format:287' coap.log
+check "the payload is the issuing CA certificate alone (DER)" \
+    bash -c "cmp <(openssl x509 -inform DER -in crt.der -outform PEM) <(openssl x509 -in '$SRV/ca/ca.pem')"
+code=$(coap lcrts.der -m get "$CU/est/iot-fleet/crts")
+expect_eq "GET /est/iot-fleet/crts (a configured label) answers 2.05" 2.05 "$code"
+code=$(coap lcrts.der -m get "$CU/.well-known/est/iot-fleet/crts")
+expect_eq "GET /.well-known/est/iot-fleet/crts answers 2.05" 2.05 "$code"
+
+# ---- /att ----
+curl -sf --cacert ca-chain.pem "$BASE/csrattrs" | base64 -d >https-att.der
+code=$(coap att.der -m get "$CU/est/att")
+expect_eq "GET /est/att answers 2.05" 2.05 "$code"
+check "it is Content-Format 285" grep -q 'Content-Format:285' coap.log
+check "the payload is the DER CsrAttrs /csrattrs gives over HTTPS" cmp att.der https-att.der
+
+# ---- DTLS cookie exchange: the first answer to a ClientHello is a
+# HelloVerifyRequest (handshake type 3), before the server keeps any state ----
+timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$CPORT" -msg </dev/null >dtls.msg 2>&1
+first=$(awk '/^<<< .*content_type=22/ { getline; print $1; exit }' dtls.msg)
+expect_eq "the server answers a ClientHello with a HelloVerifyRequest" 03 "$first"
+
+# ---- enrollment with a DTLS client certificate ----
+check "OTP enrollment over HTTPS of the device's first certificate" \
+    enroll_ok dev "/CN=coap-device.example.com" coap-device
+openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER -out sen.csr.der
+before=$(cert_count)
+code=$(coap sen.der -m post -t 286 -A 281 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "POST /est/sen with the DTLS client certificate answers 2.04" 2.04 "$code"
+check "it is Content-Format 281" grep -q 'Content-Format:281' coap.log
+openssl pkcs7 -inform DER -in sen.der -print_certs -out sen.pem 2>/dev/null
+check "the new certificate verifies" openssl verify -CAfile ca-chain.pem sen.pem
+check "it carries the CSR's key" \
+    bash -c "cmp <(openssl x509 -in sen.pem -noout -pubkey) <(openssl x509 -in dev.crt -noout -pubkey)"
+expect_eq "one certificate row written" $((before + 1)) "$(cert_count)"
+expect_eq "the row: label, subject, auth_method mtls" "default|CN=coap-device.example.com|mtls" \
+    "$(db "select label, subject, auth_method from certificates where serial = '$(cert_serial sen.pem)'")"
+check "the access log names the transport" \
+    grep -q 'transport="coaps".*path="/est/sen" op="simpleenroll" label="default" code="2.04"' \
+    "$T/server.log"
+code=$(coap sen287.der -m post -t 286 -A 287 -f sen.csr.der -c dev.crt -j dev.key \
+    "$CU/.well-known/est/sen")
+expect_eq "POST /.well-known/est/sen with Accept 287 answers 2.04" 2.04 "$code"
+check "the payload is the certificate alone (287)" \
+    bash -c "grep -q 'Content-Format:287' '$T/coap.log' &&
+             openssl x509 -inform DER -in sen287.der -noout -subject | grep -q coap-device"
+
+# ---- re-enrollment over DTLS, then the renewed certificate over HTTPS ----
+openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER -out sren.csr.der
+code=$(coap sren.der -m post -t 286 -f sren.csr.der -c sen.pem -j dev.key "$CU/est/sren")
+expect_eq "POST /est/sren with the certificate being renewed answers 2.04" 2.04 "$code"
+openssl pkcs7 -inform DER -in sren.der -print_certs -out sren.pem 2>/dev/null
+check "the renewed certificate verifies and is new" \
+    bash -c "openssl verify -CAfile ca-chain.pem sren.pem &&
+             [ \"\$(openssl x509 -in sren.pem -noout -serial)\" != \"\$(openssl x509 -in sen.pem -noout -serial)\" ]"
+expect_eq "the store has it as a simplereenroll" "simplereenroll|ok" \
+    "$(db "select event, outcome from audit order by id desc limit 1")"
+openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER | base64 >https.csr.b64
+code=$(post_csr https.csr.b64 "$BASE/simplereenroll" --cert sren.pem --key dev.key)
+expect_eq "the certificate renewed over CoAP re-enrolls over HTTPS (200)" 200 "$code"
+
+# ---- block-wise both ways (RFC 7959): an RSA-4096 CSR (1.1 KB) up in
+# Block1, /crts (458 bytes) down in Block2 ----
+make_csr big "/CN=coap-device.example.com" rsa:4096
+openssl req -in big.csr -outform DER -out big.csr.der
+for b in 16 64 256 1024; do
+    code=$(coap big$b.der -b "$b" -m post -t 286 -f big.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+    last=$(( ($(stat -c %s big.csr.der) - 1) / b ))
+    ok_blocks=no
+    grep -q "Block1:$last/_/$b" coap.log && ok_blocks=yes
+    expect_eq "block size $b: the CSR went up in $b-byte blocks (last #$last), 2.04" "2.04 yes" \
+        "$code $ok_blocks"
+    check "block size $b: the certificate is whole and carries the RSA-4096 key" \
+        bash -c "openssl pkcs7 -inform DER -in big$b.der -print_certs | openssl x509 -noout -text |
+                 grep -q 'Public-Key: (4096 bit)'"
+    code=$(coap crts$b.der -b "$b" -m get "$CU/est/crts")
+    if [ "$b" -lt 458 ]; then
+        last=$(( (458 - 1) / b ))
+        check "block size $b: /crts came down in $b-byte blocks (last #$last)" \
+            grep -q "Block2:$last/_/$b" coap.log
+    fi
+    check "block size $b: /crts arrives whole" cmp crts$b.der https-cacerts.der
+done
+
+# ---- refusals ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout self.key -out self.crt -days 30 -subj "/CN=coap-device.example.com" 2>/dev/null
+before=$(cert_count)
+code=$(coap r.txt -m post -t 286 -f sen.csr.der -c self.crt -j self.key "$CU/est/sen")
+expect_eq "an untrusted (self-signed) client certificate gets 4.01" 4.01 "$code"
+code=$(coap r.txt -m post -t 286 -f sen.csr.der "$CU/est/sen")
+expect_eq "no credentials at all get 4.01" 4.01 "$code"
+expect_no_new_cert "refused enrollments" "$before"
+code=$(coap r.txt -m get "$CU/est/no-such-label/crts")
+expect_eq "an unknown label gets 4.04" 4.04 "$code"
+code=$(coap r.txt -m post -t 286 -f sen.csr.der -c dev.crt -j dev.key \
+    "$CU/.well-known/est/no-such-label/sen")
+expect_eq "an unknown label on a POST gets 4.04" 4.04 "$code"
+code=$(coap r.txt -m get "$CU/est/fullcmc")
+expect_eq "an unknown resource gets 4.04" 4.04 "$code"
+code=$(coap r.txt -m post -t 286 -f sen.csr.der "$CU/est/crts")
+expect_eq "POST /est/crts gets 4.05" 4.05 "$code"
+code=$(coap r.txt -m get "$CU/est/sen")
+expect_eq "GET /est/sen gets 4.05" 4.05 "$code"
+code=$(coap r.txt -m put -t 286 -f sen.csr.der "$CU/est/sen")
+expect_eq "PUT /est/sen gets 4.05" 4.05 "$code"
+code=$(coap r.txt -m post -t 0 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "a CSR as Content-Format 0 gets 4.15" 4.15 "$code"
+code=$(coap r.txt -m post -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "a CSR without Content-Format gets 4.15" 4.15 "$code"
+code=$(coap r.txt -m get -A 286 "$CU/est/crts")
+expect_eq "an Accept /crts cannot produce gets 4.06" 4.06 "$code"
+expect_no_new_cert "refused requests" "$before"
+
+# ---- 100 clients at once ----
+mkdir -p many
+pids=
+for i in $(seq 1 100); do
+    timeout 60 coap-client-openssl -v 4 -R ca-chain.pem -m get -o "many/$i.der" "$CU/est/crts" \
+        >"many/$i.log" 2>&1 &
+    pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+n=0
+for i in $(seq 1 100); do
+    if cmp -s "many/$i.der" https-cacerts.der; then n=$((n + 1)); else
+        echo "# client $i:"; tail -3 "many/$i.log" | sed 's/^/#   /'; fi
+done
+expect_eq "100 concurrent DTLS clients all get /crts" 100 "$n"
+check "the server is still alive" kill -0 "$SERVER_PID"
+
+# ---- over server.max_body_bytes: 4.13 at the first block (reload applies it) ----
+cfg_set server max_body_bytes 1024
+check "SIGHUP reload" kp_reload
+before=$(cert_count)
+code=$(coap r.txt -b 64 -m post -t 286 -f big.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "an RSA-4096 CSR over max_body_bytes = 1024 gets 4.13" 4.13 "$code"
+check "the 4.13 carries Size1 = 1024" grep -q 'c:4.13.*Size1:1024' coap.log
+check "the client sent no second block" bash -c "! grep -q 'Block1:1/' '$T/coap.log'"
+expect_no_new_cert "oversize upload" "$before"
+code=$(coap small.der -m post -t 286 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "a small CSR still enrolls after the reload" 2.04 "$code"
