@@ -217,8 +217,8 @@ void bridge_handle(struct est_server *est, const struct bridge_request *req,
     er.peer_cert = req->cert;
     er.peer_chain = req->chain;
     /* no channel binding over DTLS: RFC 9148 defines none */
-    er.peer_verify = req->cert != NULL ? bridge_cert_verify(est, req->cert, req->chain)
-                                       : X509_V_ERR_UNSPECIFIED;
+    er.peer_verify =
+        req->cert != NULL ? bridge_cert_verify(est, req->cert, req->chain) : X509_V_ERR_UNSPECIFIED;
     er.peer_addr = req->peer_addr;
     er.id = req->id;
 

@@ -15,13 +15,13 @@
 #define COAP_CF_NONE (-1) /* option absent */
 #define COAP_CF_TEXT 0
 #define COAP_CF_LINK 40
-#define COAP_CF_MULTIPART 62     /* application/multipart-core */
-#define COAP_CF_SERVER_KEY 280   /* pkcs7-mime; smime-type=server-generated-key */
-#define COAP_CF_CERTS 281        /* pkcs7-mime; smime-type=certs-only */
-#define COAP_CF_PKCS8 284        /* application/pkcs8 */
-#define COAP_CF_CSRATTRS 285     /* application/csrattrs */
-#define COAP_CF_PKCS10 286       /* application/pkcs10 */
-#define COAP_CF_PKIX_CERT 287    /* application/pkix-cert */
+#define COAP_CF_MULTIPART 62   /* application/multipart-core */
+#define COAP_CF_SERVER_KEY 280 /* pkcs7-mime; smime-type=server-generated-key */
+#define COAP_CF_CERTS 281      /* pkcs7-mime; smime-type=certs-only */
+#define COAP_CF_PKCS8 284      /* application/pkcs8 */
+#define COAP_CF_CSRATTRS 285   /* application/csrattrs */
+#define COAP_CF_PKCS10 286     /* application/pkcs10 */
+#define COAP_CF_PKIX_CERT 287  /* application/pkix-cert */
 
 /* CoAP response codes, class << 5 | detail (RFC 7252 12.1.2). */
 #define COAP_CODE(c, d) (((c) << 5) | (d))
@@ -52,8 +52,8 @@ struct bridge_request {
     int accept;                       /* COAP_CF_NONE when absent */
     const unsigned char *body;        /* DER */
     size_t body_len;
-    X509 *cert;              /* DTLS client certificate, NULL when none */
-    STACK_OF(X509) * chain;  /* as sent, leaf excluded, may be NULL */
+    X509 *cert;               /* DTLS client certificate, NULL when none */
+    STACK_OF(X509) * chain;   /* as sent, leaf excluded, may be NULL */
     const char *psk_identity; /* the identity the DTLS handshake accepted, NULL: none */
     const char *peer_addr;
     uint64_t id;

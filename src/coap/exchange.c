@@ -79,8 +79,8 @@ static void request_path(const struct map_input *in, char *dst, size_t cap)
 
 static const char *method_name(int m)
 {
-    static const char *const names[] = {"EMPTY", "GET", "POST", "PUT", "DELETE", "FETCH", "PATCH",
-                                        "iPATCH"};
+    static const char *const names[] = {"EMPTY",  "GET",   "POST",  "PUT",
+                                        "DELETE", "FETCH", "PATCH", "iPATCH"};
     return m >= 0 && m < (int)(sizeof(names) / sizeof(names[0])) ? names[m] : "OTHER";
 }
 
@@ -91,8 +91,8 @@ static void exchange_log(const struct exchange_note *n, const struct bridge_answ
     double ms = ms_since(n->t0);
     const char *op = n->op != NULL ? n->op->log_name : "none";
     const char *label = n->op == NULL || ans->err == KP_ERR_UNKNOWN_LABEL ? ""
-                        : n->label[0] != '\0'                               ? n->label
-                                                                            : "default";
+                        : n->label[0] != '\0'                             ? n->label
+                                                                          : "default";
     char code[24], subj[160];
 
     /* the HTTP status of the same outcome: one set of series for both */
@@ -325,8 +325,7 @@ static void peer_name(coap_session_t *session, char *buf, size_t cap)
 }
 
 static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
-                        const coap_pdu_t *request, const coap_string_t *query,
-                        coap_pdu_t *response)
+                        const coap_pdu_t *request, const coap_string_t *query, coap_pdu_t *response)
 {
     struct coap_server *cs = coap_resource_get_userdata(resource);
     coap_bin_const_t token = coap_pdu_get_token(request);
@@ -447,10 +446,9 @@ write:
 
 void coap_exchange_attach(coap_resource_t *r, struct coap_server *cs)
 {
-    static const coap_request_t methods[] = {COAP_REQUEST_GET,   COAP_REQUEST_POST,
-                                             COAP_REQUEST_PUT,   COAP_REQUEST_DELETE,
-                                             COAP_REQUEST_FETCH, COAP_REQUEST_PATCH,
-                                             COAP_REQUEST_IPATCH};
+    static const coap_request_t methods[] = {
+        COAP_REQUEST_GET,   COAP_REQUEST_POST,  COAP_REQUEST_PUT,   COAP_REQUEST_DELETE,
+        COAP_REQUEST_FETCH, COAP_REQUEST_PATCH, COAP_REQUEST_IPATCH};
 
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         coap_register_request_handler(r, methods[i], exchange_cb);

@@ -44,19 +44,19 @@ struct coap_job {
 
 struct coap_server {
     pthread_mutex_t lock;
-    struct coap_gen *cur;                /* lock */
-    struct coap_job *done, *done_tail;   /* answered on the pool, lock */
-    struct work_pool *pool;              /* borrowed */
-    coap_context_t *ctx;                 /* the CoAP thread's, once it runs */
+    struct coap_gen *cur;              /* lock */
+    struct coap_job *done, *done_tail; /* answered on the pool, lock */
+    struct work_pool *pool;            /* borrowed */
+    coap_context_t *ctx;               /* the CoAP thread's, once it runs */
     pthread_t thread;
     bool started;
-    int wake;                            /* eventfd: answers ready, or stop */
+    int wake; /* eventfd: answers ready, or stop */
     atomic_bool stopping;
-    size_t jobs;                         /* on the pool; CoAP thread */
+    size_t jobs; /* on the pool; CoAP thread */
     int port;
     atomic_uint_fast64_t next_id;
-    unsigned char psk_default[32];       /* random: nobody knows it */
-    unsigned char psk_key[64];           /* the last looked up, for libcoap */
+    unsigned char psk_default[32]; /* random: nobody knows it */
+    unsigned char psk_key[64];     /* the last looked up, for libcoap */
     coap_bin_const_t psk_out;
 };
 

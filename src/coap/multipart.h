@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct multipart_part {
-    int content_format; /* 0..65535 */
+    int content_format;        /* 0..65535 */
     const unsigned char *data; /* borrowed */
     size_t len;
 };

@@ -228,15 +228,17 @@ static void resources_add(struct coap_server *cs, coap_context_t *ctx)
         const struct bridge_op *op = bridge_op_at(i);
         char *path = xasprintf("est/%s", op->short_name);
         /* libcoap keeps the string (RELEASE_URI frees it) */
-        coap_resource_t *r = coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
-                                                COAP_RESOURCE_FLAGS_RELEASE_URI);
+        coap_resource_t *r =
+            coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
+                               COAP_RESOURCE_FLAGS_RELEASE_URI);
         char ct[32];
 
         free(path);
         if (r == NULL)
             coap_die("coap_resource_init");
         snprintf(ct, sizeof(ct), strchr(op->ct, ' ') != NULL ? "\"%s\"" : "%s", op->ct);
-        coap_add_attr(r, coap_make_str_const("rt"), rt_quoted(op->rt), COAP_ATTR_FLAGS_RELEASE_VALUE);
+        coap_add_attr(r, coap_make_str_const("rt"), rt_quoted(op->rt),
+                      COAP_ATTR_FLAGS_RELEASE_VALUE);
         coap_add_attr(r, coap_make_str_const("ct"),
                       coap_new_str_const((const uint8_t *)ct, strlen(ct)),
                       COAP_ATTR_FLAGS_RELEASE_VALUE);
@@ -409,8 +411,7 @@ int coap_server_port(const struct coap_server *cs)
     return cs->port;
 }
 
-void coap_server_reload(struct coap_server *cs, const struct kp_config *cfg,
-                        struct est_server *est)
+void coap_server_reload(struct coap_server *cs, const struct kp_config *cfg, struct est_server *est)
 {
     struct coap_gen *g = gen_new(cfg, est), *old;
 

@@ -60,7 +60,7 @@ enum kp_err pkcs7_first_cert(const unsigned char *der, size_t len, unsigned char
     enum kp_err rc = KP_ERR_INTERNAL;
     const unsigned char *p = der;
     PKCS7 *p7 = NULL;
-    STACK_OF(X509) *certs;
+    STACK_OF(X509) * certs;
     unsigned char *buf = NULL;
     int n;
 

@@ -23,7 +23,8 @@ static void check_mapped(const struct map_input *in, const struct bridge_request
     char *want, *got;
     size_t off = 0, total = 1;
 
-    FUZZ_CHECK(r->op != NULL && bridge_op_find(r->op->short_name, strlen(r->op->short_name)) == r->op);
+    FUZZ_CHECK(r->op != NULL &&
+               bridge_op_find(r->op->short_name, strlen(r->op->short_name)) == r->op);
     FUZZ_CHECK(len <= BRIDGE_LABEL_MAX && strspn(r->label, label_chars) == len);
     FUZZ_CHECK(in->method == (r->op->post ? MAP_METHOD_POST : MAP_METHOD_GET));
     FUZZ_CHECK(!r->op->post || r->content_format == COAP_CF_PKCS10);
@@ -52,8 +53,8 @@ static void check_mapped(const struct map_input *in, const struct bridge_request
 
 static void check_multipart(const uint8_t *data, size_t size)
 {
-    struct multipart_part p[2] = {{284, data, size / 2}, {size % 65536, data + size / 2,
-                                                           size - size / 2}};
+    struct multipart_part p[2] = {{284, data, size / 2},
+                                  {size % 65536, data + size / 2, size - size / 2}};
     unsigned char *out = NULL;
     size_t len = 0;
 
