@@ -196,3 +196,59 @@ check "the client sent no second block" bash -c "! grep -q 'Block1:1/' '$T/coap.
 expect_no_new_cert "oversize upload" "$before"
 code=$(coap small.der -m post -t 286 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
 expect_eq "a small CSR still enrolls after the reload" 2.04 "$code"
+
+# ---- /skg (RFC 9148 5.8): multipart-core with the key (284), then the
+# certificate (281); est.serverkeygen switched on by a reload ----
+# mp_split FILE PREFIX: a 4-item multipart-core (RFC 8710) into PREFIX.1.der
+# and PREFIX.2.der; prints the two Content-Formats
+mp_split() {
+    local f=$1 p=$2 hex pos=1 out= i b ai n v
+    hex=$(od -An -tx1 -v "$f" | tr -d ' \n')
+    [ "${hex:0:2}" = 84 ] || return 1
+    for i in 1 2 3 4; do
+        b=$((16#${hex:pos*2:2}))
+        ai=$((b & 31))
+        pos=$((pos + 1))
+        case $ai in 24) n=1 ;; 25) n=2 ;; 26) n=4 ;; *) n=0 ;; esac
+        if [ "$n" = 0 ]; then v=$ai; else
+            v=$((16#${hex:pos*2:n*2}))
+            pos=$((pos + n))
+        fi
+        if [ $((i % 2)) = 1 ]; then out="$out${out:+ }$v"; else
+            tail -c +$((pos + 1)) "$f" | head -c "$v" >"$p.$((i / 2)).der"
+            pos=$((pos + v))
+        fi
+    done
+    echo "$out"
+}
+check "enable est.serverkeygen" cfg_add est serverkeygen true
+check "SIGHUP reload" kp_reload
+code=$(coap skg.cbor -m post -t 286 -A 62 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/skg")
+expect_eq "POST /est/skg answers 2.04 with Content-Format 62" "2.04 62" \
+    "$code $(grep -a -o 'Content-Format:[0-9]*' coap.log | tail -1 | cut -d: -f2)"
+expect_eq "multipart-core: the key as 284, then the certificate as 281" "284 281" \
+    "$(mp_split skg.cbor skg)"
+openssl pkcs7 -inform DER -in skg.2.der -print_certs -out skg.pem 2>/dev/null
+check "the certificate verifies and is for the generated key" \
+    bash -c "openssl verify -CAfile ca-chain.pem skg.pem &&
+             cmp <(openssl pkey -inform DER -in skg.1.der -pubout) <(openssl x509 -in skg.pem -noout -pubkey)"
+code=$(coap r.txt -m post -t 286 -A 281 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/skg")
+expect_eq "an Accept other than 62 on /skg gets 4.06" 4.06 "$code"
+
+# ---- held for manual approval: 5.03 with Max-Age (RFC 9148 5.7) ----
+check "approval = \"manual\" on the default label" cfg_add label.default approval '"manual"'
+check "est.retry_after = 17" cfg_set est retry_after 17
+check "SIGHUP reload" kp_reload
+openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER -out held.csr.der
+before=$(cert_count)
+code=$(coap r.txt -m post -t 286 -f held.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "an enrollment on a manual label answers 5.03" 5.03 "$code"
+check "with Max-Age 17 (est.retry_after)" grep -q 'c:5.03.*Max-Age:17' coap.log
+expect_no_new_cert "held request" "$before"
+id=$(db "select max(id) from pending_requests")
+check "kipuka request approve ID" "$KIPUKA" request approve "$id" -c "$CFG"
+code=$(coap held.der -m post -t 286 -f held.csr.der -c dev.crt -j dev.key "$CU/est/sen")
+expect_eq "the same request after approval answers 2.04" 2.04 "$code"
+check "with the certificate" \
+    bash -c "openssl pkcs7 -inform DER -in held.der -print_certs | openssl x509 -noout -subject |
+             grep -q coap-device"
