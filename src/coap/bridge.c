@@ -53,6 +53,11 @@ static enum est_op bridge_est_op(const struct bridge_op *op)
     return EST_OP__MAX;
 }
 
+void bridge_est_free(struct est_server *est)
+{
+    est_server_free(est);
+}
+
 bool bridge_label_known(const struct est_server *est, const char *label)
 {
     return est_server_label_index(est, label[0] != '\0' ? label : "default") >= 0;

@@ -74,6 +74,9 @@ struct bridge_answer {
 struct est_server;
 struct trust_anchors;
 
+/* Free an EST core the transport owned (est_server_free). Accepts NULL. */
+void bridge_est_free(struct est_server *est);
+
 /* Whether est serves this label ("" is the default label). */
 bool bridge_label_known(const struct est_server *est, const char *label);
 

@@ -28,7 +28,6 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "core/xalloc.h"
-#include "est/est.h"
 
 /* Longest wait in the loop: a bound on how late a missed wake-up is seen. */
 #define COAP_LOOP_MAX_MS 1000
@@ -82,7 +81,7 @@ void coap_gen_release(struct coap_server *cs, struct coap_gen *g)
     last = --g->refs == 0;
     pthread_mutex_unlock(&cs->lock);
     if (last) {
-        est_server_free(g->est);
+        bridge_est_free(g->est);
         free(g);
     }
 }
