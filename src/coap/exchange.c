@@ -40,6 +40,7 @@ struct exchange_note {
     const struct bridge_op *op; /* NULL when not routed */
     const char *label;
     const struct timespec *t0;
+    bool core; /* the answer came from the EST core, not from this file */
 };
 
 static double ms_since(const struct timespec *t0)
@@ -98,7 +99,8 @@ static void exchange_log(const struct exchange_note *n, const struct bridge_answ
     /* the HTTP status of the same outcome: one set of series for both */
     metrics_request(op, label, kp_err_http_status(ans->err), ms / 1000.0,
                     n->op != NULL && n->op->enrolls);
-    if (ans->err == KP_ERR_UNAVAILABLE || ans->err == KP_ERR_STORE)
+    metrics_coaps_request();
+    if (n->core && (ans->err == KP_ERR_UNAVAILABLE || ans->err == KP_ERR_STORE))
         metrics_store_error();
     if (!log_enabled(LOG_INFO))
         return;
@@ -304,7 +306,7 @@ static void exchange_answer_job(coap_resource_t *resource, coap_session_t *sessi
                                 const coap_pdu_t *request, const coap_string_t *query,
                                 coap_pdu_t *response, coap_async_t *async, struct coap_job *j)
 {
-    struct exchange_note n = {j->peer, j->path, j->method, j->req.op, j->req.label, &j->t0};
+    struct exchange_note n = {j->peer, j->path, j->method, j->req.op, j->req.label, &j->t0, true};
 
     coap_async_set_app_data(async, NULL);
     answer_write(resource, session, request, query, response, &j->ans, 0);
@@ -338,7 +340,7 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
     struct coap_job *j;
     char peer[80], path[160];
     const char *why = NULL;
-    bool not_acceptable = false, more = false, routed = false;
+    bool not_acceptable = false, more = false, routed = false, core = false;
     long size1 = 0;
     int code = 0;
     enum kp_err rc;
@@ -376,7 +378,13 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
     if (!req.op->post) {
         /* /crts and /att answer from memory, here */
         bridge_handle(g->est, &req, &ans);
+        core = true;
         goto write;
+    }
+    if (cs->jobs >= cs->max_jobs) {
+        rc = KP_ERR_UNAVAILABLE;
+        why = "too many requests in progress, retry later";
+        goto answer;
     }
     rc = upload_block(session, request, g->max_body, &more, &code, &why);
     if (rc == KP_ERR_TOO_LARGE)
@@ -430,6 +438,8 @@ answer:
     else if (rc == KP_ERR_MEDIA_TYPE)
         why = "Content-Format must be 286 (application/pkcs10)";
     bridge_answer_error(&ans, rc, why);
+    if (rc == KP_ERR_UNAVAILABLE)
+        ans.max_age = 1; /* RFC 7252 5.9.3.4: when to try again */
     if (code != 0)
         ans.code = code;
     else if (not_acceptable)
@@ -437,7 +447,8 @@ answer:
 write:
     answer_write(resource, session, request, query, response, &ans, size1);
     {
-        struct exchange_note n = {peer, path, in.method, routed ? req.op : NULL, req.label, &t0};
+        struct exchange_note n = {peer,      path, in.method, routed ? req.op : NULL,
+                                  req.label, &t0,  core};
         exchange_log(&n, &ans, req.id);
     }
     bridge_answer_cleanup(&ans);

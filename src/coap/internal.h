@@ -52,7 +52,8 @@ struct coap_server {
     bool started;
     int wake; /* eventfd: answers ready, or stop */
     atomic_bool stopping;
-    size_t jobs; /* on the pool; CoAP thread */
+    size_t jobs;     /* on the pool; CoAP thread */
+    size_t max_jobs; /* past it, POSTs get 5.03 */
     int port;
     atomic_uint_fast64_t next_id;
     unsigned char psk_default[32]; /* random: nobody knows it */

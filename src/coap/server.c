@@ -356,6 +356,8 @@ enum kp_err coap_server_start(const struct kp_config *cfg, struct est_server *es
     pthread_mutex_init(&cs->lock, NULL);
     cs->wake = -1;
     cs->pool = pool;
+    /* a client may send many POSTs on one session: they wait on the pool */
+    cs->max_jobs = (size_t)cfg->coap_max_sessions;
     cs->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (cs->wake < 0) {
         *errmsg = xasprintf("coap: eventfd: %s", strerror(errno));

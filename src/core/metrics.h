@@ -17,6 +17,9 @@
 void metrics_request(const char *op, const char *label, int status, double seconds,
                      bool enrollment);
 void metrics_otp_failure(void);
+/* One request answered over EST-coaps (it is counted by metrics_request
+ * too): kipuka_coaps_requests_total. */
+void metrics_coaps_request(void);
 void metrics_store_error(void);
 
 /* Append the exposition text (version 0.0.4) to a malloc'd string; the

@@ -100,6 +100,14 @@ check "the payload is the certificate alone (287)" \
     bash -c "grep -q 'Content-Format:287' '$T/coap.log' &&
              openssl x509 -inform DER -in sen287.der -noout -subject | grep -q coap-device"
 
+curl -s --cacert ca-chain.pem -H "Authorization: Bearer $(cat "$SRV/admin.token")" \
+    -o metrics.txt "${BASE%/.well-known/est}/metrics"
+check "/metrics counts the enrollments of both transports in one series (OTP, then 2 over coaps)" \
+    grep -q '^kipuka_requests_total{op="simpleenroll",label="default",status="200"} 3$' metrics.txt
+# /.well-known/core is libcoap's own; 3 + 2 /crts, /att and 2 /sen are ours
+check "/metrics counts the 8 requests answered over coaps" \
+    grep -q '^kipuka_coaps_requests_total 8$' metrics.txt
+
 # ---- re-enrollment over DTLS, then the renewed certificate over HTTPS ----
 openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER -out sren.csr.der
 code=$(coap sren.der -m post -t 286 -f sren.csr.der -c sen.pem -j dev.key "$CU/est/sren")
