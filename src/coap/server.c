@@ -325,6 +325,19 @@ static enum kp_err endpoint_add(struct coap_server *cs, const char *host, long p
         *errmsg = xasprintf("coap: cannot resolve %s: %s", host, gai_strerror(rc));
         return KP_ERR_CONFIG;
     }
+    /* libcoap binds with SO_REUSEADDR, which on UDP lets a second server
+     * share the port and take half its datagrams: refuse a port in use. */
+    if (port != 0) {
+        int probe = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && bind(probe, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE) {
+            close(probe);
+            freeaddrinfo(res);
+            *errmsg = xasprintf("coap: UDP %s:%ld is in use", host, port);
+            return KP_ERR_CONFIG;
+        }
+        if (probe >= 0)
+            close(probe);
+    }
     coap_address_init(&addr);
     addr.size = res->ai_addrlen;
     memcpy(&addr.addr, res->ai_addr, res->ai_addrlen);

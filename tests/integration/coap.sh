@@ -175,6 +175,15 @@ code=$(coap r.txt -m get -A 286 "$CU/est/crts")
 expect_eq "an Accept /crts cannot produce gets 4.06" 4.06 "$code"
 expect_no_new_cert "refused requests" "$before"
 
+# ---- a second server on the same UDP port refuses to start (libcoap binds
+# with SO_REUSEADDR, which would let it take half the datagrams) ----
+awk -v p="$CPORT" '/^\[/ { c = ($0 == "[coap]") } c && $1 == "port" { $0 = "port = " p } { print }' \
+    "$CFG" >"$SRV/second.toml"
+timeout 20 "$KIPUKA" serve -c "$SRV/second.toml" >second.out 2>second.err
+rc=$?
+expect_eq "a second server on the coaps port exits 1, saying why" "1 yes" \
+    "$rc $(grep -q "UDP 127.0.0.1:$CPORT is in use" second.err && echo yes)"
+
 # ---- 100 clients at once ----
 mkdir -p many
 pids=
