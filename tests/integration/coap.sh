@@ -2,7 +2,8 @@
 # discovery, /crts in 281 and 287, /att, enrollment and re-enrollment with a
 # DTLS client certificate (and across transports), block sizes 16..1024
 # both ways, 4.13 at the first block of an oversize upload, untrusted
-# certificate, unknown label, wrong method, Content-Format and Accept, the
+# (with Size1, and block by block without it: tests/tools/coapblocks.c),
+# untrusted certificate, unknown label, wrong method, Content-Format and Accept, the
 # HelloVerifyRequest cookie, 100 clients at once.
 # coap-client exits 0 on failure: every check reads the code and payload.
 kp_init --label iot-fleet
@@ -210,6 +211,10 @@ code=$(coap r.txt -b 64 -m post -t 286 -f big.csr.der -c dev.crt -j dev.key "$CU
 expect_eq "an RSA-4096 CSR over max_body_bytes = 1024 gets 4.13" 4.13 "$code"
 check "the 4.13 carries Size1 = 1024" grep -q 'c:4.13.*Size1:1024' coap.log
 check "the client sent no second block" bash -c "! grep -q 'Block1:1/' '$T/coap.log'"
+# a device that sends no Size1: the blocks are counted as they come
+"$COAPBLOCKS" 127.0.0.1 "$CPORT" est/sen big.csr.der 2 dev.crt dev.key >blocks.txt 2>&1
+expect_eq "without Size1, 64-byte blocks: 2.31 for the 16 within 1024 bytes, 4.13 at the 17th" \
+    "16 4.13" "$(grep -c '^2\.31$' blocks.txt) $(tail -1 blocks.txt)"
 expect_no_new_cert "oversize upload" "$before"
 code=$(coap small.der -m post -t 286 -f sen.csr.der -c dev.crt -j dev.key "$CU/est/sen")
 expect_eq "a small CSR still enrolls after the reload" 2.04 "$code"
