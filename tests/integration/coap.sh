@@ -1,10 +1,10 @@
 # EST-coaps (RFC 9148) over DTLS 1.2, driven with coap-client-openssl:
 # discovery, /crts in 281 and 287, /att, enrollment and re-enrollment with a
 # DTLS client certificate (and across transports), block sizes 16..1024
-# both ways, 4.13 at the first block of an oversize upload, untrusted
-# (with Size1, and block by block without it: tests/tools/coapblocks.c),
-# untrusted certificate, unknown label, wrong method, Content-Format and Accept, the
-# HelloVerifyRequest cookie, 100 clients at once.
+# both ways, 4.13 at the first block of an oversize upload (with Size1, and
+# block by block without it: tests/tools/coapblocks.c), untrusted
+# certificate, unknown label, wrong method, Content-Format and Accept, the
+# HelloVerifyRequest cookie, 100 clients at once, /skg, a held request.
 # coap-client exits 0 on failure: every check reads the code and payload.
 kp_init --label iot-fleet
 # [server] max_body_bytes is read by the reload test below
