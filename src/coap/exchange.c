@@ -299,6 +299,47 @@ static void job_credentials(struct coap_job *j, coap_session_t *session)
     j->req.psk_identity = j->psk_identity;
 }
 
+/* The last block is in: hand the request to the pool (taking g and the
+ * session's upload) and register the separate response it will fill. */
+static enum kp_err job_start(struct coap_server *cs, struct coap_gen *g, coap_session_t *session,
+                             const coap_pdu_t *request, const struct bridge_request *req,
+                             const struct map_input *in, const char *peer, const char *path,
+                             const struct timespec *t0)
+{
+    struct upload *u = coap_session_get_app_data(session);
+    coap_bin_const_t token = coap_pdu_get_token(request);
+    struct coap_job *j = xcalloc(1, sizeof(*j));
+    coap_async_t *async;
+
+    j->cs = cs;
+    j->g = g; /* steal */
+    j->session = coap_session_reference(session);
+    j->token_len = token.length < sizeof(j->token) ? token.length : sizeof(j->token);
+    memcpy(j->token, token.s, j->token_len);
+    j->req = *req;
+    j->body = u->buf; /* steal */
+    j->req.body = u->buf;
+    j->req.body_len = u->len;
+    u->buf = NULL;
+    u->len = 0;
+    snprintf(j->peer, sizeof(j->peer), "%s", peer);
+    j->req.peer_addr = j->peer;
+    snprintf(j->path, sizeof(j->path), "%s", path);
+    j->method = in->method;
+    j->t0 = *t0;
+    job_credentials(j, session);
+    async = coap_register_async(session, request, 0);
+    if (async == NULL) {
+        j->g = NULL; /* the caller still releases it */
+        job_free(j);
+        return KP_ERR_INTERNAL;
+    }
+    coap_async_set_app_data(async, j);
+    cs->jobs++;
+    pool_submit(cs->pool, coap_exchange_run, j);
+    return KP_OK;
+}
+
 /* ---- the handler ---- */
 
 /* The separate response of a job the pool finished. */
@@ -398,38 +439,9 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
         return;
     }
 
-    j = xcalloc(1, sizeof(*j));
-    j->cs = cs;
-    j->g = g;
-    g = NULL; /* steal */
-    j->session = coap_session_reference(session);
-    j->token_len = token.length < sizeof(j->token) ? token.length : sizeof(j->token);
-    memcpy(j->token, token.s, j->token_len);
-    j->req = req;
-    {
-        struct upload *u = coap_session_get_app_data(session);
-        j->body = u->buf; /* steal */
-        j->req.body = u->buf;
-        j->req.body_len = u->len;
-        u->buf = NULL;
-        u->len = 0;
-    }
-    snprintf(j->peer, sizeof(j->peer), "%s", peer);
-    j->req.peer_addr = j->peer;
-    snprintf(j->path, sizeof(j->path), "%s", path);
-    j->method = in.method;
-    j->t0 = t0;
-    job_credentials(j, session);
-    async = coap_register_async(session, request, 0);
-    if (async == NULL) {
-        j->req.peer_addr = NULL;
-        job_free(j);
-        rc = KP_ERR_INTERNAL;
+    rc = job_start(cs, g, session, request, &req, &in, peer, path, &t0);
+    if (rc != KP_OK)
         goto answer;
-    }
-    coap_async_set_app_data(async, j);
-    cs->jobs++;
-    pool_submit(cs->pool, coap_exchange_run, j);
     return; /* libcoap acknowledges; the answer comes separately */
 
 answer:
