@@ -34,10 +34,23 @@
 
 static pthread_once_t coap_once = PTHREAD_ONCE_INIT;
 
+/* libcoap's own lines would go to stdout, where the readiness line is:
+ * into our log instead, errors only (a client's failed handshake is a
+ * warning there, and would let anyone fill the log). */
+static void coap_log_line(coap_log_t level, const char *message)
+{
+    size_t n = strlen(message);
+
+    (void)level;
+    while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
+        n--;
+    log_error("coap: libcoap: %.*s", (int)n, message);
+}
+
 static void coap_global_init(void)
 {
     coap_startup();
-    /* libcoap's own lines go to stdout otherwise: keep only its errors */
+    coap_set_log_handler(coap_log_line);
     coap_set_log_level(KP_COAP_LOG_ERR);
     coap_dtls_set_log_level(KP_COAP_LOG_ERR);
 }
