@@ -40,6 +40,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "proc.h"
+
 #define LG_MAX_CLIENTS 100000
 #define LG_MAX_THREADS 64
 #define LG_MAX_PIDS 16
@@ -176,85 +178,6 @@ static void sleep_until(uint64_t t)
     struct timespec ts = {.tv_sec = (time_t)(t / NS), .tv_nsec = (long)(t % NS)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
-}
-
-/* ---- server process figures ---- */
-
-/* utime+stime in seconds of all pids, from /proc/PID/stat fields 14 and 15. */
-static double proc_cpu_seconds(const struct lg_opts *o)
-{
-    double total = 0;
-    long tck = sysconf(_SC_CLK_TCK);
-
-    for (int i = 0; i < o->npids; i++) {
-        char path[64], line[1024];
-        unsigned long ut = 0, st = 0;
-        FILE *f;
-        char *p;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)o->pids[i]);
-        f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-        fclose(f);
-        /* after the command name: state, then fields 4..13, then utime stime */
-        if (p != NULL &&
-            sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            total += (double)(ut + st) / (double)tck;
-    }
-    return total;
-}
-
-/* A "Name:  N kB" line of /proc/PID/status, added up over all pids. */
-static long proc_status_kb(const struct lg_opts *o, const char *name)
-{
-    long total = 0;
-    size_t nlen = strlen(name);
-
-    for (int i = 0; i < o->npids; i++) {
-        char path[64], line[256];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)o->pids[i]);
-        f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, name, nlen) == 0 && line[nlen] == ':') {
-                total += strtol(line + nlen + 1, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    return total;
-}
-
-/* Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-static double machine_busy_seconds(void)
-{
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    int n = 0;
-
-    if (f != NULL) {
-        n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]);
-        fclose(f);
-    }
-    if (n != 8)
-        return 0;
-    /* user nice system [idle iowait] irq softirq steal */
-    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- requests ---- */
@@ -996,7 +919,7 @@ int main(int argc, char **argv)
         /* the window is the whole hold, so every response counts */
         t_warm = t0;
         t_stop = t_drain = t0 + (uint64_t)(o.seconds * (double)NS);
-        rss_before = proc_status_kb(&o, "VmRSS");
+        rss_before = proc_status_kb(o.pids, o.npids, "VmRSS");
     } else {
         t_warm = t0 + (uint64_t)(o.warmup * (double)NS);
         t_stop = t_warm + (uint64_t)(o.seconds * (double)NS);
@@ -1011,18 +934,18 @@ int main(int argc, char **argv)
         while (atomic_load(&lg_idle_done) < (size_t)o.threads && now_ns() < t_stop)
             sleep_until(now_ns() + NS / 20);
         sleep_until(now_ns() + LG_SETTLE_SECONDS * NS);
-        rss_after = proc_status_kb(&o, "VmRSS");
+        rss_after = proc_status_kb(o.pids, o.npids, "VmRSS");
         atomic_store(&lg_stop_idle, true);
     } else {
         sleep_until(t_warm);
-        cpu0 = proc_cpu_seconds(&o);
+        cpu0 = proc_cpu_seconds(o.pids, o.npids);
         self0 = self_cpu_seconds();
         mach0 = machine_busy_seconds();
         sleep_until(t_stop);
-        cpu1 = proc_cpu_seconds(&o);
+        cpu1 = proc_cpu_seconds(o.pids, o.npids);
         self1 = self_cpu_seconds();
         mach1 = machine_busy_seconds();
-        rss_after = proc_status_kb(&o, "VmRSS");
+        rss_after = proc_status_kb(o.pids, o.npids, "VmRSS");
     }
     for (int i = 0; i < o.threads; i++)
         pthread_join(loops[i].th, NULL);
@@ -1043,7 +966,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.mode == LG_IDLE) {
-        long hwm = proc_status_kb(&o, "VmHWM");
+        long hwm = proc_status_kb(o.pids, o.npids, "VmHWM");
         double per = ready ? (double)(rss_after - rss_before) * 1024.0 / (double)ready : 0;
         printf("mode=idle conns=%d open=%zu failed=%zu dropped=%zu rss_before_kb=%ld "
                "rss_after_kb=%ld bytes_per_conn=%.0f srv_hwm_kb=%ld\n",
@@ -1072,7 +995,7 @@ int main(int argc, char **argv)
            "lg_cpu_pct=%.1f other_cpu_pct=%.1f srv_rss_kb=%ld srv_hwm_kb=%ld\n",
            reconnects, srv_cpu, 100.0 * srv_cpu / o.seconds, ok ? srv_cpu * 1e6 / (double)ok : 0.0,
            100.0 * self_cpu / o.seconds, 100.0 * (other > 0 ? other : 0) / o.seconds, rss_after,
-           proc_status_kb(&o, "VmHWM"));
+           proc_status_kb(o.pids, o.npids, "VmHWM"));
     free(all);
     return 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # `make bench`: enrollment throughput, latency, CPU and memory of a real
-# `kipuka serve` on loopback, next to the crypto-only bound (openssl speed) and
-# nginx serving the same /cacerts bytes, all measured in this run. Prints a
-# table and appends it to bench/RESULTS.md. Method: bench/README.md.
+# `kipuka serve` on loopback, over HTTPS and EST-coaps (when the build has it),
+# next to the crypto-only bound (openssl speed) and nginx serving the same
+# /cacerts bytes, all measured in this run. Prints a table and appends it to
+# bench/RESULTS.md. Method: bench/README.md.
 #
 # Environment: BENCH_SECONDS (10) per scenario, BENCH_IDLE_CONNS (10000),
 # BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS (taskset lists; default: first half of
@@ -14,10 +15,12 @@ cd "$(dirname "$0")/.."
 
 BIN=./build/kipuka
 LG=./build/bench-loadgen
+CLG=./build/bench-coaploadgen
 DUR=${BENCH_SECONDS:-10}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 RESULTS=${BENCH_RESULTS-bench/RESULTS.md}
 EST=/.well-known/est
+COAP_EST=/est # RFC 9148 short paths (/est/sen, /est/crts)
 WAIT_TRIES=100 # x 0.1 s for a server to come up or go away
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -69,6 +72,10 @@ MAX_CONNS=$((IDLE_CONNS + 1000))
 cc -std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
     -Werror -o "$LG" bench/loadgen.c $(pkg-config --cflags --libs openssl) -lpthread ||
     die "cannot build the load generator"
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+    -Werror -o "$CLG" bench/coaploadgen.c $(pkg-config --cflags --libs libcoap-3-openssl openssl) \
+    -lpthread || die "cannot build the EST-coaps load generator (libcoap3-dev)"
 if ! command -v nginx >/dev/null; then
     log "installing nginx-light (the reference server)"
     sudo=""
@@ -119,7 +126,7 @@ deploy() { # NAME CA-KEY: init, bench config, 64 multi-use OTPs
     "$BIN" init --dir "$dir" --port 0 --ca-key "$2" >/dev/null 2>&1 || die "kipuka init failed"
     # inserted, not replaced: the generated file has no such keys and
     # duplicates are refused
-    sed -i -e "s/^port = 0\$/port = 0\nthreads = $THREADS\nmax_connections = $MAX_CONNS\nidle_timeout = 600/" \
+    sed -i -e "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = $THREADS\nmax_connections = $MAX_CONNS\nidle_timeout = 600/" \
         -e 's/^level = "info"$/level = "warn"/' "$cfg"
     grep -q "^threads = $THREADS\$" "$cfg" && grep -q '^level = "warn"$' "$cfg" ||
         die "unexpected kipuka.toml layout in $cfg"
@@ -127,22 +134,59 @@ deploy() { # NAME CA-KEY: init, bench config, 64 multi-use OTPs
         >"$dir/otps" 2>/dev/null || die "kipuka otp create failed"
 }
 
-KPID="" PORT=""
-kipuka_start() { # NAME: serve pinned to the server CPUs, wait for readiness
-    local dir=$W/$1 i
+# EST-coaps on the same deployment, in a config of its own
+# (kipuka-coap.toml): a build without the transport refuses its keys, and the
+# HTTPS figures are then taken with kipuka.toml alone.
+coap_config() { # NAME: [coap] on a free UDP port, a PSK "bench" on the default label
+    local dir=$W/$1 cfg=$W/$1/kipuka-coap.toml
+    (umask 077 && printf 'bench default %s\n' "$(openssl rand -hex 32)" >"$dir/coap-psk")
+    cp "$dir/kipuka.toml" "$cfg"
+    if grep -q '^\[coap\]$' "$cfg"; then
+        sed -i -e '/^\[coap\]$/,/^\[/{/^enabled = /d;/^port = /d;/^psk_file = /d}' \
+            -e 's/^\[coap\]$/[coap]\nenabled = true\nport = 0\npsk_file = "coap-psk"/' "$cfg"
+    else
+        printf '\n[coap]\nenabled = true\nport = 0\npsk_file = "coap-psk"\n' >>"$cfg"
+    fi
+    sed -i -e '/^\[label\.default\]$/,/^\[/{/^allow_psk = /d}' \
+        -e 's/^\[label\.default\]$/[label.default]\nallow_psk = true/' "$cfg"
+    grep -q '^allow_psk = true$' "$cfg" || die "unexpected kipuka.toml layout in $cfg"
+}
+
+KPID="" PORT="" CPORT=""
+kipuka_launch() { # NAME [CONFIG]: serve pinned to the server CPUs; 1 if it exits first
+    local dir=$W/$1 cfg=${2:-kipuka.toml} i
     : >"$dir/serve.out"
     # taskset execs, so $! is the server itself (a function would add a subshell)
-    taskset -c "$SERVER_CPUS" "$BIN" serve -c "$dir/kipuka.toml" >"$dir/serve.out" \
+    taskset -c "$SERVER_CPUS" "$BIN" serve -c "$dir/$cfg" >"$dir/serve.out" \
         2>>"$dir/serve.err" &
     KPID=$!
     PIDS+=("$KPID")
     for ((i = 0; i < WAIT_TRIES; i++)); do
-        grep -q '^kipuka: listening on' "$dir/serve.out" && break
-        kill -0 "$KPID" 2>/dev/null || die "kipuka serve exited: $(tail -3 "$dir/serve.err")"
+        grep -q '^kipuka: listening on https:' "$dir/serve.out" && break
+        if ! kill -0 "$KPID" 2>/dev/null; then
+            wait "$KPID" 2>/dev/null || true
+            forget_pid "$KPID"
+            KPID=""
+            return 1
+        fi
         sleep 0.1
     done
     PORT=$(sed -n 's|^kipuka: listening on https://[^/]*:\([0-9]*\)/.*|\1|p' "$dir/serve.out")
     [ -n "$PORT" ] || die "kipuka serve did not come up"
+}
+kipuka_start() { # NAME: as kipuka_launch, or die
+    kipuka_launch "$1" || die "kipuka serve exited: $(tail -3 "$W/$1/serve.err")"
+}
+coap_port() { # NAME: the EST-coaps port, printed after the HTTPS line; 1 if none
+    local dir=$W/$1 i
+    CPORT=""
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        CPORT=$(sed -n 's|^kipuka: listening on coaps://.*:\([0-9]*\)/$|\1|p' "$dir/serve.out")
+        [ -n "$CPORT" ] && return 0
+        kill -0 "$KPID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
 }
 forget_pid() {
     local p keep=()
@@ -216,6 +260,18 @@ T_MTLS_EC=$(calc "$T_OTP_EC + 2 / $P256_VERIFY")
 T_OTP_RSA=$(calc "$T_TLS + 1 / $P256_VERIFY + 1 / $RSA_SIGN")
 
 # ---- runs ----
+run_clg() { # OUT MODE ARGS...: the EST-coaps load generator; a failure is logged, not fatal
+    local out=$1
+    shift
+    on_client "$CLG" "$@" --threads "$CLIENT_THREADS" --seconds "$DUR" >"$W/$out" 2>"$W/$out.err" ||
+        {
+            log "EST-coaps load generator failed: $(tail -3 "$W/$out.err")"
+            rm -f "$W/$out"
+            return 0
+        }
+    [ -s "$W/$out.err" ] && sed 's/^/  /' "$W/$out.err" | head -6 >&2
+    return 0
+}
 run_lg() { # OUT MODE ARGS...: one load generator run on the client CPUs
     local out=$1
     shift
@@ -227,13 +283,25 @@ run_lg() { # OUT MODE ARGS...: one load generator run on the client CPUs
 
 deploy ec ec:P-256
 deploy rsa rsa:2048
+coap_config ec
 
 log "kipuka (P-256 CA): simpleenroll with OTP, simplereenroll with mTLS, cacerts"
-kipuka_start ec
+COAP_MISSING=""
+if kipuka_launch ec kipuka-coap.toml && coap_port ec; then
+    log "EST-coaps on UDP port $CPORT"
+else
+    # the last line the server wrote says why (an unknown key: no transport yet)
+    COAP_MISSING=$(tail -1 "$W/ec/serve.err" 2>/dev/null || true)
+    [ -n "$COAP_MISSING" ] || COAP_MISSING="no coaps:// line"
+    log "EST-coaps: not available in this build${COAP_MISSING:+ ($COAP_MISSING)}"
+    [ -z "$KPID" ] || kipuka_stop
+    kipuka_start ec
+fi
 KRSS_START=$(rss_kb "$KPID")
-# the mTLS client: a certificate enrolled with an OTP, then renewed over and over
+# the mTLS client: a certificate enrolled with an OTP, then renewed over and over;
+# an OTP certifies its entity only (docs/otp-identity.md), so every CSR names it
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/client.key" \
-    -subj /CN=bench-client -outform DER -out "$W/client.csr" 2>/dev/null
+    -subj /CN=bench -outform DER -out "$W/client.csr" 2>/dev/null
 base64 -w0 "$W/client.csr" >"$W/client.csr.b64"
 curl -sf --cacert "$W/ec/ca/ca.pem" -u "bench:$(head -1 "$W/ec/otps")" \
     -H 'Content-Type: application/pkcs10' --data-binary @"$W/client.csr.b64" \
@@ -248,12 +316,24 @@ chmod 644 "$W/www/cacerts"
 KARGS=(--port "$PORT" --cafile "$W/ec/ca/ca.pem" --pid "$KPID")
 for c in 8 64; do
     run_lg "otp_ec_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
-        --otp-file "$W/ec/otps" --entity bench
+        --otp-file "$W/ec/otps" --entity bench --cn bench
     run_lg "mtls_ec_$c" enroll "${KARGS[@]}" --path "$EST/simplereenroll" --clients "$c" \
-        --cert "$W/client.pem" --key "$W/client.key" --cn bench-client
+        --cert "$W/client.pem" --key "$W/client.key" --cn bench
 done
 run_lg cacerts_kipuka get "${KARGS[@]}" --path "$EST/cacerts" --clients 64 --keepalive
 KHWM=$(hwm_kb "$KPID")
+if [ -n "$CPORT" ]; then
+    log "kipuka (P-256 CA): EST-coaps simpleenroll with a DTLS PSK, cacerts"
+    # a PSK certifies its identity: the CSR names it (docs/coap.md)
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/coap.key" \
+        -subj /CN=bench -outform DER -out "$W/coap.csr" 2>/dev/null
+    CARGS=(--port "$CPORT" --identity bench --psk-file "$W/ec/coap-psk" --pid "$KPID")
+    for c in 8 64; do
+        run_clg "coap_enroll_$c" enroll "${CARGS[@]}" --path "$COAP_EST/sen" --csr "$W/coap.csr" \
+            --clients "$c"
+    done
+    run_clg coap_cacerts get "${CARGS[@]}" --path "$COAP_EST/crts" --clients 64
+fi
 kipuka_stop
 
 log "kipuka (RSA-2048 CA): simpleenroll with OTP"
@@ -261,7 +341,7 @@ kipuka_start rsa
 KARGS=(--port "$PORT" --cafile "$W/rsa/ca/ca.pem" --pid "$KPID")
 for c in 8 64; do
     run_lg "otp_rsa_$c" enroll "${KARGS[@]}" --path "$EST/simpleenroll" --clients "$c" \
-        --otp-file "$W/rsa/otps" --entity bench
+        --otp-file "$W/rsa/otps" --entity bench --cn bench
 done
 KHWM_RSA=$(hwm_kb "$KPID")
 kipuka_stop
@@ -289,24 +369,58 @@ f1() { calc "sprintf(\"%.1f\", $1)"; }
 fmt_ratio() { [ -n "$2" ] && [ "$(calc "($2 > 0)")" = 1 ] && calc "sprintf(\"%.2fx\", $1 / $2)" || echo "-"; }
 met() { [ "$(calc "($1) ? 1 : 0")" = 1 ] && echo "met" || echo "NOT met"; }
 
-report() {
-    local name c f ref refname bound eps srv
-    echo "kipuka $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "server on CPUs $SERVER_CPUS ($THREADS thread(s)); load generator on CPUs $CLIENT_CPUS" \
-        "($CLIENT_THREADS thread(s)); ${DUR} s per scenario after 1 s warm-up; TLS 1.3, X25519"
-    echo
-    printf '| %-34s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' scenario clients \
-        'req/s' 'p50 ms' 'p90 ms' 'p99 ms' errors reference ratio
-    printf '|%s|\n' "------------------------------------|---------|-----------|---------|---------|---------|--------|--------------------------------|--------"
-    for row in "otp_ec_8 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+# EST-coaps PSK enrollment, server side: the DTLS 1.2 handshake has no
+# signature and no certificate; with an ECDHE-PSK suite (what libcoap's
+# OpenSSL back end negotiates by default) it has one X25519 exchange, with a
+# plain PSK suite no public-key operation at all. Empty if the group is not X25519.
+coap_kv() { # KEY: from the first EST-coaps enrollment run that gave figures
+    local f
+    for f in coap_enroll_8 coap_enroll_64; do
+        [ -s "$W/$f" ] && {
+            kv "$W/$f" "$1"
+            return
+        }
+    done
+    return 0
+}
+coap_bound() {
+    case $(coap_kv kx) in
+    X25519) calc "2 / $X25519 + 1 / $P256_VERIFY + 1 / $P256_SIGN" ;;
+    none) calc "1 / $P256_VERIFY + 1 / $P256_SIGN" ;;
+    esac
+}
+
+rows() { # FILE NAME BOUND, one a line: the scenarios in report order
+    local tc=${T_COAP:--}
+    printf '%s\n' "otp_ec_8 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
         "otp_ec_64 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
+        "coap_enroll_8 simpleenroll,_EST-coaps_PSK,_new_DTLS_session $tc" \
+        "coap_enroll_64 simpleenroll,_EST-coaps_PSK,_new_DTLS_session $tc" \
         "mtls_ec_8 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
         "mtls_ec_64 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
         "otp_rsa_8 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
         "otp_rsa_64 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
         "cacerts_kipuka cacerts_keep-alive,_kipuka -" \
-        "cacerts_nginx cacerts_keep-alive,_nginx -"; do
-        read -r f name bound <<<"$row"
+        "coap_cacerts cacerts_EST-coaps,_kept_session -" \
+        "cacerts_nginx cacerts_keep-alive,_nginx -"
+}
+
+report() {
+    local name c f ref refname bound eps srv
+    echo "kipuka $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "server on CPUs $SERVER_CPUS ($THREADS thread(s)); load generator on CPUs $CLIENT_CPUS" \
+        "($CLIENT_THREADS thread(s)); ${DUR} s per scenario after 1 s warm-up; TLS 1.3, X25519"
+    if [ -n "$(coap_kv cipher)" ]; then
+        echo "EST-coaps: DTLS 1.2, PSK identity bench, $(coap_kv cipher)" \
+            "(key exchange: $(coap_kv kx)), each enrollment on a new DTLS session"
+    elif [ -n "$COAP_MISSING" ]; then
+        echo "EST-coaps: not available in this build"
+    fi
+    echo
+    printf '| %-45s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' scenario clients \
+        'req/s' 'p50 ms' 'p90 ms' 'p99 ms' errors reference ratio
+    printf '|%s|\n' "-----------------------------------------------|---------|-----------|---------|---------|---------|--------|--------------------------------|--------"
+    while read -r f name bound; do
         [ -s "$W/$f" ] || continue
         if [ "$bound" != - ]; then
             eps=$(calc "$SERVER_CORES / $bound")
@@ -315,29 +429,24 @@ report() {
         elif [ "$f" = cacerts_kipuka ] && [ -s "$W/cacerts_nginx" ]; then
             ref=$(kv "$W/cacerts_nginx" rps)
             refname="$ref nginx"
+        elif [ "$f" = coap_cacerts ]; then
+            ref=$(kv "$W/cacerts_kipuka" rps)
+            refname="$ref kipuka HTTPS"
         else
             ref="" refname="-"
         fi
-        printf '| %-34s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' "${name//_/ }" \
+        printf '| %-45s | %7s | %9s | %7s | %7s | %7s | %6s | %-30s | %6s |\n' "${name//_/ }" \
             "$(kv "$W/$f" clients)" "$(kv "$W/$f" rps)" "$(kv "$W/$f" p50_ms)" \
             "$(kv "$W/$f" p90_ms)" "$(kv "$W/$f" p99_ms)" "$(kv "$W/$f" errors)" "$refname" \
             "$(fmt_ratio "$(kv "$W/$f" rps)" "$ref")"
-    done
+    done < <(rows)
     echo
     echo "Server CPU (utime+stime from /proc/PID/stat over the window) per request:"
     echo
-    printf '| %-34s | %7s | %8s | %12s | %14s | %6s | %8s | %8s |\n' scenario clients 'srv CPU' \
+    printf '| %-45s | %7s | %8s | %12s | %14s | %6s | %8s | %8s |\n' scenario clients 'srv CPU' \
         'CPU/req us' 'reference us' ratio 'lg CPU' 'other'
-    printf '|%s|\n' "------------------------------------|---------|----------|--------------|----------------|--------|----------|---------"
-    for row in "otp_ec_8 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
-        "otp_ec_64 simpleenroll,_OTP,_P-256_CA $T_OTP_EC" \
-        "mtls_ec_8 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
-        "mtls_ec_64 simplereenroll,_mTLS,_P-256_CA $T_MTLS_EC" \
-        "otp_rsa_8 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
-        "otp_rsa_64 simpleenroll,_OTP,_RSA-2048_CA $T_OTP_RSA" \
-        "cacerts_kipuka cacerts_keep-alive,_kipuka -" \
-        "cacerts_nginx cacerts_keep-alive,_nginx -"; do
-        read -r f name bound <<<"$row"
+    printf '|%s|\n' "-----------------------------------------------|---------|----------|--------------|----------------|--------|----------|---------"
+    while read -r f name bound; do
         [ -s "$W/$f" ] || continue
         if [ "$bound" != - ]; then
             ref=$(f1 "$bound * 1e6")
@@ -345,14 +454,17 @@ report() {
         elif [ "$f" = cacerts_kipuka ] && [ -s "$W/cacerts_nginx" ]; then
             ref=$(kv "$W/cacerts_nginx" srv_cpu_us_per_req)
             refname="$ref nginx"
+        elif [ "$f" = coap_cacerts ]; then
+            ref=$(kv "$W/cacerts_kipuka" srv_cpu_us_per_req)
+            refname="$ref HTTPS"
         else
             ref="" refname="-"
         fi
         srv=$(kv "$W/$f" srv_cpu_us_per_req)
-        printf '| %-34s | %7s | %7s%% | %12s | %14s | %6s | %7s%% | %7s%% |\n' "${name//_/ }" \
+        printf '| %-45s | %7s | %7s%% | %12s | %14s | %6s | %7s%% | %7s%% |\n' "${name//_/ }" \
             "$(kv "$W/$f" clients)" "$(kv "$W/$f" srv_cpu_pct)" "$srv" "$refname" \
             "$(fmt_ratio "$srv" "$ref")" "$(kv "$W/$f" lg_cpu_pct)" "$(kv "$W/$f" other_cpu_pct)"
-    done
+    done < <(rows)
     echo
     echo "srv CPU: server CPU time / wall time (100% = one core busy); lg CPU: the load"
     echo "generator's; other: the rest of the machine meanwhile (other processes, interrupts)."
@@ -368,7 +480,22 @@ report() {
         "= $(f1 "$T_MTLS_EC * 1e6") us = $(f1 "1 / $T_MTLS_EC") enrollments/s/core"
     echo "  OTP, RSA-2048 CA  = handshake + 1 P-256 verify (CSR) + 1 RSA-2048 sign (certificate)" \
         "= $(f1 "$T_OTP_RSA * 1e6") us = $(f1 "1 / $T_OTP_RSA") enrollments/s/core"
-    echo "  Not counted: hashing, AES-GCM records, HMAC of the OTP, the store."
+    if [ -n "$(coap_kv cipher)" ]; then
+        local cipher kx
+        cipher=$(coap_kv cipher)
+        kx=$(coap_kv kx)
+        echo "  EST-coaps, PSK    = DTLS 1.2 PSK handshake ($cipher: no signature, no certificate;"
+        case $kx in
+        X25519) echo "                      its ECDHE part = 2 X25519)" ;;
+        none) echo "                      no public-key operation)" ;;
+        *) echo "                      key exchange $kx, not measured here: no bound)" ;;
+        esac
+        if [ -n "$T_COAP" ]; then
+            echo "                      + 1 P-256 verify (CSR) + 1 P-256 sign (certificate)" \
+                "= $(f1 "$T_COAP * 1e6") us = $(f1 "1 / $T_COAP") enrollments/s/core"
+        fi
+    fi
+    echo "  Not counted: hashing, AES-GCM/ChaCha20 records, HMAC of the OTP, the store."
     echo
     local kidle nidle kper nper kopen nopen
     kidle=$W/idle_kipuka nidle=$W/idle_nginx
@@ -407,6 +534,7 @@ report() {
         "$(met "$p99 < 50")"
 }
 
+T_COAP=$(coap_bound)
 report >"$W/report"
 cat "$W/report"
 if [ -n "$RESULTS" ]; then

@@ -56,6 +56,21 @@ bool admin_owns(const struct admin_server *a, const char *path)
 
 /* ---- answers ---- */
 
+static void admin_response_body_free(struct admin_response *resp)
+{
+    if (resp->body != NULL && resp->body_secret)
+        OPENSSL_cleanse(resp->body, resp->body_len);
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->body_secret = false;
+}
+
+void admin_response_cleanup(struct admin_response *resp)
+{
+    admin_response_body_free(resp);
+}
+
 void admin_json(struct admin_call *x, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -66,9 +81,9 @@ void admin_json(struct admin_call *x, int status, json_t *body)
         status = 500;
         text = xstrdup("{\"error\":\"internal_error\",\"message\":\"internal error\"}");
     }
-    free(x->resp->body);
+    admin_response_body_free(x->resp);
     x->resp->status = status;
-    x->resp->err = status < 400 ? KP_OK : KP_ERR_BAD_REQUEST;
+    x->resp->est_error = false;
     x->resp->content_type = "application/json";
     x->resp->body_len = strlen(text);
     x->resp->body = xmalloc(x->resp->body_len + 2);
@@ -91,8 +106,10 @@ void admin_error(struct admin_call *x, int status, const char *code, const char 
 {
     if (x->est_style) {
         /* text/plain, or JSON when Accept asks for it, as every EST error */
-        est_response_error(x->resp, admin_err_by_code(code), x->req->accept,
-                           status >= 500 ? NULL : message);
+        admin_response_body_free(x->resp);
+        x->resp->est_error = true;
+        x->resp->err = admin_err_by_code(code);
+        snprintf(x->resp->detail, sizeof(x->resp->detail), "%s", status >= 500 ? "" : message);
         x->resp->status = status;
         return;
     }
@@ -337,7 +354,7 @@ static bool authenticate(struct admin_call *x, char *who, size_t cap)
 }
 
 void admin_handle(struct admin_server *a, const struct admin_request *req,
-                  struct est_response *resp)
+                  struct admin_response *resp)
 {
     struct admin_call x = {.a = a, .req = req, .resp = resp};
     char who[EST_SUBJECT_MAX] = "";

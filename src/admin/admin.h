@@ -1,7 +1,7 @@
 /* The operator's side of a running kipuka, transport-neutral like est/:
  * the JSON admin API under /admin, Prometheus metrics at /metrics and the
- * CRLs at CRL_PATH/LABEL.crl. Answers with an est_response so the HTTP
- * transport writes it like any other. */
+ * CRLs at CRL_PATH/LABEL.crl. An HTTP-only API: it answers with HTTP
+ * statuses in an admin_response, which the HTTP transport writes. */
 #ifndef KP_ADMIN_H
 #define KP_ADMIN_H
 
@@ -19,11 +19,29 @@ struct admin_request {
     const unsigned char *body;
     size_t body_len;
     const char *authorization;
-    const char *accept;          /* Accept header, NULL when absent: error style of the CRLs */
     X509 *peer_cert;             /* NULL when none */
     STACK_OF(X509) * peer_chain; /* as sent by the client, may be NULL */
     long peer_verify;            /* X509_V_OK when peer_cert chains to admin.client_ca */
     const char *peer_addr;
+};
+
+/* The answer to one admin request. */
+struct admin_response {
+    int status;
+    const char *content_type; /* static */
+    char *body;               /* owned */
+    size_t body_len;
+    bool body_secret;             /* key material: wiped when released */
+    const char *www_authenticate; /* static, NULL: none */
+    const char *allow;            /* static: a 405's Allow, NULL: none */
+    long retry_after;             /* > 0: Retry-After */
+    char auth_subject[EST_SUBJECT_MAX];
+    /* The CRLs are public, next to EST: they refuse as EST does, so the
+     * transport writes err and detail ("": the table's text) as it writes
+     * EST errors, with status. */
+    bool est_error;
+    enum kp_err err;
+    char detail[256];
 };
 
 struct admin_server;
@@ -39,6 +57,7 @@ bool admin_owns(const struct admin_server *a, const char *path);
 
 /* Answer one request. Blocks on the store: call off the event loop. */
 void admin_handle(struct admin_server *a, const struct admin_request *req,
-                  struct est_response *resp);
+                  struct admin_response *resp);
+void admin_response_cleanup(struct admin_response *resp);
 
 #endif

@@ -334,7 +334,7 @@ void admin_serve_crl(struct admin_call *x, const char *file)
     if (rc == KP_OK) {
         struct crl_cached *cc = &x->a->crls[x->a->crl_owner[i]];
         x->resp->status = 200;
-        x->resp->err = KP_OK;
+        x->resp->est_error = false;
         x->resp->content_type = "application/pkix-crl";
         x->resp->body = xmalloc(cc->der_len + 1);
         memcpy(x->resp->body, cc->der, cc->der_len);

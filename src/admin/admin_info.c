@@ -190,7 +190,7 @@ void admin_serve_metrics(struct admin_call *x)
     free(gauges);
     free(x->resp->body);
     x->resp->status = 200;
-    x->resp->err = KP_OK;
+    x->resp->est_error = false;
     x->resp->content_type = "text/plain; version=0.0.4";
     x->resp->body = text;
     x->resp->body_len = len;

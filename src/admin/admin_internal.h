@@ -32,7 +32,7 @@ struct admin_server {
 struct admin_call {
     struct admin_server *a;
     const struct admin_request *req;
-    struct est_response *resp;
+    struct admin_response *resp;
     const char *who; /* authenticated admin, for audit events */
     bool est_style;  /* a public resource (the CRLs): errors as EST answers them */
 };

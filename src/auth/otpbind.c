@@ -279,7 +279,7 @@ static bool of_entity(const unsigned char *v, size_t n, const char *entity)
 }
 
 /* Every CN is the entity or a name under it, and there is at least one. */
-static const char *check_subject_entity(const X509_NAME *subject, const char *entity)
+static const char *check_subject_entity(const X509_NAME *subject, const char *entity, bool psk)
 {
     int ncn = 0;
 
@@ -296,21 +296,27 @@ static const char *check_subject_entity(const X509_NAME *subject, const char *en
         ok = ulen > 0 && of_entity(u, (size_t)ulen, entity);
         OPENSSL_free(u);
         if (!ok)
-            return "CSR CN is neither the OTP's entity id nor a DNS name under it";
+            return psk ? "CSR CN is neither the PSK identity nor a DNS name under it"
+                       : "CSR CN is neither the OTP's entity id nor a DNS name under it";
     }
-    return ncn > 0 ? NULL : "CSR subject has no CN (the label's otp_subject is \"entity\")";
+    if (ncn > 0)
+        return NULL;
+    return psk ? "CSR subject has no CN (a PSK certifies its identity)"
+               : "CSR subject has no CN (the label's otp_subject is \"entity\")";
 }
 
 /* Every SAN is a dNSName that is the entity or a name under it. */
-static const char *check_sans_entity(const GENERAL_NAMES *sans, const char *entity)
+static const char *check_sans_entity(const GENERAL_NAMES *sans, const char *entity, bool psk)
 {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
         if (gn->type != GEN_DNS)
-            return "CSR has a non-DNS subjectAltName (the label's otp_subject is \"entity\")";
+            return psk ? "CSR has a non-DNS subjectAltName (a PSK certifies its identity)"
+                       : "CSR has a non-DNS subjectAltName (the label's otp_subject is \"entity\")";
         if (!of_entity(ASN1_STRING_get0_data(gn->d.dNSName),
                        (size_t)ASN1_STRING_length(gn->d.dNSName), entity))
-            return "CSR dNSName is neither the OTP's entity id nor a DNS name under it";
+            return psk ? "CSR dNSName is neither the PSK identity nor a DNS name under it"
+                       : "CSR dNSName is neither the OTP's entity id nor a DNS name under it";
     }
     return NULL;
 }
@@ -362,12 +368,12 @@ enum kp_err otpbind_check(const struct otpbind_rules *r, const X509_NAME *subjec
             w = "CSR subject differs from the subject bound to the OTP";
         X509_NAME_free(bound);
     } else if (r->entity_rule) {
-        w = check_subject_entity(subject, r->entity);
+        w = check_subject_entity(subject, r->entity, r->psk);
     }
     if (w == NULL && r->sans != NULL)
         w = check_sans_bound(sans, r->sans);
     else if (w == NULL && r->entity_rule)
-        w = check_sans_entity(sans, r->entity);
+        w = check_sans_entity(sans, r->entity, r->psk);
     if (w == NULL)
         return KP_OK;
     *why = w;

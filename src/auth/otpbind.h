@@ -32,13 +32,14 @@ const char *otpbind_subject_parse(const char *dn, char **canon);
  * returned. Else the reason. */
 const char *otpbind_sans_parse(const char *const *sans, size_t n, char **canon);
 
-/* One OTP-authenticated request's rules. Strings borrowed. */
+/* One OTP- or PSK-authenticated request's rules. Strings borrowed. */
 struct otpbind_rules {
     const char *entity;          /* the OTP's entity id */
     bool entity_rule;            /* label otp_subject = "entity" */
     const char *subject;         /* canonical DN bound to the OTP, NULL: none */
     const char *sans;            /* canonical SANs bound to the OTP, NULL: none */
     const X509_NAME *ca_subject; /* the issuing CA's subject: never certified */
+    bool psk;                    /* a DTLS PSK identity as entity: refusals say so */
 };
 
 /* KP_OK when a CSR with this subject and these SANs (NULL: none) may be

@@ -1,10 +1,7 @@
 #include "cli/cli.h"
 
-#include <event2/event.h>
-#include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +9,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "http/server.h"
+#include "store/store.h"
 
 static const char usage[] =
     "usage: kipuka <command> [options]\n"
@@ -33,11 +32,11 @@ static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    int pq = PQlibVersion(); /* major * 10000 + minor since PostgreSQL 10 */
+    char store[96];
 
-    printf("kipuka %s (%s, libevent %s, SQLite %s, libpq %d.%d)\n", KIPUKA_VERSION,
-           OpenSSL_version(OPENSSL_VERSION), event_get_version(), sqlite3_libversion(), pq / 10000,
-           pq % 10000);
+    store_library_versions(store, sizeof(store));
+    printf("kipuka %s (%s, libevent %s, %s)\n", KIPUKA_VERSION, OpenSSL_version(OPENSSL_VERSION),
+           http_library_version(), store);
     return 0;
 }
 

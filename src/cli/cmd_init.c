@@ -293,7 +293,8 @@ static const char config_head[] =
     "enabled = true\n"
     "port = %ld\n";
 
-static char *init_label_section(const char *name, const char *chain)
+/* The default label also takes DTLS PSKs, once coap.psk_file lists some. */
+static char *init_label_section(const char *name, const char *chain, bool psk)
 {
     return xasprintf("\n"
                      "[label.%s]\n"
@@ -306,10 +307,14 @@ static char *init_label_section(const char *name, const char *chain)
                      "allow_otp = true\n"
                      "otp_subject = \"entity\"\n"
                      "allow_mtls = true\n"
+                     "%s"
                      "channel_binding = \"optional\"\n"
                      "mtls_subject_match = true\n"
                      "reenroll_allow_change = false\n",
-                     name, chain ? chain : "");
+                     name, chain ? chain : "",
+                     psk ? "# DTLS pre-shared keys of coap.psk_file (docs/coap.md)\n"
+                           "allow_psk = true\n"
+                         : "");
 }
 
 /* A bearer token for the admin API: written to DIR/admin.token (0600) and
@@ -358,7 +363,7 @@ static enum kp_err init_config(const struct init_opts *o, const char *chain, con
     enum kp_err rc;
 
     for (size_t i = 0; i <= o->nlabels; i++) {
-        char *section = init_label_section(i == 0 ? "default" : o->labels[i - 1], chain);
+        char *section = init_label_section(i == 0 ? "default" : o->labels[i - 1], chain, i == 0);
         char *joined = xasprintf("%s%s", text, section);
         free(text);
         free(section);

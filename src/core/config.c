@@ -128,6 +128,7 @@ static const struct cfg_row config_rows[] = {
     {"est", "serverkeygen", T_BOOL, C(est_serverkeygen), 0, 0, "false", NULL},
     {"store", "url", T_STRING, C(store_url), 0, 0, "sqlite:kipuka.db", check_store_url},
     {"store", "pool_size", T_INT, C(store_pool_size), 1, 1000, "4", NULL},
+    {"coap", "psk_file", T_PATH, C(coap_psk_file), 0, 0, "", NULL},
     {"otp", "key_file", T_PATH, C(otp_key_file), 0, 0, "otp.key", check_not_empty},
     {"otp", "default_ttl", T_DURATION, C(otp_default_ttl), 60, 366 * 86400, "24h", NULL},
     {"otp", "default_uses", T_INT, C(otp_default_uses), 1, 1000000, "1", NULL},
@@ -158,6 +159,7 @@ static const struct cfg_row label_rows[] = {
     {"label", "eku", T_EKUS, L(ekus), 0, 0, "clientAuth", NULL},
     {"label", "allow_otp", T_BOOL, L(allow_otp), 0, 0, "true", NULL},
     {"label", "otp_subject", T_STRING, L(otp_subject), 0, 0, "entity", check_otp_subject},
+    {"label", "allow_psk", T_BOOL, L(allow_psk), 0, 0, "false", NULL},
     {"label", "allow_mtls", T_BOOL, L(allow_mtls), 0, 0, "true", NULL},
     {"label", "channel_binding", T_CBPOLICY, L(channel_binding), 0, 0, "optional", NULL},
     {"label", "mtls_subject_match", T_BOOL, L(mtls_subject_match), 0, 0, "true", NULL},
@@ -630,6 +632,7 @@ enum kp_err config_load(const char *path, struct kp_config **out, char **errmsg)
     config_resolve(&cfg->tls_client_ca, cfg->dir);
     config_resolve(&cfg->admin_client_ca, cfg->dir);
     config_resolve(&cfg->otp_key_file, cfg->dir);
+    config_resolve(&cfg->coap_psk_file, cfg->dir);
     for (size_t i = 0; i < cfg->nlabels; i++) {
         config_resolve(&cfg->labels[i].ca_cert, cfg->dir);
         config_resolve(&cfg->labels[i].ca_chain, cfg->dir);

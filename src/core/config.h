@@ -30,6 +30,7 @@ struct label_cfg {
     unsigned ekus;          /* bitmask of 1u << enum eku */
     bool allow_otp;
     char *otp_subject; /* "entity": an OTP certifies only its entity's names; "any" */
+    bool allow_psk;    /* DTLS pre-shared keys of coap.psk_file may enroll here */
     bool allow_mtls;
     enum cb_policy channel_binding;
     bool mtls_subject_match;    /* mTLS simpleenroll: CSR subject and SANs == client cert's */
@@ -76,6 +77,8 @@ struct kp_config {
 
     char *store_url;
     long store_pool_size; /* database connections per process (PostgreSQL) */
+
+    char *coap_psk_file; /* DTLS PSK credentials (docs/coap.md), "": none */
 
     char *otp_key_file; /* HMAC key under which OTPs are hashed */
     long otp_default_ttl;

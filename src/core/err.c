@@ -39,3 +39,8 @@ const char *kp_err_message(enum kp_err e)
 {
     return err_row_get(e)->msg;
 }
+
+int kp_err_is_server(enum kp_err e)
+{
+    return kp_err_http_status(e) >= 500;
+}

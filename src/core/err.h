@@ -47,5 +47,7 @@ int kp_err_http_status(enum kp_err e);
 int kp_err_coap_code(enum kp_err e);
 /* Default human-readable message. */
 const char *kp_err_message(enum kp_err e);
+/* The server's fault (HTTP 5xx, CoAP 5.xx): the client is told nothing more. */
+int kp_err_is_server(enum kp_err e);
 
 #endif

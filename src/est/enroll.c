@@ -1,7 +1,7 @@
 /* RFC 7030 4.2 simpleenroll / simplereenroll and 4.4 serverkeygen: one
  * pipeline. Authenticate, check the CSR (proof of possession 3.4, identity
  * linking 3.5), hold it for an operator when the label wants manual approval
- * (4.2.3, 202 + Retry-After), apply the label's profile, sign, commit, and
+ * (4.2.3: held, with a time to come back), apply the label's profile, sign, commit, and
  * only then answer. */
 #include <ctype.h>
 #include <openssl/crypto.h>
@@ -9,11 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/basic.h"
 #include "auth/chanbind.h"
 #include "auth/otpbind.h"
 #include "ca/profile.h"
-#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est_internal.h"
@@ -26,12 +24,14 @@
 
 /* Who the client proved to be. */
 struct enroll_auth {
-    const char *method; /* "otp" or "mtls" */
+    const char *method; /* "otp", "mtls" or "psk" once authenticated */
+    const char *tried;  /* the method tried, even when it failed: for metrics */
     char *who;          /* entity id or certificate subject (owned) */
     int64_t otp_id;     /* > 0 for OTP */
     bool otp_spent;     /* the OTP is used up: valid only for the pending request that took it */
     /* the OTP's row (owned), for what it may certify */
     struct store_otp *otp;
+    const struct psk_entry *psk; /* borrowed from the server's table, for a PSK */
 };
 
 /* One attempt, its outcome and why: feeds the audit row and the log line. */
@@ -48,7 +48,7 @@ struct enroll_ctx {
     bool audited;                     /* the store already wrote this attempt's audit row */
     char why_buf[256];                /* for a why that carries a number or names */
     struct store_pending *pending;    /* the earlier request this one repeats, if any */
-    unsigned char *csr_der;           /* the request as received */
+    const unsigned char *csr_der;     /* the request as received (borrowed) */
     size_t csr_der_len;
     char csr_sha256[65];
     char fingerprint[CSR_FINGERPRINT_HEX]; /* key, subject, SANs: what a retry repeats */
@@ -97,16 +97,17 @@ static enum kp_err enroll_rate_check(struct enroll_ctx *x, const char *key)
 static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
 {
     enum kp_err rc = KP_ERR_UNAUTHORIZED;
-    char *user = NULL, *pass = NULL;
+    const char *user = x->req->cred.user, *pass = x->req->cred.password;
     unsigned char hash[STORE_OTP_HASH_LEN];
     char *entity_key = x->entity_key;
     struct store_otp *otp = NULL;
 
+    x->auth.tried = "otp";
     if (!x->l->cfg->allow_otp) {
         x->why = "OTP authentication is not allowed for this label";
         goto out;
     }
-    if (basic_parse(x->req->authorization, &user, &pass) != KP_OK) {
+    if (x->req->cred.password_malformed || user == NULL || pass == NULL) {
         x->why = "malformed Basic credentials";
         goto out;
     }
@@ -156,14 +157,12 @@ static enum kp_err enroll_auth_otp(struct enroll_ctx *x)
 out:
     if (rc == KP_ERR_UNAUTHORIZED && entity_key[0] != '\0')
         ratelimit_fail(x->srv->auth_failures, entity_key, x->srv->cfg->auth_fail_limit, time(NULL));
-    if (pass)
-        OPENSSL_clear_free(pass, strlen(pass));
-    free(user);
+    OPENSSL_cleanse(hash, sizeof(hash));
     store_otp_free(otp);
     return rc;
 }
 
-/* The client certificate must chain to tls.client_ca (peer_verify, which
+/* The client certificate must chain to tls.client_ca (cert_verify, which
  * the transport checks against those anchors alone). One that kipuka issued
  * must not be revoked and authenticates only under the label that issued it;
  * any other is refused unless the label accepts external certificates
@@ -173,20 +172,21 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
     struct store_cert *mine = NULL;
     enum kp_err rc;
 
-    if (x->req->peer_cert == NULL) {
+    x->auth.tried = "mtls";
+    if (x->req->cred.cert == NULL) {
         x->why = "no client certificate";
         return KP_ERR_UNAUTHORIZED;
     }
-    x->auth.who = csr_name_string(X509_get_subject_name(x->req->peer_cert));
-    if (x->req->peer_verify != X509_V_OK) {
-        x->why = X509_verify_cert_error_string(x->req->peer_verify);
+    x->auth.who = csr_name_string(X509_get_subject_name(x->req->cred.cert));
+    if (x->req->cred.cert_verify != X509_V_OK) {
+        x->why = X509_verify_cert_error_string(x->req->cred.cert_verify);
         return KP_ERR_UNAUTHORIZED;
     }
     if (!x->l->cfg->allow_mtls) {
         x->why = "client certificate authentication is not allowed for this label";
         return KP_ERR_UNAUTHORIZED;
     }
-    rc = est_issued_cert_find(x->srv, x->req->peer_cert, &mine);
+    rc = est_issued_cert_find(x->srv, x->req->cred.cert, &mine);
     if (rc == KP_ERR_NOT_FOUND && !x->l->cfg->mtls_accept_external) {
         x->why = "client certificate not issued by kipuka, and this label does not accept others "
                  "(mtls_accept_external)";
@@ -208,13 +208,41 @@ static enum kp_err enroll_auth_mtls(struct enroll_ctx *x)
     return rc;
 }
 
+/* A DTLS PSK (est/psk_auth.c); failures count per identity as per OTP user. */
+static enum kp_err enroll_auth_psk(struct enroll_ctx *x)
+{
+    enum kp_err rc;
+
+    x->auth.tried = "psk";
+    x->auth.who = xstrndup(x->req->cred.psk_identity, PSK_IDENTITY_MAX);
+    snprintf(x->entity_key, sizeof(x->entity_key), "entity:%s", x->auth.who);
+    rc = enroll_rate_check(x, x->entity_key);
+    if (rc == KP_OK)
+        rc = est_psk_authenticate(x->srv, x->l, x->req, &x->auth.psk, &x->why);
+    if (rc == KP_OK)
+        x->auth.method = "psk";
+    else if (rc == KP_ERR_UNAUTHORIZED)
+        ratelimit_fail(x->srv->auth_failures, x->entity_key, x->srv->cfg->auth_fail_limit,
+                       time(NULL));
+    return rc;
+}
+
+/* A password pair was sent, well-formed or not. */
+static bool enroll_has_password(const struct est_request *req)
+{
+    return req->cred.user != NULL || req->cred.password_malformed;
+}
+
 static enum kp_err enroll_authenticate_once(struct enroll_ctx *x)
 {
+    /* a DTLS session has a PSK or a certificate, never HTTP Basic */
+    if (x->req->cred.psk_identity != NULL && !enroll_has_password(x->req) && x->req->cred.cert == NULL)
+        return enroll_auth_psk(x);
     if (x->req->op == EST_OP_SIMPLEREENROLL)
         return enroll_auth_mtls(x); /* RFC 7030 4.2.2: the certificate being renewed */
-    if (x->req->authorization != NULL)
+    if (enroll_has_password(x->req))
         return enroll_auth_otp(x);
-    if (x->req->peer_cert != NULL)
+    if (x->req->cred.cert != NULL)
         return enroll_auth_mtls(x);
     x->why = "no credentials";
     return KP_ERR_UNAUTHORIZED;
@@ -232,7 +260,8 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
     if (rc != KP_OK)
         return rc;
     rc = enroll_authenticate_once(x);
-    if (rc != KP_ERR_UNAUTHORIZED || (x->req->authorization == NULL && x->req->peer_cert == NULL))
+    if (rc != KP_ERR_UNAUTHORIZED ||
+        (!enroll_has_password(x->req) && x->req->cred.cert == NULL && x->req->cred.psk_identity == NULL))
         return rc;
     ratelimit_fail(x->srv->auth_failures, x->addr_key, x->srv->cfg->auth_fail_limit_addr, now);
     return rc;
@@ -243,7 +272,7 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
  * multisets; mtls_subject_match = false or reenroll_allow_change lifts it. */
 static enum kp_err enroll_check_identity(struct enroll_ctx *x, const struct csr *csr)
 {
-    X509 *peer = x->req->peer_cert;
+    X509 *peer = x->req->cred.cert;
     GENERAL_NAMES *peer_sans = NULL;
     bool same_subject, same_sans, renewal = x->req->op == EST_OP_SIMPLEREENROLL;
     int crit = -1;
@@ -277,6 +306,8 @@ static enum kp_err enroll_check_otp_identity(struct enroll_ctx *x, const struct 
 {
     struct otpbind_rules r = {0};
 
+    if (x->auth.psk != NULL)
+        return est_psk_check_csr(x->l, x->auth.psk, csr, &x->why);
     if (x->auth.otp == NULL)
         return KP_OK;
     r.entity = x->auth.otp->entity_id;
@@ -341,44 +372,43 @@ out:
     return rc;
 }
 
+/* The body is DER: the transport removed its own encodings (RFC 8951 for
+ * HTTP) and says why when it could not. */
 static enum kp_err enroll_read_csr(struct enroll_ctx *x, struct csr **out)
 {
-    unsigned char *der = NULL, md[32];
-    size_t der_len = 0;
+    const unsigned char *der = x->req->body;
+    size_t der_len = x->req->body_len;
+    unsigned char md[32];
     enum kp_err rc;
 
-    if (x->req->content_type == NULL) {
-        x->why = "missing Content-Type";
+    if (x->req->content_type == EST_MEDIA_NONE) {
+        x->why = NULL; /* the error table's message says it */
         return KP_ERR_NO_CONTENT_TYPE;
     }
-    if (!est_media_type_is(x->req->content_type, "application/pkcs10")) {
-        x->why = "Content-Type must be application/pkcs10";
+    if (x->req->content_type != EST_MEDIA_PKCS10) {
+        x->why = "the media type must be application/pkcs10";
         return KP_ERR_MEDIA_TYPE;
     }
-    if (x->req->body_len == 0) {
+    if (x->req->body_error != NULL) {
+        x->why = x->req->body_error;
+        return KP_ERR_BASE64;
+    }
+    if (der_len == 0) {
         x->why = "empty body";
         return KP_ERR_CSR;
-    }
-    rc = base64_or_der(x->req->body, x->req->body_len, &der, &der_len);
-    if (rc != KP_OK) {
-        x->why = "body is neither base64 nor DER";
-        return rc;
     }
     rc = csr_parse(der, der_len, out);
     if (rc != KP_OK) {
         x->why = rc == KP_ERR_CSR_SIGNATURE ? "CSR signature does not verify"
                                             : "malformed PKCS#10 request";
-        free(der);
         return rc;
     }
     /* a retry of a held request is recognised by its fingerprint: it may be
      * signed again (RFC 7030 4.2.3); the bytes' hash only finds rows held
      * before fingerprints were kept */
     if (EVP_Digest(der, der_len, md, NULL, EVP_sha256(), NULL) != 1 ||
-        csr_fingerprint(*out, x->fingerprint) != KP_OK) {
-        free(der);
+        csr_fingerprint(*out, x->fingerprint) != KP_OK)
         return KP_ERR_INTERNAL;
-    }
     for (size_t i = 0; i < sizeof(md); i++)
         snprintf(&x->csr_sha256[2 * i], 3, "%02x", md[i]);
     x->csr_der = der;
@@ -598,7 +628,7 @@ static enum kp_err enroll_hold(struct enroll_ctx *x, const struct csr *csr)
     p.sans = csr_sans_join(csr->sans, "\n");
     enroll_shown(x, csr, &key, &p.ekus);
     p.key_type = (char *)key;
-    p.csr = x->csr_der;
+    p.csr = (unsigned char *)x->csr_der; /* borrowed: store_pending_put only reads it */
     p.csr_len = x->csr_der_len;
     p.created_at = now;
     p.expires_at = now + x->l->cfg->approval_ttl;
@@ -711,35 +741,18 @@ out:
     return rc;
 }
 
-/* The 200 answer: certs-only for the enroll operations, multipart for serverkeygen. */
+/* The answer: the certificate for the enroll operations, the key and its
+ * certificate for serverkeygen. */
 static enum kp_err enroll_respond(struct enroll_ctx *x, X509 *cert, EVP_PKEY *key,
-                                  struct est_response *resp)
+                                  struct est_answer *ans)
 {
-    STACK_OF(X509) *certs = NULL;
-    unsigned char *der = NULL;
-    size_t der_len = 0, b64_len = 0;
-    char *b64;
-    enum kp_err rc;
-
     if (x->req->op == EST_OP_SERVERKEYGEN)
-        return skg_respond(&x->skg, key, cert, x->req->peer_cert, resp);
-    certs = sk_X509_new_null();
-    if (certs == NULL || sk_X509_push(certs, cert) <= 0) {
-        sk_X509_free(certs);
-        return KP_ERR_INTERNAL;
-    }
-    rc = pkcs7_certs_only(certs, &der, &der_len);
-    if (rc == KP_OK) {
-        b64 = base64_encode(der, der_len, &b64_len);
-        est_response_ok(resp, EST_CT_CERTS, b64, b64_len);
-    }
-    sk_X509_free(certs);
-    free(der);
-    return rc;
+        return skg_respond(&x->skg, key, cert, x->req->cred.cert, x->req->accept, ans);
+    return est_answer_cert(ans, cert, x->req->accept);
 }
 
 void est_enroll(struct est_server *srv, const struct est_label *l, const struct est_request *req,
-                struct est_response *resp)
+                struct est_answer *ans)
 {
     struct enroll_ctx x = {.srv = srv, .l = l, .req = req};
     struct csr *csr = NULL;
@@ -750,9 +763,10 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
     x.manual = strcmp(l->cfg->approval, "manual") == 0;
     rc = enroll_run(&x, &csr, &cert, &key);
     if (x.auth.who != NULL)
-        snprintf(resp->auth_subject, sizeof(resp->auth_subject), "%s", x.auth.who);
+        snprintf(ans->auth_subject, sizeof(ans->auth_subject), "%s", x.auth.who);
+    ans->auth_method = x.auth.tried;
     if (rc == KP_OK)
-        rc = enroll_respond(&x, cert, key, resp);
+        rc = enroll_respond(&x, cert, key, ans);
     if (rc != KP_OK) {
         struct store_audit ev = {
             .event = est_op_name(req->op),
@@ -773,19 +787,16 @@ void est_enroll(struct est_server *srv, const struct est_label *l, const struct 
         else if (!x.audited)
             store_audit_add(srv->store, &ev);
         /* The audit row has the reason. A 401 says nothing about why (no OTP
-         * state oracle), a 5xx nothing internal; other refusals explain. */
-        est_response_error(resp, rc, req->accept,
-                           rc == KP_ERR_UNAUTHORIZED || kp_err_http_status(rc) >= 500 ? NULL
-                                                                                      : x.why);
-        resp->retry_after = x.retry_after;
-        /* RFC 7030 4.2.3 and RFC 9110 15.6.4: say when to come back */
+         * state oracle), a server error nothing internal; other refusals explain. */
+        est_answer_fail(ans, rc, rc == KP_ERR_UNAUTHORIZED || kp_err_is_server(rc) ? NULL : x.why);
+        ans->retry_after = x.retry_after;
+        /* RFC 7030 4.2.3: say when to come back */
         if (rc == KP_ERR_UNAVAILABLE || rc == KP_ERR_PENDING)
-            resp->retry_after = srv->cfg->est_retry_after;
+            ans->retry_after = srv->cfg->est_retry_after;
     }
     X509_free(cert);
     EVP_PKEY_free(key);
     csr_free(csr);
-    free(x.csr_der);
     OPENSSL_free(x.archived_key); /* ciphertext */
     store_pending_free(x.pending);
     free(x.auth.who);

@@ -1,5 +1,6 @@
-/* The transport-neutral EST core (RFC 7030, RFC 8951). A transport turns its
- * input into an est_request, calls est_handle and writes the est_response. */
+/* The transport-neutral EST core (RFC 7030, RFC 8951, RFC 9148). A transport
+ * turns its input into an est_request, calls est_handle and writes the
+ * est_answer in its own syntax (docs/architecture.md). */
 #ifndef KP_EST_H
 #define KP_EST_H
 
@@ -22,74 +23,135 @@ enum est_op {
     EST_OP__MAX
 };
 
-/* EST_HEAD is a GET whose body the transport does not send (RFC 9110 9.3.2). */
-enum est_method { EST_GET, EST_HEAD, EST_POST, EST_OTHER };
+/* The one table of operations (est/ops.c): every transport routes and
+ * answers "method not allowed" from it. */
+struct est_op_info {
+    enum est_op op;
+    const char *name;      /* RFC 7030 3.2.2 path segment: "simpleenroll" */
+    const char *coap_name; /* RFC 9148 short name: "sen" */
+    const char *coap_rt;   /* RFC 9148 resource type: "ace.est.sen" */
+    bool post;             /* true: POST only; false: GET only (HTTP adds HEAD) */
+    bool enrolls;          /* issues a certificate: metrics, rate limits */
+};
+const struct est_op_info *est_op_info(enum est_op op);
+/* By RFC 7030 name or by RFC 9148 short name; NULL when none. */
+const struct est_op_info *est_op_by_name(const char *name, size_t len);
+const struct est_op_info *est_op_by_coap_name(const char *name, size_t len);
+const char *est_op_name(enum est_op op);
+/* A label path segment (RFC 7030 3.2.2): 1 to EST_LABEL_MAX characters of
+ * [A-Za-z0-9._-]. Transports check it before copying into est_request. */
+bool est_label_valid(const char *s, size_t len);
+
+/* The method class; a transport maps HEAD to EST_GET and leaves the body out. */
+enum est_method { EST_GET, EST_POST, EST_OTHER };
+
+/* Media types EST knows (RFC 7030 3.2.4, RFC 9148 5.1). Each transport maps
+ * its own syntax to these: HTTP media type strings, CoAP Content-Formats. */
+enum est_media {
+    EST_MEDIA_NONE,         /* absent (no Content-Type / no Accept: anything) */
+    EST_MEDIA_OTHER,        /* present but none of these */
+    EST_MEDIA_PKCS10,       /* application/pkcs10 (CoAP 286) */
+    EST_MEDIA_CERTS,        /* application/pkcs7-mime; smime-type=certs-only (281) */
+    EST_MEDIA_PKIX_CERT,    /* application/pkix-cert (287), one certificate */
+    EST_MEDIA_CSRATTRS,     /* application/csrattrs (285) */
+    EST_MEDIA_PKCS8,        /* application/pkcs8 (284) */
+    EST_MEDIA_SERVER_KEY,   /* application/pkcs7-mime; smime-type=server-generated-key (280) */
+    EST_MEDIA_CMC_REQUEST,  /* application/pkcs7-mime; smime-type=CMC-request (283) */
+    EST_MEDIA_CMC_RESPONSE, /* application/pkcs7-mime; smime-type=CMC-response (282) */
+    EST_MEDIA_JSON,         /* application/json: error details (HTTP only) */
+};
 
 #define EST_LABEL_MAX 40
+#define EST_SUBJECT_MAX 256
+
+/* What the client proved at the transport, parsed. Any may be present at
+ * once (HTTP Basic over a TLS client certificate); all borrowed. */
+struct est_credentials {
+    const char *user;         /* password pair (HTTP Basic): NULL when none */
+    const char *password;     /* the transport wipes its copy after the call */
+    bool password_malformed;  /* credentials were sent but could not be parsed: 401 */
+    X509 *cert;               /* client certificate, NULL when none */
+    STACK_OF(X509) * chain;   /* as sent by the client, may be NULL */
+    long cert_verify;         /* X509_V_OK when cert chains to tls.client_ca */
+    const char *psk_identity; /* DTLS PSK identity the handshake accepted, NULL: none */
+};
 
 /* Everything the core needs to know about one request. All borrowed. */
 struct est_request {
     enum est_op op;
     char label[EST_LABEL_MAX + 1]; /* "" for the default label */
     enum est_method method;
-    const char *content_type;  /* NULL when absent */
-    const char *accept;        /* NULL when absent */
-    const char *authorization; /* raw Authorization header, NULL when absent */
-    const unsigned char *body;
+    enum est_media content_type; /* of body */
+    enum est_media accept;       /* what the client asked for; NONE: the default */
+    const unsigned char *body;   /* DER: the transport removed its encodings */
     size_t body_len;
-    X509 *peer_cert;                      /* client certificate, NULL when none */
-    STACK_OF(X509) * peer_chain;          /* as sent by the client, may be NULL */
-    long peer_verify;                     /* X509_V_OK when peer_cert chains to tls.client_ca */
+    const char *body_error; /* the transport could not decode the body: why (400), else NULL */
+    struct est_credentials cred;
     const unsigned char *channel_binding; /* tls-unique (1.2) or RFC 9266 exporter (1.3) */
     size_t channel_binding_len;
+    const char *transport; /* "https", "coaps": for audit rows and logs */
     const char *peer_addr;
     uint64_t id; /* for logs */
 };
 
-#define EST_SUBJECT_MAX 256
+enum est_outcome {
+    EST_DONE, /* parts hold the answer */
+    EST_HELD, /* accepted, waiting for an operator: ask again after retry_after (RFC 7030 4.2.3) */
+    EST_FAILED, /* err (and detail) say why */
+};
 
-/* What the transport sends back. Headers are flags so every transport writes
- * them in its own syntax. */
-/* The challenge of every EST 401 (RFC 7030 3.2.3). */
-#define EST_BASIC_CHALLENGE "Basic realm=\"est\""
+/* One piece of an answer: DER bytes (owned) of one media type. */
+struct est_part {
+    enum est_media media;
+    unsigned char *der;
+    size_t len;
+    bool secret; /* key material: wiped when released */
+};
 
-struct est_response {
-    int status;
-    enum kp_err err;
-    const char *content_type;     /* static string */
-    bool base64_cte;              /* add Content-Transfer-Encoding: base64 */
-    const char *www_authenticate; /* WWW-Authenticate value (static), NULL: none */
-    long retry_after;             /* > 0: add Retry-After */
-    const char *allow;            /* Allow value (static) of a 405 (RFC 9110 15.5.6), NULL: none */
-    char *body;                   /* owned */
-    size_t body_len;
-    bool body_secret;                   /* body holds key material: wiped when released */
-    char content_type_buf[96];          /* content_type may point here (multipart boundary) */
+#define EST_PARTS_MAX 2
+
+struct est_answer {
+    enum est_outcome outcome;
+    enum kp_err err;  /* KP_OK unless EST_FAILED */
+    char detail[256]; /* EST_FAILED, EST_HELD: what the client may be told; "": the table's */
+    long retry_after; /* seconds: EST_HELD, and rate-limited or unavailable failures */
+    struct est_part parts[EST_PARTS_MAX]; /* serverkeygen: the key first, then the certificate */
+    size_t nparts;
     char auth_subject[EST_SUBJECT_MAX]; /* authenticated identity, for the access log */
+    const char *auth_method; /* "otp", "mtls", "psk" tried (even when refused), or NULL: metrics */
 };
 
 struct est_server;
+struct est_services; /* the runtime's long-lived services the core uses */
 
-/* Parse "/{base}/[label/]op" into req->op and req->label. KP_ERR_NOT_FOUND for
- * anything else (unknown op, wrong prefix, extra segments, bad label chars). */
-enum kp_err est_route(const char *base_path, const char *path, struct est_request *req);
+/* Answer one request. Thread-safe; may block on the store (call it off an
+ * event loop for ops that post). Release ans with est_answer_cleanup. */
+void est_handle(struct est_server *srv, const struct est_request *req, struct est_answer *ans);
+void est_answer_cleanup(struct est_answer *ans);
 
-/* Build the server state from config: load every label's CA, the OTP key.
- * cfg and store are borrowed and must outlive the server. */
-enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+/* What outlives one config generation and every est_server shares: the
+ * store and the state a reload must not reset (a brute-forcer gets no fresh
+ * failure budget, open refusal counts are not flushed). */
+struct ratelimit;
+struct refusals;
+struct est_services {
+    struct store *store;             /* borrowed */
+    struct ratelimit *auth_failures; /* per client address and per entity */
+    struct refusals *refusals;       /* audit rows of unauthenticated refusals, bounded */
+};
+
+/* The rate limiter and refusal table on store (borrowed, must outlive the
+ * result), both counting over window seconds (auth_fail_window). */
+struct est_services *est_services_new(struct store *store, long window);
+/* Writes the refusal counts still open, then frees; not the store. NULL is fine. */
+void est_services_free(struct est_services *svc);
+
+/* Build the server state from config: load every label's CA, the OTP key,
+ * the DTLS PSK file (coap.psk_file).
+ * cfg and svc (and what it points to) are borrowed and must outlive the server. */
+enum kp_err est_server_new(const struct kp_config *cfg, const struct est_services *svc,
                            struct est_server **out, char **errmsg);
 void est_server_free(struct est_server *srv);
-
-/* Answer one routed request. Thread-safe. resp is filled; release it with
- * est_response_cleanup. */
-void est_handle(struct est_server *srv, const struct est_request *req, struct est_response *resp);
-
-/* Fill resp with an error answer: text/plain, or JSON when accept asks for it. */
-void est_response_error(struct est_response *resp, enum kp_err err, const char *accept,
-                        const char *detail);
-void est_response_cleanup(struct est_response *resp);
-
-const char *est_op_name(enum est_op op);
 
 /* What the admin API reads of a running EST core: its store, its OTP key
  * and each label with its CA (borrowed, alive as long as srv). */
@@ -109,6 +171,11 @@ long est_server_label_index(const struct est_server *srv, const char *name);
 struct trust_anchors;
 const struct trust_anchors *est_server_client_anchors(const struct est_server *srv);
 const struct trust_anchors *est_server_admin_anchors(const struct est_server *srv);
+
+/* The DTLS PSK credentials of coap.psk_file, loaded with the server and
+ * alive as long as it (borrowed); NULL when the key is empty. */
+struct psk_table;
+const struct psk_table *est_server_psk(const struct est_server *srv);
 
 /* The store's row (caller frees) for a certificate kipuka issued. Found by
  * serial, and only ours when the stored certificate is the same DER, so

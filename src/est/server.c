@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est_internal.h"
@@ -29,13 +28,14 @@ static enum kp_err server_label_init(struct est_label *l, const struct label_cfg
         *errmsg = xasprintf("label %s: cannot load its CA (see the log above)", cfg->name);
         goto out;
     }
-    l->cacerts_b64 = base64_encode(l->ca->cacerts_der, l->ca->cacerts_der_len, &l->cacerts_b64_len);
     rc = csrattrs_encode(&spec, &der, &der_len);
     if (rc != KP_OK) {
         *errmsg = xasprintf("label %s: bad csrattrs_extra \"%s\"", cfg->name, cfg->csrattrs_extra);
         goto out;
     }
-    l->csrattrs_b64 = base64_encode(der, der_len, &l->csrattrs_b64_len);
+    l->csrattrs_der = der;
+    l->csrattrs_der_len = der_len;
+    der = NULL; /* steal */
     if (cfg->serverkeygen_kek_file[0] != '\0') {
         rc = kek_load(cfg->serverkeygen_kek_file, &l->kek);
         if (rc != KP_OK) {
@@ -131,14 +131,16 @@ static enum kp_err server_anchors_init(struct est_server *srv, char **errmsg)
     return KP_OK;
 }
 
-enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
+enum kp_err est_server_new(const struct kp_config *cfg, const struct est_services *svc,
                            struct est_server **out, char **errmsg)
 {
     enum kp_err rc = KP_ERR_CONFIG;
     struct est_server *srv = xcalloc(1, sizeof(*srv));
 
     srv->cfg = cfg;
-    srv->store = store;
+    srv->store = svc->store;
+    srv->auth_failures = svc->auth_failures;
+    srv->refusals = svc->refusals;
     if (cfg->est_fullcmc) {
         *errmsg = xasprintf("%s: est.fullcmc = true: full CMC is not available in this version",
                             cfg->path);
@@ -149,8 +151,6 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
         *errmsg = xasprintf("cannot load the OTP key %s", cfg->otp_key_file);
         goto out;
     }
-    srv->auth_failures = ratelimit_new(cfg->auth_fail_window);
-    srv->refusals = refusals_new(store, cfg->auth_fail_window);
     srv->labels = xcalloc(cfg->nlabels, sizeof(*srv->labels));
     for (size_t i = 0; i < cfg->nlabels; i++) {
         srv->nlabels++;
@@ -161,6 +161,12 @@ enum kp_err est_server_new(const struct kp_config *cfg, struct store *store,
     rc = server_anchors_init(srv, errmsg);
     if (rc != KP_OK)
         goto out;
+    /* with the core, so a SIGHUP reads it again (and checks its mode) */
+    if (cfg->coap_psk_file[0] != '\0') {
+        rc = psk_table_load(cfg->coap_psk_file, cfg, &srv->psk, errmsg);
+        if (rc != KP_OK)
+            goto out;
+    }
     *out = srv;
     srv = NULL; /* steal */
     rc = KP_OK;
@@ -175,8 +181,7 @@ void est_server_free(struct est_server *srv)
         return;
     for (size_t i = 0; i < srv->nlabels; i++) {
         ca_free(srv->labels[i].ca);
-        free(srv->labels[i].cacerts_b64);
-        free(srv->labels[i].csrattrs_b64);
+        free(srv->labels[i].csrattrs_der);
         kek_free(srv->labels[i].kek);
         kek_free(srv->labels[i].archive);
     }
@@ -184,8 +189,7 @@ void est_server_free(struct est_server *srv)
     trust_anchors_free(srv->client_anchors);
     trust_anchors_free(srv->admin_anchors);
     sk_X509_NAME_pop_free(srv->ca_subjects, X509_NAME_free);
-    ratelimit_free(srv->auth_failures);
-    refusals_free(srv->refusals); /* writes the counts still open */
+    psk_table_free(srv->psk);
     OPENSSL_cleanse(srv->otp_key, sizeof(srv->otp_key));
     free(srv);
 }
@@ -201,54 +205,34 @@ static const struct est_label *server_label_find(const struct est_server *srv, c
     return NULL;
 }
 
-void est_handle(struct est_server *srv, const struct est_request *req, struct est_response *resp)
+void est_handle(struct est_server *srv, const struct est_request *req, struct est_answer *ans)
 {
+    const struct est_op_info *op = est_op_info(req->op);
     const struct est_label *l;
-    enum est_method want;
-    const char *allow;
 
-    memset(resp, 0, sizeof(*resp));
+    memset(ans, 0, sizeof(*ans));
     l = server_label_find(srv, req->label);
     if (l == NULL) {
-        est_response_error(resp, KP_ERR_UNKNOWN_LABEL, req->accept, NULL);
+        est_answer_fail(ans, KP_ERR_UNKNOWN_LABEL, NULL);
         return;
     }
-    switch (req->op) {
-    case EST_OP_CACERTS:
-    case EST_OP_CSRATTRS:
-        want = EST_GET;
-        allow = "GET, HEAD";
-        break;
-    case EST_OP_SIMPLEENROLL:
-    case EST_OP_SIMPLEREENROLL:
-        want = EST_POST;
-        allow = "POST";
-        break;
-    case EST_OP_SERVERKEYGEN:
-        if (srv->cfg->est_serverkeygen) {
-            want = EST_POST;
-            allow = "POST";
-            break;
-        }
-        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
-        return;
-    default:
-        /* fullcmc is not offered (RFC 7030 4.3 is optional) */
-        est_response_error(resp, KP_ERR_NOT_FOUND, req->accept, "operation not enabled");
+    /* fullcmc is not offered (RFC 7030 4.3 is optional), serverkeygen only
+     * when configured */
+    if (op == NULL || req->op == EST_OP_FULLCMC ||
+        (req->op == EST_OP_SERVERKEYGEN && !srv->cfg->est_serverkeygen)) {
+        est_answer_fail(ans, KP_ERR_NOT_FOUND, "operation not enabled");
         return;
     }
-    /* HEAD answers as GET; the transport leaves the body out */
-    if (req->method != want && !(want == EST_GET && req->method == EST_HEAD)) {
-        est_response_error(resp, KP_ERR_METHOD, req->accept, NULL);
-        resp->allow = allow;
+    if (req->method != (op->post ? EST_POST : EST_GET)) {
+        est_answer_fail(ans, KP_ERR_METHOD, NULL);
         return;
     }
     if (req->op == EST_OP_CACERTS)
-        est_cacerts(srv, l, req, resp);
+        est_cacerts(srv, l, req, ans);
     else if (req->op == EST_OP_CSRATTRS)
-        est_csrattrs(srv, l, req, resp);
+        est_csrattrs(srv, l, req, ans);
     else
-        est_enroll(srv, l, req, resp);
+        est_enroll(srv, l, req, ans);
 }
 
 struct store *est_server_store(const struct est_server *srv)
@@ -274,6 +258,11 @@ const char *est_server_label_name(const struct est_server *srv, size_t i)
 struct ca *est_server_label_ca(const struct est_server *srv, size_t i)
 {
     return i < srv->nlabels ? srv->labels[i].ca : NULL;
+}
+
+const struct psk_table *est_server_psk(const struct est_server *srv)
+{
+    return srv->psk;
 }
 
 long est_server_label_index(const struct est_server *srv, const char *name)

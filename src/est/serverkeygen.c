@@ -1,18 +1,14 @@
 /* RFC 7030 4.4 /serverkeygen: the parts that differ from simpleenroll. The
  * request goes through the enrollment pipeline (enroll.c); here the key type
- * and key protection are chosen and the two-part answer is built. The
+ * and key protection are chosen and the two parts of the answer are made. The
  * generated key exists only in memory and in the answer, never in the store
  * or the log. */
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
 #include "core/log.h"
-#include "core/xalloc.h"
 #include "est/est_internal.h"
-#include "pki/pkcs7.h"
 #include "pki/serverkey.h"
 
 /* Key types generated on request; RSA-4096 generation takes seconds and
@@ -74,72 +70,16 @@ enum kp_err skg_plan_make(const struct est_label *l, const struct csr *csr, bool
     return KP_OK;
 }
 
-/* A growable body; appended pieces are wiped with it (they hold key data). */
-struct skg_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void skg_add(struct skg_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *q = xmalloc(cap);
-        if (b->len > 0)
-            memcpy(q, b->p, b->len);
-        if (b->p != NULL)
-            OPENSSL_clear_free(b->p, b->cap);
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void skg_adds(struct skg_buf *b, const char *s)
-{
-    skg_add(b, s, strlen(s));
-}
-
-/* One body part: headers, blank line, base64 with CRLF line ends (RFC 2046 5.1.1). */
-static void skg_part(struct skg_buf *b, const char *boundary, const char *ctype,
-                     const unsigned char *der, size_t der_len)
-{
-    size_t b64_len = 0;
-    char *b64 = base64_encode(der, der_len, &b64_len);
-
-    skg_adds(b, "--");
-    skg_adds(b, boundary);
-    skg_adds(b, "\r\nContent-Type: ");
-    skg_adds(b, ctype);
-    skg_adds(b, "\r\nContent-Transfer-Encoding: base64\r\n\r\n");
-    for (size_t i = 0; i < b64_len; i++) {
-        if (b64[i] == '\n')
-            skg_add(b, "\r\n", 2);
-        else
-            skg_add(b, &b64[i], 1);
-    }
-    OPENSSL_clear_free(b64, b64_len);
-}
-
 enum kp_err skg_respond(const struct skg_plan *plan, EVP_PKEY *key, X509 *cert, X509 *recip,
-                        struct est_response *resp)
+                        enum est_media accept, struct est_answer *ans)
 {
     enum kp_err rc;
-    unsigned char *p8 = NULL, *env = NULL, *p7 = NULL, rnd[12];
-    size_t p8_len = 0, env_len = 0, p7_len = 0;
-    const unsigned char *keypart;
-    size_t keypart_len;
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    char boundary[48];
-    struct skg_buf b = {NULL, 0, 0};
+    unsigned char *p8 = NULL, *env = NULL;
+    size_t p8_len = 0, env_len = 0;
 
     rc = serverkey_pkcs8(key, &p8, &p8_len);
     if (rc != KP_OK)
         goto out;
-    keypart = p8;
-    keypart_len = p8_len;
     if (plan->protect == SKG_KEK)
         rc = serverkey_envelop_kek(p8, p8_len, plan->kek, plan->kek_len, plan->kek_id,
                                    plan->kek_id_len, &env, &env_len);
@@ -147,53 +87,19 @@ enum kp_err skg_respond(const struct skg_plan *plan, EVP_PKEY *key, X509 *cert, 
         rc = serverkey_envelop_cert(p8, p8_len, recip, &env, &env_len);
     if (rc != KP_OK)
         goto out;
-    if (env != NULL) {
-        keypart = env;
-        keypart_len = env_len;
-    }
-    if (certs == NULL || sk_X509_push(certs, cert) <= 0) {
-        rc = KP_ERR_INTERNAL;
-        goto out;
-    }
-    rc = pkcs7_certs_only(certs, &p7, &p7_len);
-    if (rc != KP_OK)
-        goto out;
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        rc = KP_ERR_INTERNAL;
-        goto out;
-    }
-    /* '-' and '_' never occur in base64, so the boundary cannot appear in a part */
-    snprintf(boundary, sizeof(boundary), "est-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x_",
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9],
-             rnd[10], rnd[11]);
     /* RFC 7030 4.4.2 and its Appendix A.4: the key part first, then the certificate */
-    skg_part(&b, boundary, plan->protect == SKG_PLAIN ? EST_CT_PKCS8 : EST_CT_SERVER_KEY, keypart,
-             keypart_len);
-    skg_part(&b, boundary, EST_CT_CERTS, p7, p7_len);
-    skg_adds(&b, "--");
-    skg_adds(&b, boundary);
-    skg_adds(&b, "--\r\n");
-
-    resp->status = 200;
-    resp->err = KP_OK;
-    resp->base64_cte = false; /* each part says it */
-    snprintf(resp->content_type_buf, sizeof(resp->content_type_buf), "multipart/mixed; boundary=%s",
-             boundary);
-    resp->content_type = resp->content_type_buf;
-    resp->body = b.p;
-    resp->body_len = b.len;
-    resp->body_secret = true;
-    b.p = NULL; /* steal */
-    rc = KP_OK;
+    if (env != NULL)
+        est_answer_part_copy(ans, EST_MEDIA_SERVER_KEY, env, env_len);
+    else
+        est_answer_part_copy(ans, EST_MEDIA_PKCS8, p8, p8_len);
+    /* the answer is the client's key, protected or not: wiped when released */
+    ans->parts[0].secret = true;
+    rc = est_answer_cert(ans, cert, accept);
 out:
-    if (b.p != NULL)
-        OPENSSL_clear_free(b.p, b.cap);
     if (p8 != NULL)
         OPENSSL_clear_free(p8, p8_len);
     if (env != NULL)
         OPENSSL_free(env); /* ciphertext */
-    free(p7);
-    sk_X509_free(certs);
     return rc;
 }
 

@@ -2,8 +2,9 @@
  *
  * N worker threads, each with its own event_base, evhttp and listening socket
  * (SO_REUSEPORT on one address), so a connection lives and dies on one thread.
- * What a reload swaps (TLS context, EST core, base path, limits) is one
- * reference-counted generation; a request holds a reference while it runs.
+ * What a reload swaps is the runtime's reference-counted generation (EST
+ * core, admin side) with this transport's part of it (TLS context, base path,
+ * limits); a request holds a reference while it runs.
  *
  * Per-connection state (struct http_conn) hangs off the connection's SSL as
  * ex_data and is freed with it, which libevent does last, after the
@@ -57,9 +58,13 @@
 #include "core/xalloc.h"
 #include "est/est.h"
 #include "core/pool.h"
+#include "http/est_input.h"
+#include "http/reply.h"
 #include "http/reqscan.h"
+#include "http/route.h"
 #include "http/tls.h"
 #include "pki/trust.h"
+#include "runtime/runtime.h"
 
 /* Descriptors kept for everything but client connections: listening
  * sockets come on top (one per thread). The store, log and TLS files use
@@ -67,9 +72,6 @@
 #define HTTP_FD_RESERVE 64
 /* Most characters of a path or subject copied into an access log line. */
 #define HTTP_LOG_FIELD_MAX 160
-/* Pool threads per event loop: they mostly wait on the store, and the more
- * enrollments wait together, the more one commit carries. */
-#define HTTP_POOL_THREADS_PER_WORKER 8
 /* Event loop passes allowed for closed connections to be finalized at teardown. */
 #define HTTP_TEARDOWN_PASSES 64
 
@@ -86,14 +88,9 @@ struct http_limits {
     long retry_after;    /* seconds, in the 503 */
 };
 
-/* One config generation. refs (under http_server.lock) counts one for being
- * current plus one per request using it; the last release frees it. */
+/* This transport's part of a runtime generation, freed with it. */
 struct http_gen {
-    unsigned refs;
-    unsigned serial;
     SSL_CTX *ctx;
-    struct est_server *est;
-    struct admin_server *admin; /* reads est */
     char *base_path;
     struct http_limits lim;
 };
@@ -158,14 +155,13 @@ struct http_worker {
 };
 
 struct http_server {
-    pthread_mutex_t lock;
-    struct http_gen *cur; /* guarded by lock */
-    unsigned serial;      /* guarded by lock */
+    struct runtime *rt; /* borrowed */
+    int slot;           /* of our part in the runtime's generations; -1 before */
     struct http_worker *workers;
     size_t nworkers;
-    struct work_pool *pool;
-    int port;  /* bound */
-    int grace; /* seconds, set before workers are told to stop */
+    struct work_pool *pool; /* borrowed from rt */
+    int port;               /* bound */
+    int grace;              /* seconds, set before workers are told to stop */
     bool stopped;
     char *listen; /* as configured, for reload warnings */
     long cfg_port;
@@ -357,20 +353,23 @@ static void limits_from_cfg(const struct kp_config *cfg, struct http_limits *lim
     lim->retry_after = lmax(cfg->est_retry_after, 1);
 }
 
-static void gen_free(struct http_gen *g)
+static void gen_free(void *part)
 {
+    struct http_gen *g = part;
+
     if (g == NULL)
         return;
-    admin_server_free(g->admin);
-    est_server_free(g->est);
     SSL_CTX_free(g->ctx);
     free(g->base_path);
     free(g);
 }
 
-/* A generation from cfg, without an EST core yet (the caller sets est). */
-static enum kp_err gen_new(const struct kp_config *cfg, struct http_gen **out, char **errmsg)
+/* rt_part_ops.build: TLS context, base path and limits from the generation's config. */
+static enum kp_err gen_build(void *arg, const struct rt_gen *rg, bool reload, void **out,
+                             char **errmsg)
 {
+    struct http_server *hs = arg;
+    const struct kp_config *cfg = rt_gen_config(rg);
     struct http_gen *g = xcalloc(1, sizeof(*g));
     enum kp_err rc;
 
@@ -379,7 +378,10 @@ static enum kp_err gen_new(const struct kp_config *cfg, struct http_gen **out, c
         goto out;
     g->base_path = xstrdup(cfg->est_base_path ? cfg->est_base_path : "/.well-known/est");
     limits_from_cfg(cfg, &g->lim);
-    g->refs = 1;
+    gen_fit_fds(hs, g);
+    if (reload && (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 ||
+                   cfg->port != hs->cfg_port || cfg->threads != hs->cfg_threads))
+        log_warn("http: server.listen, server.port and server.threads change only on restart");
     *out = g;
     g = NULL; /* steal */
 out:
@@ -387,29 +389,12 @@ out:
     return rc;
 }
 
-static struct http_gen *gen_acquire(struct http_server *hs)
+static const struct rt_part_ops http_part_ops = {.build = gen_build, .free = gen_free};
+
+/* Our part of a generation the caller holds. */
+static struct http_gen *gen_part(const struct http_server *hs, const struct rt_gen *rg)
 {
-    struct http_gen *g;
-
-    pthread_mutex_lock(&hs->lock);
-    g = hs->cur;
-    g->refs++;
-    pthread_mutex_unlock(&hs->lock);
-    return g;
-}
-
-static void gen_release(struct http_server *hs, struct http_gen *g)
-{
-    bool last;
-
-    if (g == NULL)
-        return;
-    pthread_mutex_lock(&hs->lock);
-    last = --g->refs == 0;
-    pthread_mutex_unlock(&hs->lock);
-    /* Outside the lock: est_server_free may take a while. */
-    if (last)
-        gen_free(g);
+    return rt_gen_part(rg, hs->slot);
 }
 
 /* ---- connections ---- */
@@ -765,19 +750,18 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     struct http_worker *w = arg;
     struct http_server *hs = w->hs;
     struct http_conn *c = xcalloc(1, sizeof(*c));
-    struct http_gen *g;
+    struct rt_gen *rg = runtime_acquire(hs->rt);
+    struct http_gen *g = gen_part(hs, rg);
     bool new_limits = false;
     SSL *ssl;
 
-    pthread_mutex_lock(&hs->lock);
-    g = hs->cur;
-    ssl = SSL_new(g->ctx);
-    if (w->serial != g->serial) {
+    ssl = SSL_new(g->ctx); /* holds its own reference to the context */
+    if (w->serial != rt_gen_serial(rg)) {
         w->lim = g->lim;
-        w->serial = g->serial;
+        w->serial = rt_gen_serial(rg);
         new_limits = true;
     }
-    pthread_mutex_unlock(&hs->lock);
+    runtime_release(hs->rt, rg);
     /* Returning NULL would make evhttp serve plain HTTP: never do that. */
     if (ssl == NULL)
         http_die("SSL_new");
@@ -833,7 +817,7 @@ static void http_secret_free(const void *data, size_t len, void *arg)
  * HEAD is the same head, Content-Length included, without the body (RFC 9110
  * 9.3.2): evhttp would send the body and leave out Content-Length. */
 static void http_reply(struct evhttp_request *req, struct http_conn *c, bool head,
-                       const struct est_response *resp)
+                       const struct http_answer *resp)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *ob = evhttp_request_get_output_buffer(req);
@@ -907,13 +891,16 @@ struct http_exchange {
     struct http_conn *c;
     SSL *ssl; /* a reference: keeps c, its ex_data, alive if the peer leaves */
     struct evhttp_request *req;
-    struct http_gen *g;
+    struct rt_gen *g;   /* a reference, released in exchange_finish */
+    struct http_gen *p; /* our part of g */
     enum evhttp_cmd_type cmd;
     struct est_request er;
-    bool routed;             /* est_route accepted the path: er.op and er.label are set */
-    struct admin_request ar; /* for /admin, /metrics and CRLs */
+    struct http_est_input in; /* er's decoded credentials and body */
+    bool routed;              /* http_route_est accepted the path: er.op and er.label are set */
+    struct admin_request ar;  /* for /admin, /metrics and CRLs */
     bool admin;
-    struct est_response resp;
+    const char *accept; /* Accept header: the style of error bodies */
+    struct http_answer resp;
     X509 *peer_cert;
     char *path;
     char *query;
@@ -946,12 +933,11 @@ static void exchange_count(const struct http_exchange *x, const char *op, const 
                            double seconds)
 {
     bool est = !x->admin && x->routed;
-    bool enrolls = est && (x->er.op == EST_OP_SIMPLEENROLL || x->er.op == EST_OP_SIMPLEREENROLL ||
-                           x->er.op == EST_OP_SERVERKEYGEN);
+    bool enrolls = est && est_op_info(x->er.op)->enrolls;
 
     metrics_request(op, label, x->resp.status, seconds, enrolls);
-    if (est && x->resp.status == 401 && x->er.authorization != NULL &&
-        strncasecmp(x->er.authorization, "Basic ", 6) == 0)
+    if (est && x->resp.status == 401 && x->resp.auth_method != NULL &&
+        strcmp(x->resp.auth_method, "otp") == 0)
         metrics_otp_failure();
     if (est && (x->resp.err == KP_ERR_UNAVAILABLE || x->resp.err == KP_ERR_STORE))
         metrics_store_error();
@@ -996,12 +982,13 @@ static void exchange_finish(struct http_exchange *x)
     http_reply(x->req, c->closed ? NULL : c, x->cmd == EVHTTP_REQ_HEAD, &x->resp);
     if (log_enabled(LOG_INFO))
         exchange_log(x, op, label, ms);
-    est_response_cleanup(&x->resp);
+    http_answer_cleanup(&x->resp);
+    http_est_input_cleanup(&x->in);
     X509_free(x->peer_cert);
     OPENSSL_cleanse(x->cb, sizeof(x->cb));
     free(x->path);
     free(x->query);
-    gen_release(x->w->hs, x->g);
+    runtime_release(x->w->hs->rt, x->g);
     x->w->jobs--;
     SSL_free(x->ssl); /* may free c, when the connection closed meanwhile */
     free(x);
@@ -1014,15 +1001,32 @@ static void exchange_done_cb(evutil_socket_t fd, short what, void *arg)
     exchange_finish(arg);
 }
 
+/* The core's answer, in HTTP's syntax. The decoded credentials go as soon
+ * as the core is done with them. */
+static void exchange_answer(struct http_exchange *x)
+{
+    struct est_answer ans;
+    struct admin_response aresp;
+
+    if (x->admin) {
+        admin_handle(rt_gen_admin(x->g), &x->ar, &aresp);
+        http_admin_reply(&x->resp, &aresp, x->accept);
+        admin_response_cleanup(&aresp);
+        return;
+    }
+    est_handle(rt_gen_est(x->g), &x->er, &ans);
+    x->er.cred.user = x->er.cred.password = NULL;
+    http_est_input_cleanup(&x->in);
+    http_est_reply(&x->resp, x->er.op, &ans, x->accept);
+    est_answer_cleanup(&ans);
+}
+
 /* Pool thread: the EST core, then back to the worker's loop to answer. */
 static void exchange_run(void *arg)
 {
     struct http_exchange *x = arg;
 
-    if (x->admin)
-        admin_handle(x->g->admin, &x->ar, &x->resp);
-    else
-        est_handle(x->g->est, &x->er, &x->resp);
+    exchange_answer(x);
     if (event_base_once(x->w->base, -1, EV_TIMEOUT, exchange_done_cb, x, NULL) != 0)
         http_die("event_base_once");
 }
@@ -1053,7 +1057,6 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct http_exchange *x = xcalloc(1, sizeof(*x));
-    const char *accept = evhttp_find_header(ih, "Accept");
     size_t cb_len = 0;
     enum kp_err rc;
 
@@ -1069,27 +1072,29 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     SSL_up_ref(ssl);
     x->req = req;
     x->cmd = evhttp_request_get_command(req);
-    x->g = gen_acquire(hs);
+    x->g = runtime_acquire(hs->rt);
+    x->p = gen_part(hs, x->g);
     w->jobs++;
     x->er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
     conn_peer(evcon, x->peer, sizeof(x->peer));
     x->er.peer_addr = x->peer;
+    x->er.transport = "https";
+    x->accept = evhttp_find_header(ih, "Accept");
 
     x->path = http_request_path(req, &x->query);
     x->peer_cert = SSL_get1_peer_certificate(ssl);
-    if (x->path != NULL && admin_owns(x->g->admin, x->path)) {
+    if (x->path != NULL && admin_owns(rt_gen_admin(x->g), x->path)) {
         x->admin = true;
         x->ar.method = http_method_name(x->cmd);
         x->ar.path = x->path;
         x->ar.query = x->query;
         x->ar.body = request_body(in, &x->ar.body_len);
         x->ar.authorization = evhttp_find_header(ih, "Authorization");
-        x->ar.accept = accept;
         x->ar.peer_cert = x->peer_cert;
         /* admin certificates chain to admin.client_ca, never tls.client_ca */
         x->ar.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
         x->ar.peer_verify = x->peer_cert != NULL
-                                ? trust_anchors_verify(est_server_admin_anchors(x->g->est),
+                                ? trust_anchors_verify(est_server_admin_anchors(rt_gen_est(x->g)),
                                                        x->peer_cert, x->ar.peer_chain)
                                 : -1;
         x->ar.peer_addr = x->peer;
@@ -1100,32 +1105,34 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     if (x->path == NULL)
         rc = KP_ERR_BAD_REQUEST;
     else
-        rc = est_route(x->g->base_path, x->path, &x->er);
+        rc = http_route_est(x->p->base_path, x->path, &x->er);
     x->routed = rc == KP_OK;
     if (rc != KP_OK) {
-        est_response_error(&x->resp, rc, accept, NULL);
+        http_est_error(&x->resp, rc, x->accept, NULL);
         exchange_finish(x);
         return;
     }
 
-    x->er.method = x->cmd == EVHTTP_REQ_GET    ? EST_GET
-                   : x->cmd == EVHTTP_REQ_HEAD ? EST_HEAD
-                   : x->cmd == EVHTTP_REQ_POST ? EST_POST
-                                               : EST_OTHER;
-    x->er.content_type = evhttp_find_header(ih, "Content-Type");
-    x->er.accept = accept;
-    x->er.authorization = evhttp_find_header(ih, "Authorization");
-    x->er.body = request_body(in, &x->er.body_len);
+    /* HEAD is a GET whose body is left out (RFC 9110 9.3.2): http_reply */
+    x->er.method = x->cmd == EVHTTP_REQ_GET || x->cmd == EVHTTP_REQ_HEAD ? EST_GET
+                   : x->cmd == EVHTTP_REQ_POST                           ? EST_POST
+                                                                         : EST_OTHER;
+    {
+        size_t body_len = 0;
+        const unsigned char *body = request_body(in, &body_len);
+        http_est_input_fill(&x->er, &x->in, evhttp_find_header(ih, "Content-Type"), x->accept,
+                            evhttp_find_header(ih, "Authorization"), body, body_len);
+    }
 
     if (x->peer_cert != NULL) {
-        x->er.peer_cert = x->peer_cert;
-        x->er.peer_chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
+        x->er.cred.cert = x->peer_cert;
+        x->er.cred.chain = SSL_get_peer_cert_chain(ssl); /* borrowed; leaf excluded */
         /* the handshake accepted admin.client_ca too: EST trusts tls.client_ca alone */
-        x->er.peer_verify = trust_anchors_verify(est_server_client_anchors(x->g->est), x->peer_cert,
-                                                 x->er.peer_chain);
+        x->er.cred.cert_verify = trust_anchors_verify(est_server_client_anchors(rt_gen_est(x->g)),
+                                                      x->peer_cert, x->er.cred.chain);
     } else {
         /* SSL_get_verify_result says X509_V_OK when nothing was presented. */
-        x->er.peer_verify = X509_V_ERR_UNSPECIFIED;
+        x->er.cred.cert_verify = X509_V_ERR_UNSPECIFIED;
     }
     /* Only a POSTed CSR can carry the binding; the exporter costs an HKDF. */
     if (x->er.method == EST_POST && tls_channel_binding(ssl, x->cb, &cb_len) == KP_OK) {
@@ -1138,7 +1145,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         pool_submit(hs->pool, exchange_run, x);
         return;
     }
-    est_handle(x->g->est, &x->er, &x->resp);
+    exchange_answer(x);
     exchange_finish(x);
 }
 
@@ -1229,7 +1236,8 @@ static void *worker_main(void *arg)
 /* An evhttp on its own base, accepting on w->fd (which it then owns). */
 static enum kp_err worker_init(struct http_worker *w, char **errmsg)
 {
-    struct http_gen *g = w->hs->cur; /* no thread runs yet */
+    struct rt_gen *rg = runtime_acquire(w->hs->rt);
+    struct http_gen *g = gen_part(w->hs, rg);
 
     struct event_config *ec = event_config_new();
 
@@ -1245,7 +1253,8 @@ static enum kp_err worker_init(struct http_worker *w, char **errmsg)
     if (w->http == NULL)
         http_die("evhttp_new");
     w->lim = g->lim;
-    w->serial = g->serial;
+    w->serial = rt_gen_serial(rg);
+    runtime_release(w->hs->rt, rg);
     worker_apply_limits(w);
     /* Let every method evhttp parses through, for the EST layer's 405. */
     evhttp_set_allowed_methods(
@@ -1370,23 +1379,13 @@ out:
     return rc;
 }
 
-static size_t http_thread_count(long configured)
-{
-    long n = configured;
-
-    if (n <= 0)
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 0)
-        n = 1;
-    return (size_t)(n > 256 ? 256 : n);
-}
-
 /* ---- public ---- */
 
-enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *est,
-                              struct http_server **out, char **errmsg)
+enum kp_err http_server_start(struct runtime *rt, struct http_server **out, char **errmsg)
 {
     struct http_server *hs = NULL;
+    struct rt_gen *rg = NULL;
+    const struct kp_config *cfg;
     struct addrinfo *ai = NULL;
     struct sigaction sa;
     sigset_t all, old;
@@ -1403,12 +1402,18 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    /* listen, port and threads: from the config at start, for good */
+    rg = runtime_acquire(rt);
+    cfg = rt_gen_config(rg);
     if (cfg->port < 0 || cfg->port > 65535) {
         *errmsg = xasprintf("server.port %ld out of range", cfg->port);
-        return KP_ERR_CONFIG;
+        rc = KP_ERR_CONFIG;
+        goto out;
     }
     hs = xcalloc(1, sizeof(*hs));
-    pthread_mutex_init(&hs->lock, NULL);
+    hs->rt = rt;
+    hs->slot = -1;
+    hs->pool = runtime_pool(rt);
     atomic_init(&hs->active, 0);
     atomic_init(&hs->busy, 0);
     atomic_init(&hs->next_id, 0);
@@ -1417,18 +1422,15 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     hs->listen = xstrdup(cfg->listen ? cfg->listen : "");
     hs->cfg_port = cfg->port;
     hs->cfg_threads = cfg->threads;
+    hs->nworkers = runtime_threads(rt);
+    hs->fd_max_conns = http_fd_max_conns(hs->nworkers);
 
-    rc = gen_new(cfg, &hs->cur, errmsg);
+    rc = runtime_part_add(rt, &http_part_ops, hs, &hs->slot, errmsg);
     if (rc != KP_OK)
         goto out;
-    hs->cur->serial = hs->serial = 1;
-    hs->fd_max_conns = http_fd_max_conns(http_thread_count(cfg->threads));
-    gen_fit_fds(hs, hs->cur);
-
     rc = listen_resolve(cfg->listen, &ai, errmsg);
     if (rc != KP_OK)
         goto out;
-    hs->nworkers = http_thread_count(cfg->threads);
     hs->workers = xcalloc(hs->nworkers, sizeof(*hs->workers));
     for (size_t i = 0; i < hs->nworkers; i++) {
         hs->workers[i].hs = hs;
@@ -1449,15 +1451,12 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
         }
     }
     hs->port = port;
-    hs->pool = pool_new(hs->nworkers * HTTP_POOL_THREADS_PER_WORKER);
     for (size_t i = 0; i < hs->nworkers; i++) {
         rc = worker_init(&hs->workers[i], errmsg);
         if (rc != KP_OK)
             goto out;
     }
 
-    hs->cur->est = est; /* borrowed until success, then owned */
-    hs->cur->admin = admin_server_new(cfg, est);
     /* Workers take no signals: handlers and sigwait stay in the caller's threads. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1478,7 +1477,7 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     /* Integration tests wait for this exact line. */
     printf("kipuka: listening on https://%s%s%s:%d%s/\n", strchr(hs->listen, ':') ? "[" : "",
            hs->listen[0] ? hs->listen : "0.0.0.0", strchr(hs->listen, ':') ? "]" : "", hs->port,
-           hs->cur->base_path);
+           gen_part(hs, rg)->base_path);
     fflush(stdout);
     log_info("http: %zu thread(s) listening on port %d", hs->nworkers, hs->port);
 
@@ -1486,12 +1485,11 @@ enum kp_err http_server_start(const struct kp_config *cfg, struct est_server *es
     hs = NULL; /* steal */
     rc = KP_OK;
 out:
+    runtime_release(rt, rg);
     if (ai != NULL)
         freeaddrinfo(ai);
     if (hs != NULL) {
         http_server_stop(hs, 0);
-        if (hs->cur != NULL)
-            hs->cur->est = NULL; /* the caller keeps est on failure */
         http_server_free(hs);
     }
     return rc;
@@ -1500,35 +1498,6 @@ out:
 int http_server_port(const struct http_server *hs)
 {
     return hs->port;
-}
-
-enum kp_err http_server_reload(struct http_server *hs, const struct kp_config *cfg,
-                               struct est_server *est, char **errmsg)
-{
-    struct http_gen *g = NULL, *old;
-    enum kp_err rc;
-
-    rc = gen_new(cfg, &g, errmsg);
-    if (rc != KP_OK) {
-        est_server_free(est);
-        return rc;
-    }
-    g->est = est;
-    g->admin = admin_server_new(cfg, est);
-    gen_fit_fds(hs, g);
-    if (strcmp(hs->listen, cfg->listen ? cfg->listen : "") != 0 || cfg->port != hs->cfg_port ||
-        cfg->threads != hs->cfg_threads)
-        log_warn("http: server.listen, server.port and server.threads change only on restart");
-
-    pthread_mutex_lock(&hs->lock);
-    g->serial = ++hs->serial;
-    old = hs->cur;
-    hs->cur = g;
-    pthread_mutex_unlock(&hs->lock);
-    /* Requests still running keep the old generation until they finish. */
-    gen_release(hs, old);
-    log_info("http: reloaded TLS context and EST configuration");
-    return KP_OK;
 }
 
 void http_server_stop(struct http_server *hs, int grace_seconds)
@@ -1551,9 +1520,7 @@ void http_server_stop(struct http_server *hs, int grace_seconds)
             worker_teardown(w);
         }
     }
-    /* Idle by now: every worker waited for its requests. */
-    pool_free(hs->pool);
-    hs->pool = NULL;
+    /* The pool is idle for us now: every worker waited for its requests. */
 }
 
 void http_server_free(struct http_server *hs)
@@ -1566,8 +1533,8 @@ void http_server_free(struct http_server *hs)
         if (hs->workers[i].base != NULL || hs->workers[i].fd >= 0)
             worker_teardown(&hs->workers[i]);
     free(hs->workers);
-    gen_free(hs->cur);
-    pthread_mutex_destroy(&hs->lock);
+    /* Generations still alive free our parts without us. */
+    runtime_part_remove(hs->rt, hs->slot);
     free(hs->listen);
     free(hs);
 }

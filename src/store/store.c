@@ -2,6 +2,9 @@
  * its ops. No SQL here; each back end lives in its own store_<name>.c. */
 #include "store/store.h"
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,4 +248,11 @@ enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned 
                                   size_t *len)
 {
     return s->ops->key_archive_get(s, serial, der, len);
+}
+
+void store_library_versions(char *buf, size_t len)
+{
+    int pq = PQlibVersion(); /* major * 10000 + minor since PostgreSQL 10 */
+
+    snprintf(buf, len, "SQLite %s, libpq %d.%d", sqlite3_libversion(), pq / 10000, pq % 10000);
 }

@@ -28,8 +28,8 @@ struct store_cert {
     int64_t not_before;
     int64_t not_after;
     int64_t issued_at;
-    char *requester;   /* OTP entity id or client certificate subject */
-    char *auth_method; /* "otp" or "mtls" */
+    char *requester;   /* OTP entity id, PSK identity or certificate subject */
+    char *auth_method; /* "otp", "mtls" or "psk" */
     char *status;      /* "valid" or "revoked" */
     int64_t revoked_at;
     unsigned char *der;
@@ -66,8 +66,8 @@ struct store_pending {
     int64_t id;
     char *label;
     char *operation;    /* "simpleenroll", "simplereenroll" or "serverkeygen" */
-    char *requester;    /* OTP entity id or client certificate subject */
-    char *auth_method;  /* "otp" or "mtls" */
+    char *requester;    /* OTP entity id, PSK identity or certificate subject */
+    char *auth_method;  /* "otp", "mtls" or "psk" */
     int64_t otp_id;     /* the OTP use it consumed when accepted; 0 for mTLS */
     char *csr_sha256;   /* lowercase hex of SHA-256 over the CSR DER */
     char *fingerprint;  /* csr_fingerprint(): "" on rows held before it was kept */
@@ -256,5 +256,9 @@ void store_pending_free(struct store_pending *p);
  * still encrypted; caller frees). KP_ERR_NOT_FOUND when none was archived. */
 enum kp_err store_key_archive_get(struct store *s, const char *serial, unsigned char **der,
                                   size_t *len);
+
+/* "SQLite 3.40.1, libpq 15.x": the libraries the back ends run on, for
+ * `kipuka version`. */
+void store_library_versions(char *buf, size_t len);
 
 #endif

@@ -40,7 +40,8 @@ struct fuzz_deployment *fuzz_deployment_new(const char *ca_cn, const char *confi
     }
     free(path);
     FUZZ_CHECK(store_open(d->cfg->store_url, &d->store) == KP_OK);
-    if (est_server_new(d->cfg, d->store, &d->est, &errmsg) != KP_OK) {
+    d->svc = est_services_new(d->store, d->cfg->auth_fail_window);
+    if (est_server_new(d->cfg, d->svc, &d->est, &errmsg) != KP_OK) {
         fprintf(stderr, "est_server_new: %s\n", errmsg);
         FUZZ_CHECK(!"est_server_new");
     }
@@ -52,6 +53,7 @@ void fuzz_deployment_free(struct fuzz_deployment *d)
     if (d == NULL)
         return;
     est_server_free(d->est);
+    est_services_free(d->svc);
     store_close(d->store);
     config_free(d->cfg);
     X509_free(d->ca_cert);

@@ -19,6 +19,7 @@ struct fuzz_deployment {
     unsigned char otp_key[OTP_KEY_LEN];
     struct kp_config *cfg;
     struct store *store;
+    struct est_services *svc;
     struct est_server *est;
 };
 

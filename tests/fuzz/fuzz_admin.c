@@ -1,5 +1,5 @@
 /* The admin side as the HTTP transport drives it: admin_owns, then
- * admin_handle against a real deployment (CA, OTP key, config with an admin
+ * admin_handle and http_admin_reply against a real deployment (CA, OTP key, config with an admin
  * token, SQLite store with a certificate, an OTP and a revocation) built once
  * per process in a scratch directory.
  *
@@ -30,6 +30,7 @@
 #include "core/config.h"
 #include "core/xalloc.h"
 #include "est/est.h"
+#include "http/reply.h"
 #include "store/store.h"
 #include "deployment.h"
 #include "support.h"
@@ -112,7 +113,7 @@ static void deployment_new(void)
     atexit(deployment_free);
 }
 
-static bool is_json_error(const struct est_response *resp)
+static bool is_json_error(const struct http_answer *resp)
 {
     json_t *j = json_loadb(resp->body, resp->body_len, 0, NULL);
     bool ok = j != NULL && json_is_string(json_object_get(j, "error")) &&
@@ -121,7 +122,7 @@ static bool is_json_error(const struct est_response *resp)
     return ok;
 }
 
-static void check_crl(const struct est_response *resp)
+static void check_crl(const struct http_answer *resp)
 {
     const unsigned char *p = (const unsigned char *)resp->body;
     X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)resp->body_len);
@@ -131,7 +132,7 @@ static void check_crl(const struct est_response *resp)
     X509_CRL_free(crl);
 }
 
-static void check_response(const struct admin_request *req, const struct est_response *resp,
+static void check_response(const struct admin_request *req, const struct http_answer *resp,
                            bool authorized)
 {
     static const int statuses[] = {200, 201, 400, 401, 404, 405, 409, 413, 500, 503};
@@ -171,7 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *line[NLINES], *auth = NULL;
     size_t off = 0;
     struct admin_request req = {0};
-    struct est_response resp;
+    struct admin_response aresp;
+    struct http_answer resp = {0};
     bool authorized;
 
     if (dep == NULL)
@@ -197,9 +199,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.authorization = auth;
     req.peer_verify = -1;
     req.peer_addr = "192.0.2.20";
-    admin_handle(dep->admin, &req, &resp);
+    admin_handle(dep->admin, &req, &aresp);
+    http_admin_reply(&resp, &aresp, NULL);
+    admin_response_cleanup(&aresp);
     check_response(&req, &resp, authorized);
-    est_response_cleanup(&resp);
+    http_answer_cleanup(&resp);
     ERR_clear_error();
 out:
     free(auth);

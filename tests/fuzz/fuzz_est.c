@@ -1,5 +1,6 @@
-/* The EST core as the HTTP transport drives it (RFC 7030 4): est_route, then
- * est_handle against a real deployment (CA, OTP key, config, SQLite store)
+/* The EST core as the HTTP transport drives it (RFC 7030 4): http_route_est,
+ * the headers and body through http_est_input_fill, est_handle against a real
+ * deployment (CA, OTP key, config, SQLite store)
  * built once per process in a scratch directory.
  *
  * Input: seven lines, each ended by "\n", then the body (every byte left).
@@ -14,7 +15,7 @@
  *                    "untrusted" presents it with a failed verification;
  *                    "cb" sets a channel binding of 32 bytes 0xcb
  * Lines past the end of the input are empty; a NUL ends a line, as it would
- * end a header. Unless est_route accepts "/.well-known/est[/label]/op" the
+ * end a header. Unless http_route_est accepts "/.well-known/est[/label]/op" the
  * input is dropped: the transport answers such paths itself.
  *
  * Credentials the seeds use: Basic device-001:fuzz-otp-any (any label, 2^40
@@ -48,6 +49,9 @@
 #include "core/config.h"
 #include "core/xalloc.h"
 #include "est/est.h"
+#include "http/est_input.h"
+#include "http/reply.h"
+#include "http/route.h"
 #include "pki/csrattrs.h"
 #include "store/store.h"
 #include "deployment.h"
@@ -219,7 +223,7 @@ static int64_t cert_count(void)
 }
 
 /* A 401 says nothing about why (no OTP state oracle), a 5xx nothing internal. */
-static void check_default_message(const struct est_response *resp)
+static void check_default_message(const struct http_answer *resp)
 {
     char *want;
 
@@ -263,7 +267,7 @@ static unsigned char *part_der(const char *body, const char *ctype, size_t *len)
 
 /* RFC 7030 4.4.2: the key part (plain PKCS#8 or an EnvelopedData), then a
  * certs-only part with one certificate; a plain key matches it. */
-static void check_serverkeygen(const struct est_response *resp)
+static void check_serverkeygen(const struct http_answer *resp)
 {
     const char *key_ct = strstr(resp->body, "Content-Type: application/pkcs8\r\n")
                              ? "application/pkcs8"
@@ -300,7 +304,7 @@ static void check_serverkeygen(const struct est_response *resp)
     free(cder);
 }
 
-static void check_ok(const struct est_request *req, const struct est_response *resp, int64_t issued)
+static void check_ok(const struct est_request *req, const struct http_answer *resp, int64_t issued)
 {
     unsigned char *der = NULL;
     size_t der_len = 0, count = 0;
@@ -338,7 +342,7 @@ static void check_ok(const struct est_request *req, const struct est_response *r
     free(der);
 }
 
-static void check_response(const struct est_request *req, const struct est_response *resp,
+static void check_response(const struct est_request *req, const struct http_answer *resp,
                            int64_t issued)
 {
     static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
@@ -354,7 +358,7 @@ static void check_response(const struct est_request *req, const struct est_respo
     FUZZ_CHECK(resp->www_authenticate == NULL
                    ? resp->status != 401
                    : resp->status == 401 &&
-                         strcmp(resp->www_authenticate, EST_BASIC_CHALLENGE) == 0);
+                         strcmp(resp->www_authenticate, HTTP_BASIC_CHALLENGE) == 0);
     FUZZ_CHECK(resp->status != 429 || resp->retry_after > 0);
     FUZZ_CHECK(resp->status != 202 || resp->retry_after == dep->d->cfg->est_retry_after);
     FUZZ_CHECK(memchr(resp->auth_subject, '\0', sizeof(resp->auth_subject)) != NULL);
@@ -368,12 +372,35 @@ static void check_response(const struct est_request *req, const struct est_respo
         check_default_message(resp);
 }
 
+/* The core's answer itself: parts only when done, of the media each
+ * operation answers with; a refusal has its error; HTTP asks for no
+ * pkix-cert, so none comes back. */
+static void check_answer(const struct est_request *req, const struct est_answer *ans)
+{
+    FUZZ_CHECK(ans->nparts <= EST_PARTS_MAX);
+    FUZZ_CHECK((ans->outcome == EST_DONE) == (ans->nparts > 0));
+    FUZZ_CHECK((ans->outcome == EST_FAILED) == (ans->err != KP_OK));
+    FUZZ_CHECK(ans->outcome != EST_HELD || ans->retry_after > 0);
+    FUZZ_CHECK(memchr(ans->detail, '\0', sizeof(ans->detail)) != NULL);
+    for (size_t i = 0; i < ans->nparts; i++) {
+        FUZZ_CHECK(ans->parts[i].der != NULL && ans->parts[i].len > 0);
+        FUZZ_CHECK(ans->parts[i].media != EST_MEDIA_PKIX_CERT);
+    }
+    if (ans->outcome == EST_DONE && req->op == EST_OP_SERVERKEYGEN)
+        FUZZ_CHECK(ans->nparts == 2 && ans->parts[0].secret &&
+                   ans->parts[1].media == EST_MEDIA_CERTS);
+    else if (ans->outcome == EST_DONE)
+        FUZZ_CHECK(ans->nparts == 1 && !ans->parts[0].secret);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *line[NLINES];
     size_t off = 0;
     struct est_request req;
-    struct est_response resp;
+    struct http_est_input in;
+    struct est_answer ans;
+    struct http_answer resp = {0};
     char *path;
     int64_t before;
 
@@ -389,33 +416,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&req, 0, sizeof(req));
     path =
         xasprintf("%s%s%s/%s", dep->d->cfg->est_base_path, line[1][0] ? "/" : "", line[1], line[0]);
-    if (est_route(dep->d->cfg->est_base_path, path, &req) != KP_OK)
+    if (http_route_est(dep->d->cfg->est_base_path, path, &req) != KP_OK)
         goto out;
-    req.method = strcmp(line[2], "GET") == 0    ? EST_GET
-                 : strcmp(line[2], "HEAD") == 0 ? EST_HEAD
-                 : strcmp(line[2], "POST") == 0 ? EST_POST
-                                                : EST_OTHER;
-    req.content_type = line[3][0] ? line[3] : NULL;
-    req.accept = line[4][0] ? line[4] : NULL;
-    req.authorization = line[5][0] ? line[5] : NULL;
-    req.peer_verify = X509_V_ERR_UNSPECIFIED;
+    req.method = strcmp(line[2], "GET") == 0 || strcmp(line[2], "HEAD") == 0 ? EST_GET
+                 : strcmp(line[2], "POST") == 0                              ? EST_POST
+                                                                             : EST_OTHER;
+    http_est_input_fill(&req, &in, line[3][0] ? line[3] : NULL, line[4][0] ? line[4] : NULL,
+                        line[5][0] ? line[5] : NULL, data + off, size - off);
+    req.cred.cert_verify = X509_V_ERR_UNSPECIFIED;
     if (has_word(line[6], "mtls") || has_word(line[6], "untrusted")) {
-        req.peer_cert = dep->peer_cert;
-        req.peer_verify = has_word(line[6], "mtls") ? X509_V_OK : X509_V_ERR_CERT_UNTRUSTED;
+        req.cred.cert = dep->peer_cert;
+        req.cred.cert_verify = has_word(line[6], "mtls") ? X509_V_OK : X509_V_ERR_CERT_UNTRUSTED;
     }
     if (has_word(line[6], "cb")) {
         req.channel_binding = dep->binding;
         req.channel_binding_len = sizeof(dep->binding);
     }
-    req.body = data + off;
-    req.body_len = size - off;
+    req.transport = "https";
     req.peer_addr = "192.0.2.10";
     req.id = ++dep->next_id;
 
     before = cert_count();
-    est_handle(dep->d->est, &req, &resp);
+    est_handle(dep->d->est, &req, &ans);
+    check_answer(&req, &ans);
+    http_est_input_cleanup(&in);
+    http_est_reply(&resp, req.op, &ans, line[4][0] ? line[4] : NULL);
+    est_answer_cleanup(&ans);
     check_response(&req, &resp, cert_count() - before);
-    est_response_cleanup(&resp);
+    http_answer_cleanup(&resp);
     FUZZ_CHECK(ERR_peek_error() == 0);
 out:
     free(path);

@@ -1,11 +1,12 @@
-/* est_route (RFC 7030 3.2.2) on the input as a request path: what it accepts
- * has a known operation and a label of at most EST_LABEL_MAX characters of
+/* http_route_est (RFC 7030 3.2.2) on the input as a request path: what it
+ * accepts has a known operation and a label of at most EST_LABEL_MAX characters of
  * [A-Za-z0-9._-], and rebuilding the path from them gives the input back. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/xalloc.h"
 #include "est/est.h"
+#include "http/route.h"
 #include "support.h"
 
 static const char label_chars[] =
@@ -20,8 +21,8 @@ static void check_route(const char *base, const char *path)
 
     memset(&req, 0, sizeof(req));
     req.op = EST_OP__MAX;
-    memset(req.label, 'Z', sizeof(req.label)); /* no NUL: est_route must write one */
-    rc = est_route(base, path, &req);
+    memset(req.label, 'Z', sizeof(req.label)); /* no NUL: http_route_est must write one */
+    rc = http_route_est(base, path, &req);
     if (rc != KP_OK) {
         FUZZ_CHECK(rc == KP_ERR_NOT_FOUND || rc == KP_ERR_UNKNOWN_LABEL);
         return;

@@ -1,6 +1,6 @@
 /* The auth layer: HTTP Basic parsing (RFC 7617), OTP generation, hashing and
  * key files, the RFC 7030 3.5 channel-binding check, and what an OTP may
- * certify (otpbind). */
+ * certify (otpbind), the DTLS PSK file. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 #include "auth/chanbind.h"
 #include "auth/otp.h"
 #include "auth/otpbind.h"
+#include "auth/psk.h"
 #include "core/base64.h"
 #include "core/xalloc.h"
 
@@ -772,6 +773,178 @@ static void test_bound_subject_and_sans_replace_the_label_rule(void **state)
     free(sans);
 }
 
+/* ---- psk_table_load ---- */
+
+#define KEY16 "000102030405060708090a0b0c0d0e0f"
+#define SECRET_HEX "5ec4e75ec4e75ec4e75ec4e75ec4e75e"
+
+static struct label_cfg psk_labels[] = {{.name = "default"}, {.name = "iot"}};
+static const struct kp_config psk_cfg = {.labels = psk_labels, .nlabels = 2};
+
+static struct psk_table *psk_load_text(struct fixture *fx, const char *text, size_t len, char **err)
+{
+    const char *path = fx_file(fx, "coap-psk");
+    struct psk_table *t = NULL;
+
+    remove(path);
+    write_bytes(path, text, len);
+    *err = NULL;
+    if (psk_table_load(path, &psk_cfg, &t, err) != KP_OK)
+        assert_null(t);
+    return t;
+}
+
+static void test_psk_file_entries_are_found_by_identity(void **state)
+{
+    struct fixture *fx = *state;
+    char *err = NULL, id128[129];
+    char *text;
+    struct psk_table *t;
+    const struct psk_entry *e;
+    static const unsigned char key16[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+    memset(id128, 'd', 128);
+    id128[128] = '\0';
+    text = xasprintf("# IDENTITY LABEL HEXKEY\n"
+                     "\n"
+                     "device-001 default " KEY16 "\n"
+                     "  \tsensor.7\tiot\t" SECRET_HEX SECRET_HEX "  # no: a trailing field\n");
+    t = psk_load_text(fx, text, strlen(text), &err);
+    assert_null(t);
+    assert_non_null(err);
+    assert_non_null(strstr(err, ":4: expected IDENTITY LABEL HEXKEY"));
+    free(err);
+    free(text);
+
+    text = xasprintf("# IDENTITY LABEL HEXKEY\n"
+                     "\n"
+                     "device-001 default " KEY16 "\r\n"
+                     "  \tsensor.7\tiot\t" SECRET_HEX SECRET_HEX "\n"
+                     "%s iot " KEY16 KEY16 KEY16 KEY16,
+                     id128);
+    t = psk_load_text(fx, text, strlen(text), &err);
+    free(text);
+    if (t == NULL) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", err ? err : "?");
+        free(err);
+        fail_msg("refused: %s", why);
+    }
+    assert_int_equal(psk_count(t), 3);
+    e = psk_find(t, "device-001", 10);
+    assert_non_null(e);
+    assert_string_equal(e->identity, "device-001");
+    assert_string_equal(e->label, "default");
+    assert_int_equal(e->key_len, 16);
+    assert_memory_equal(e->key, key16, 16);
+    e = psk_find(t, "sensor.7xyz", 8); /* the length counts, not a NUL */
+    assert_non_null(e);
+    assert_string_equal(e->label, "iot");
+    assert_int_equal(e->key_len, 32);
+    assert_int_equal(e->key[0], 0x5e);
+    e = psk_find(t, id128, 128);
+    assert_non_null(e);
+    assert_int_equal(e->key_len, 64);
+    assert_null(psk_find(t, "device-00", 9));
+    assert_null(psk_find(t, "device-0011", 11));
+    assert_null(psk_find(t, "DEVICE-001", 10));
+    assert_null(psk_find(t, "", 0));
+    assert_null(psk_find(NULL, "device-001", 10));
+    psk_table_free(t);
+    psk_table_free(NULL);
+
+    t = psk_load_text(fx, "# nothing yet\n", 14, &err);
+    assert_non_null(t);
+    assert_int_equal(psk_count(t), 0);
+    assert_null(psk_find(t, "device-001", 10));
+    psk_table_free(t);
+}
+
+/* The line is refused with "PATH:LINE: reason" and the key never appears. */
+static void expect_psk_refused(struct fixture *fx, const char *text, size_t len, int line,
+                               const char *reason)
+{
+    char *err = NULL, want[600], got[600];
+    struct psk_table *t = psk_load_text(fx, text, len, &err);
+
+    psk_table_free(t);
+    snprintf(got, sizeof(got), "%s", err ? err : "(accepted)");
+    free(err);
+    if (t != NULL)
+        fail_msg("accepted: %.*s", (int)(len > 200 ? 200 : len), text);
+    snprintf(want, sizeof(want), "%s:%d: ", fx->path, line);
+    if (strncmp(got, want, strlen(want)) != 0 || strstr(got, reason) == NULL)
+        fail_msg("got \"%s\", want \"%s...%s\"", got, want, reason);
+    if (strstr(got, "5ec4e7") != NULL || strstr(got, "0a0b0c") != NULL)
+        fail_msg("the message shows key material: %s", got);
+}
+
+static void test_bad_psk_lines_are_refused_with_their_line_never_the_key(void **state)
+{
+    struct fixture *fx = *state;
+    const char *good = "device-001 default " SECRET_HEX "\n";
+    char id129[130], *text, longline[700];
+
+#define REFUSED(body, line, reason)                                                                \
+    do {                                                                                           \
+        text = xasprintf("%s%s", good, body);                                                      \
+        expect_psk_refused(fx, text, strlen(text), line, reason);                                  \
+        free(text);                                                                                \
+    } while (0)
+    REFUSED("device-002 default " SECRET_HEX "zz\n", 2, "the key is not hex");
+    REFUSED("device-002 default 5ec4e75ec4e75ec4e75ec4e75ec4e7g5\n", 2, "the key is not hex");
+    REFUSED("device-002 default " SECRET_HEX "0\n", 2, "odd number of hex digits");
+    REFUSED("device-002 default 5ec4e75ec4e75ec4e75ec4e75ec4e7\n", 2, "16 to 64 bytes");
+    REFUSED("device-002 default " SECRET_HEX SECRET_HEX SECRET_HEX SECRET_HEX "5e\n", 2,
+            "16 to 64 bytes");
+    REFUSED("device-002 other " SECRET_HEX "\n", 2, "no such label");
+    REFUSED("\n# again\ndevice-001 iot " SECRET_HEX "\n", 4, "identity already given on line 1");
+    REFUSED("device:002 default " SECRET_HEX "\n", 2, "cannot contain ':'");
+    REFUSED("device-\x01 default " SECRET_HEX "\n", 2, "printable ASCII");
+    REFUSED("device-\xc3\xa9 default " SECRET_HEX "\n", 2, "printable ASCII");
+    REFUSED("device-002 default\n", 2, "expected IDENTITY LABEL HEXKEY");
+    REFUSED("device-002 default " SECRET_HEX " extra\n", 2, "expected IDENTITY LABEL HEXKEY");
+    memset(id129, 'd', 129);
+    id129[129] = '\0';
+    text = xasprintf("%s %s default " SECRET_HEX "\n", good, id129);
+    expect_psk_refused(fx, text, strlen(text), 2, "1 to 128 bytes");
+    free(text);
+    memset(longline, ' ', sizeof(longline));
+    memcpy(longline, good, strlen(good) - 1);
+    memcpy(longline + 600, "\n", 2);
+    REFUSED(longline, 2, "line longer than 512 bytes");
+    text = xasprintf("%sdevice-002 default " SECRET_HEX "\n", good);
+    text[strlen(good) + 3] = '\0';
+    expect_psk_refused(fx, text, strlen(good) + 20 + 32 + 1, 2, "a NUL byte");
+    free(text);
+#undef REFUSED
+}
+
+static void test_psk_file_others_may_read_is_refused(void **state)
+{
+    struct fixture *fx = *state;
+    const char *text = "device-001 default " KEY16 "\n";
+    char *err = NULL;
+    struct psk_table *t = psk_load_text(fx, text, strlen(text), &err);
+
+    assert_non_null(t);
+    psk_table_free(t);
+    t = NULL;
+    assert_int_equal(chmod(fx->path, 0644), 0);
+    assert_int_equal(psk_table_load(fx->path, &psk_cfg, &t, &err), KP_ERR_CONFIG);
+    assert_null(t);
+    assert_non_null(err);
+    free(err);
+    err = NULL;
+    assert_int_equal(chmod(fx->path, 0640), 0);
+    assert_int_equal(psk_table_load(fx->path, &psk_cfg, &t, &err), KP_ERR_CONFIG);
+    free(err);
+    err = NULL;
+    assert_int_equal(chmod(fx->path, 0400), 0);
+    assert_int_equal(psk_table_load(fx->path, &psk_cfg, &t, &err), KP_OK);
+    psk_table_free(t);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
@@ -809,6 +982,9 @@ int main(void)
         T(test_entity_rule_allows_only_the_entity_and_names_under_it),
         T(test_the_ca_name_is_never_certified),
         T(test_bound_subject_and_sans_replace_the_label_rule),
+        T(test_psk_file_entries_are_found_by_identity),
+        T(test_bad_psk_lines_are_refused_with_their_line_never_the_key),
+        T(test_psk_file_others_may_read_is_refused),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }

@@ -678,6 +678,22 @@ static void test_approval_and_serverkeygen_keys_are_read(void **state)
     assert_path(fx, cfg->labels[0].serverkeygen_kek_file, "kek.keys");
 }
 
+static void test_coap_psk_file_and_allow_psk_are_read(void **state)
+{
+    struct fixture *fx = *state;
+    struct kp_config *cfg = load_ok(fx, MINIMAL);
+
+    assert_string_equal(cfg->coap_psk_file, ""); /* none by default */
+    assert_false(cfg->labels[0].allow_psk);      /* a label opts in */
+    cfg = load_ok(fx, MINIMAL "[coap]\npsk_file = \"coap-psk\"\n[label.x]\nallow_psk = true\n");
+    assert_path(fx, cfg->coap_psk_file, "coap-psk");
+    assert_true(cfg->labels[0].allow_psk);
+    cfg = load_ok(fx, MINIMAL "[coap]\npsk_file = \"/etc/kipuka/psk\"\n");
+    assert_string_equal(cfg->coap_psk_file, "/etc/kipuka/psk");
+    load_err(fx, MINIMAL "[coap]\npsk_file = coap-psk\n", 9, "coap.psk_file");
+    load_err(fx, MINIMAL "[label.x]\nallow_psk = yes\n", 9, "allow_psk");
+}
+
 static void test_label_without_ca_key_is_rejected(void **state)
 {
     struct fixture *fx = *state;
@@ -758,6 +774,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_minimal_config_loads_with_defaults, fx_reset),
+        cmocka_unit_test_teardown(test_coap_psk_file_and_allow_psk_are_read, fx_reset),
         cmocka_unit_test_teardown(test_admin_client_subjects_need_admin_client_ca, fx_reset),
         cmocka_unit_test_teardown(test_every_key_is_read, fx_reset),
         cmocka_unit_test_teardown(test_quoted_strings_take_toml_escapes, fx_reset),

@@ -1,5 +1,7 @@
-/* The EST core without a transport: est_route on paths, and est_handle on
- * est_request structs built here, against a real deployment made by hand in a
+/* The EST core as HTTP drives it: http_route_est on paths, and requests
+ * built here as HTTP gives them (header strings, raw body) through
+ * http_est_input_fill, est_handle and http_est_reply; and est_handle's
+ * answers themselves (outcomes and DER parts). Against against a real deployment made by hand in a
  * temporary directory (CA, OTP key, config file, SQLite store). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,9 @@
 #include "core/xalloc.h"
 #include "est/approval.h"
 #include "est/est.h"
+#include "http/est_input.h"
+#include "http/reply.h"
+#include "http/route.h"
 #include "pki/csr.h"
 #include "store/store.h"
 
@@ -78,7 +83,18 @@ static const char config_text[] = "[tls]\n"
                                   "otp_subject = \"any\"\n"
                                   "[label.named]\n"
                                   "ca_cert = \"ca.crt\"\n"
-                                  "ca_key = \"ca.key\"\n";
+                                  "ca_key = \"ca.key\"\n"
+                                  "[label.psk]\n"
+                                  "ca_cert = \"ca.crt\"\n"
+                                  "ca_key = \"ca.key\"\n"
+                                  "allow_psk = true\n"
+                                  "[coap]\n"
+                                  "psk_file = \"coap-psk\"\n";
+
+/* DTLS PSK credentials: [label.named] does not allow PSKs (the default). */
+static const char psk_text[] = "# IDENTITY LABEL HEXKEY\n"
+                               "sensor-01 psk 000102030405060708090a0b0c0d0e0f\n"
+                               "sensor-02 named 101112131415161718191a1b1c1d1e1f\n";
 
 /* Things a test allocates, released after it whatever its outcome. */
 struct deferred {
@@ -93,9 +109,10 @@ struct fixture {
     unsigned char otp_key[OTP_KEY_LEN];
     struct kp_config *cfg;
     struct store *store;
+    struct est_services *svc;
     struct est_server *srv;
     EVP_PKEY *dev_key; /* P-256, the device's key in most requests */
-    struct est_response resp;
+    struct http_answer resp;
     struct deferred later[64];
     size_t nlater;
 };
@@ -194,6 +211,12 @@ static int fx_setup(void **state)
     assert_int_equal(otp_key_load(path, fx->otp_key), KP_OK);
     free(path);
 
+    /* the PSK file, mode 0600 as est_server_new wants it */
+    write_file(fx->dir, "coap-psk", psk_text);
+    path = xasprintf("%s/coap-psk", fx->dir);
+    assert_int_equal(chmod(path, 0600), 0);
+    free(path);
+
     /* the config, the store, the server */
     write_file(fx->dir, "kipuka.toml", config_text);
     path = xasprintf("%s/kipuka.toml", fx->dir);
@@ -210,7 +233,8 @@ static int fx_setup(void **state)
     free(url);
     if (rc != KP_OK)
         return -1;
-    rc = est_server_new(fx->cfg, fx->store, &fx->srv, &err);
+    fx->svc = est_services_new(fx->store, fx->cfg->auth_fail_window);
+    rc = est_server_new(fx->cfg, fx->svc, &fx->srv, &err);
     if (rc != KP_OK) {
         print_error("est_server_new: %s\n", err);
         free(err);
@@ -230,7 +254,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int fx_reset(void **state)
 {
     struct fixture *fx = *state;
-    est_response_cleanup(&fx->resp);
+    http_answer_cleanup(&fx->resp);
     memset(&fx->resp, 0, sizeof(fx->resp));
     fx->cfg->est_serverkeygen = false; /* some tests turn it on */
     while (fx->nlater > 0) {
@@ -247,6 +271,7 @@ static int fx_teardown(void **state)
 
     fx_reset(state);
     est_server_free(fx->srv);
+    est_services_free(fx->svc);
     store_close(fx->store);
     config_free(fx->cfg);
     X509_free(fx->ca_cert);
@@ -259,8 +284,31 @@ static int fx_teardown(void **state)
 
 /* ---- building requests ---- */
 
-static void req_init(struct est_request *r, enum est_op op, const char *label,
-                     enum est_method method)
+/* HEAD: HTTP hands the core a GET and leaves the body out. */
+#define T_HEAD 100
+
+/* A request as HTTP sees it: header strings (NULL: absent) and the body
+ * as sent; handle() turns it into an est_request as http/server.c does. */
+struct treq {
+    enum est_op op;
+    char label[EST_LABEL_MAX + 1];
+    int method; /* enum est_method, or T_HEAD */
+    const char *content_type;
+    const char *accept;
+    const char *authorization;
+    const unsigned char *body;
+    size_t body_len;
+    X509 *peer_cert;
+    STACK_OF(X509) * peer_chain;
+    long peer_verify;
+    const char *psk_identity; /* what a DTLS transport sets after a PSK handshake */
+    const unsigned char *channel_binding;
+    size_t channel_binding_len;
+    const char *peer_addr;
+    uint64_t id;
+};
+
+static void req_init(struct treq *r, enum est_op op, const char *label, enum est_method method)
 {
     memset(r, 0, sizeof(*r));
     r->op = op;
@@ -271,17 +319,39 @@ static void req_init(struct est_request *r, enum est_op op, const char *label,
     r->id = 1;
 }
 
-static struct est_response *handle(struct fixture *fx, const struct est_request *r)
+static struct http_answer *handle(struct fixture *fx, const struct treq *t)
 {
-    est_response_cleanup(&fx->resp);
-    est_handle(fx->srv, r, &fx->resp);
+    struct est_request r;
+    struct http_est_input in;
+    struct est_answer ans;
+
+    http_answer_cleanup(&fx->resp);
+    memset(&fx->resp, 0, sizeof(fx->resp));
+    memset(&r, 0, sizeof(r));
+    r.op = t->op;
+    memcpy(r.label, t->label, sizeof(r.label));
+    r.method = t->method == T_HEAD ? EST_GET : (enum est_method)t->method;
+    http_est_input_fill(&r, &in, t->content_type, t->accept, t->authorization, t->body,
+                        t->body_len);
+    r.cred.cert = t->peer_cert;
+    r.cred.chain = t->peer_chain;
+    r.cred.cert_verify = t->peer_verify;
+    r.cred.psk_identity = t->psk_identity;
+    r.channel_binding = t->channel_binding;
+    r.channel_binding_len = t->channel_binding_len;
+    r.transport = "https";
+    r.peer_addr = t->peer_addr;
+    r.id = t->id;
+    est_handle(fx->srv, &r, &ans);
+    http_est_input_cleanup(&in);
+    http_est_reply(&fx->resp, r.op, &ans, t->accept);
+    est_answer_cleanup(&ans);
     return &fx->resp;
 }
 
-static void expect_status(struct fixture *fx, const struct est_request *r, int status,
-                          enum kp_err err)
+static void expect_status(struct fixture *fx, const struct treq *r, int status, enum kp_err err)
 {
-    struct est_response *resp = handle(fx, r);
+    struct http_answer *resp = handle(fx, r);
     if (resp->status != status || resp->err != err)
         fail_msg("%s label \"%s\": status %d err %s, want %d %s; body: %.*s", est_op_name(r->op),
                  r->label, resp->status, kp_err_code(resp->err), status, kp_err_code(err),
@@ -388,14 +458,14 @@ static const char *csr_b64(struct fixture *fx, EVP_PKEY *key, const char *cn, co
     return keep(fx, base64_encode(der, len, NULL));
 }
 
-static void set_body(struct est_request *r, const char *text)
+static void set_body(struct treq *r, const char *text)
 {
     r->body = (const unsigned char *)text;
     r->body_len = strlen(text);
 }
 
 /* The one certificate of a certs-only answer (kept by fx). */
-static X509 *resp_cert(struct fixture *fx, const struct est_response *resp, int want_count)
+static X509 *resp_cert(struct fixture *fx, const struct http_answer *resp, int want_count)
 {
     unsigned char *der = NULL;
     size_t len = 0;
@@ -423,7 +493,7 @@ static X509 *resp_cert(struct fixture *fx, const struct est_response *resp, int 
 static X509 *enroll_with_otp(struct fixture *fx, const char *label, EVP_PKEY *key, const char *cn,
                              const char *san)
 {
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-001", NULL, 1, 3600);
@@ -442,7 +512,7 @@ static EVP_PKEY *new_key(struct fixture *fx, const char *curve)
     return defer(fx, free_pkey, k);
 }
 
-static json_t *resp_json(struct fixture *fx, const struct est_response *resp)
+static json_t *resp_json(struct fixture *fx, const struct http_answer *resp)
 {
     json_error_t jerr;
     json_t *j;
@@ -457,7 +527,7 @@ static json_t *resp_json(struct fixture *fx, const struct est_response *resp)
     return j;
 }
 
-/* ---- est_route ---- */
+/* ---- http_route_est ---- */
 
 static void expect_route(const char *base, const char *path, enum kp_err want, enum est_op op,
                          const char *label)
@@ -468,7 +538,7 @@ static void expect_route(const char *base, const char *path, enum kp_err want, e
     memset(&r, 0, sizeof(r));
     r.op = EST_OP__MAX;
     memset(r.label, 'Z', EST_LABEL_MAX);
-    rc = est_route(base, path, &r);
+    rc = http_route_est(base, path, &r);
     if (rc != want)
         fail_msg("\"%s\": %s, want %s", path, kp_err_code(rc), kp_err_code(want));
     if (want == KP_OK) {
@@ -570,7 +640,7 @@ static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
 {
     struct fixture *fx = *state;
     static const char *const labels[] = {"", "default", "iot"};
-    struct est_request r;
+    struct treq r;
 
     for (size_t i = 0; i < 3; i++) {
         X509 *cert;
@@ -590,7 +660,7 @@ static void test_get_cacerts_answers_the_ca_as_certs_only(void **state)
 static void test_get_csrattrs_answers_application_csrattrs(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     unsigned char *der = NULL;
     size_t len = 0;
 
@@ -606,7 +676,7 @@ static void test_get_csrattrs_answers_application_csrattrs(void **state)
 static void test_wrong_method_is_405(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "", EST_POST);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
@@ -617,7 +687,7 @@ static void test_wrong_method_is_405(void **state)
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
     assert_string_equal(fx->resp.allow, "POST");
-    req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_HEAD);
+    req_init(&r, EST_OP_SIMPLEREENROLL, "", T_HEAD);
     expect_status(fx, &r, 405, KP_ERR_METHOD);
     assert_string_equal(fx->resp.allow, "POST");
 }
@@ -626,7 +696,7 @@ static void test_head_answers_as_get(void **state)
 {
     struct fixture *fx = *state;
     static const enum est_op ops[] = {EST_OP_CACERTS, EST_OP_CSRATTRS};
-    struct est_request r;
+    struct treq r;
 
     for (size_t i = 0; i < 2; i++) {
         char *get_body;
@@ -638,7 +708,7 @@ static void test_head_answers_as_get(void **state)
         get_len = fx->resp.body_len;
         get_ct = fx->resp.content_type;
         /* the transport sends the head only; the core answers as for GET */
-        req_init(&r, ops[i], "iot", EST_HEAD);
+        req_init(&r, ops[i], "iot", T_HEAD);
         expect_status(fx, &r, 200, KP_OK);
         assert_null(fx->resp.allow);
         assert_string_equal(fx->resp.content_type, get_ct);
@@ -652,7 +722,7 @@ static void test_head_answers_as_get(void **state)
 static void test_unknown_label_is_404(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
@@ -663,7 +733,7 @@ static void test_unknown_label_is_404(void **state)
 static void test_serverkeygen_and_fullcmc_are_404_by_default(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_SERVERKEYGEN, "", EST_POST);
     expect_status(fx, &r, 404, KP_ERR_NOT_FOUND);
@@ -676,14 +746,14 @@ static void test_serverkeygen_and_fullcmc_are_404_by_default(void **state)
 static void test_simpleenroll_without_credentials_is_401_with_challenge(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     int64_t before = cert_count(fx);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
     r.content_type = "application/pkcs10";
     set_body(&r, csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
     assert_false(fx->resp.base64_cte);
     assert_int_equal(cert_count(fx), before);
 }
@@ -691,7 +761,7 @@ static void test_simpleenroll_without_credentials_is_401_with_challenge(void **s
 static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     struct store_cert *row = NULL;
     int64_t before = cert_count(fx);
@@ -728,7 +798,7 @@ static void test_simpleenroll_with_valid_otp_issues_and_records(void **state)
 static void test_reused_otp_is_rejected(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before;
 
@@ -742,14 +812,14 @@ static void test_reused_otp_is_rejected(void **state)
 
     set_body(&r, csr_b64(fx, new_key(fx, "P-256"), "dev-1.example", NULL, NULL));
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
     assert_int_equal(cert_count(fx), before);
 }
 
 static void test_otp_with_two_uses_enrolls_twice(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-002", NULL, 2, 3600);
@@ -767,7 +837,7 @@ static void test_otp_with_two_uses_enrolls_twice(void **state)
 static void test_wrong_or_foreign_otp_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c, expired;
     char header[128], *b64, *first_body;
     const char *csr = csr_b64(fx, fx->dev_key, "dev-1.example", NULL, NULL);
@@ -795,7 +865,7 @@ static void test_wrong_or_foreign_otp_is_401(void **state)
     /* malformed credentials */
     r.authorization = "Bearer abc";
     expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
-    assert_string_equal(fx->resp.www_authenticate, EST_BASIC_CHALLENGE);
+    assert_string_equal(fx->resp.www_authenticate, HTTP_BASIC_CHALLENGE);
 
     /* an expired OTP */
     cred_new(fx, &expired, "device-001", NULL, 1, -10);
@@ -812,7 +882,7 @@ static void test_wrong_or_foreign_otp_is_401(void **state)
 static void test_otp_bound_to_another_label_is_403(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-003", "iot", 1, 3600);
@@ -829,7 +899,7 @@ static void test_otp_bound_to_another_label_is_403(void **state)
 static void test_otp_certifies_only_its_entity_names_by_default(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -853,7 +923,7 @@ static void test_otp_certifies_only_its_entity_names_by_default(void **state)
 static void test_subject_bound_to_the_otp_binds_on_any_label(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -873,7 +943,7 @@ static void test_subject_bound_to_the_otp_binds_on_any_label(void **state)
 static void test_label_without_otp_refuses_otp(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-004", NULL, 1, 3600);
@@ -890,7 +960,7 @@ static void test_wrong_content_type_is_415(void **state)
     struct fixture *fx = *state;
     static const char *const types[] = {"application/json", "text/plain", "application/pkcs10x",
                                         "application/pkcs7-mime"};
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-005", NULL, 1, 3600);
@@ -911,7 +981,7 @@ static void test_wrong_content_type_is_415(void **state)
 static void test_missing_content_type_is_400(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-006", NULL, 1, 3600);
@@ -927,7 +997,7 @@ static void test_junk_body_is_400_and_keeps_the_otp(void **state)
     struct fixture *fx = *state;
     static const char *const junk[] = {"not base64 at all!", "AAAA", "MIIB", ""};
     static const enum kp_err errs[] = {KP_ERR_BASE64, KP_ERR_CSR, KP_ERR_CSR, KP_ERR_CSR};
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -951,7 +1021,7 @@ static void test_junk_body_is_400_and_keeps_the_otp(void **state)
 static void test_csr_with_bad_signature_is_400(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     size_t len;
     unsigned char *der = csr_der(fx, fx->dev_key, "dev-8.example", NULL, NULL, &len);
@@ -971,7 +1041,7 @@ static void test_csr_with_bad_signature_is_400(void **state)
 static void test_raw_der_body_is_accepted(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     size_t len;
     unsigned char *der = csr_der(fx, fx->dev_key, "dev-9.example", NULL, NULL, &len);
@@ -988,7 +1058,7 @@ static void test_raw_der_body_is_accepted(void **state)
 static void test_profile_refusal_is_400_with_the_reason(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-010", NULL, 1, 3600);
@@ -1010,7 +1080,7 @@ static void test_profile_refusal_is_400_with_the_reason(void **state)
 static void test_accept_json_gives_a_json_error_body(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     json_t *j;
 
@@ -1034,7 +1104,7 @@ static void test_accept_json_gives_a_json_error_body(void **state)
     j = resp_json(fx, &fx->resp);
     assert_string_equal(json_string_value(json_object_get(j, "error")), "unsupported_media_type");
     assert_string_equal(json_string_value(json_object_get(j, "message")),
-                        "Content-Type must be application/pkcs10");
+                        "the media type must be application/pkcs10");
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     r.accept = "application/json";
@@ -1046,7 +1116,7 @@ static void test_accept_json_gives_a_json_error_body(void **state)
 static void test_error_body_is_text_without_accept_json(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
 
     req_init(&r, EST_OP_CACERTS, "nosuch", EST_GET);
     expect_status(fx, &r, 404, KP_ERR_UNKNOWN_LABEL);
@@ -1062,7 +1132,7 @@ static void test_json_error_escapes_the_detail(void **state)
     struct fixture *fx = *state;
     json_t *j;
 
-    est_response_error(&fx->resp, KP_ERR_POLICY, "application/json", "say \"hi\"\n\\ \x01");
+    http_est_error(&fx->resp, KP_ERR_POLICY, "application/json", "say \"hi\"\n\\ \x01");
     assert_int_equal(fx->resp.status, 400);
     j = resp_json(fx, &fx->resp);
     assert_string_equal(json_string_value(json_object_get(j, "error")), "policy_violation");
@@ -1074,7 +1144,7 @@ static void test_json_error_escapes_the_detail(void **state)
 static void test_simplereenroll_without_peer_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-012", NULL, 1, 3600);
@@ -1091,7 +1161,7 @@ static void test_simplereenroll_without_peer_certificate_is_401(void **state)
 static void test_simplereenroll_with_same_subject_is_200(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct store_cert *row = NULL;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-1.example", "DNS:re-1.example");
     EVP_PKEY *rekey = new_key(fx, "P-256");
@@ -1122,7 +1192,7 @@ static void test_simplereenroll_with_same_subject_is_200(void **state)
 static void test_simplereenroll_with_different_subject_is_403(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-2.example", "DNS:re-2.example");
     int64_t before = cert_count(fx);
 
@@ -1144,7 +1214,7 @@ static void test_simplereenroll_with_different_subject_is_403(void **state)
 static void test_unverified_peer_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "re-3.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1160,7 +1230,7 @@ static void test_unverified_peer_certificate_is_401(void **state)
 static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-1.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "", EST_POST);
@@ -1182,7 +1252,7 @@ static void test_simpleenroll_with_client_certificate_must_keep_the_subject(void
 static void test_label_without_mtls_refuses_client_certificates(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-3.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEENROLL, "nomtls", EST_POST);
@@ -1198,7 +1268,7 @@ static void test_label_without_mtls_refuses_client_certificates(void **state)
 static void test_client_certificate_stays_under_its_label(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "scoped.example", NULL);
     int64_t before = cert_count(fx);
 
@@ -1223,7 +1293,7 @@ static void test_client_certificate_stays_under_its_label(void **state)
 static void test_simplereenroll_compares_subjects_exactly(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "device-001", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1239,7 +1309,7 @@ static void test_simplereenroll_compares_subjects_exactly(void **state)
 static void test_csr_with_a_ca_subject_is_403_and_keeps_the_otp(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -1277,7 +1347,7 @@ static void revoke_in_db(struct fixture *fx, X509 *cert)
 static void test_revoked_client_certificate_is_401(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     X509 *old = enroll_with_otp(fx, "", fx->dev_key, "revoked.example", NULL);
 
     req_init(&r, EST_OP_SIMPLEREENROLL, "", EST_POST);
@@ -1295,7 +1365,7 @@ static void test_revoked_otp_is_401(void **state)
 {
     struct fixture *fx = *state;
     struct store_audit ev = {.event = "otp.revoke", .outcome = "ok", .detail = "test"};
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-014", NULL, 3, 3600);
@@ -1313,6 +1383,7 @@ struct audit_last {
     char label[64];
     char subject[64];
     char peer[64];
+    char detail[160];
     int n;
 };
 
@@ -1325,6 +1396,7 @@ static void audit_keep_last(int64_t at, const struct store_audit *a, void *arg)
     snprintf(l->label, sizeof(l->label), "%s", a->label ? a->label : "");
     snprintf(l->subject, sizeof(l->subject), "%s", a->subject ? a->subject : "");
     snprintf(l->peer, sizeof(l->peer), "%s", a->peer ? a->peer : "");
+    snprintf(l->detail, sizeof(l->detail), "%s", a->detail ? a->detail : "");
     l->n++;
 }
 
@@ -1332,7 +1404,7 @@ static void test_refusals_and_issues_are_audited(void **state)
 {
     struct fixture *fx = *state;
     struct audit_last last;
-    struct est_request r;
+    struct treq r;
     struct cred c;
 
     cred_new(fx, &c, "device-015", NULL, 1, 3600);
@@ -1364,7 +1436,7 @@ static void test_required_channel_binding_is_checked(void **state)
 {
     struct fixture *fx = *state;
     unsigned char binding[32];
-    struct est_request r;
+    struct treq r;
     struct cred c;
     char *b64;
 
@@ -1406,7 +1478,7 @@ static void test_server_refuses_a_missing_otp_key(void **state)
                "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
     path = keep(fx, xasprintf("%s/nokey.toml", fx->dir));
     assert_int_equal(config_load(path, &cfg, &err), KP_OK);
-    assert_int_not_equal(est_server_new(cfg, fx->store, &srv, &err), KP_OK);
+    assert_int_not_equal(est_server_new(cfg, fx->svc, &srv, &err), KP_OK);
     assert_null(srv);
     assert_non_null(err);
     assert_non_null(strstr(err, "missing.key"));
@@ -1426,7 +1498,7 @@ static void test_server_refuses_fullcmc(void **state)
                "[label.default]\nca_cert = \"ca.crt\"\nca_key = \"ca.key\"\n");
     path = keep(fx, xasprintf("%s/cmc.toml", fx->dir));
     assert_int_equal(config_load(path, &cfg, &err), KP_OK);
-    assert_int_equal(est_server_new(cfg, fx->store, &srv, &err), KP_ERR_CONFIG);
+    assert_int_equal(est_server_new(cfg, fx->svc, &srv, &err), KP_ERR_CONFIG);
     assert_null(srv);
     assert_non_null(strstr(err, "fullcmc"));
     free(err);
@@ -1436,12 +1508,12 @@ static void test_server_refuses_fullcmc(void **state)
 /* A detail that is not UTF-8 cannot go into JSON: the fixed message does. */
 static void test_json_error_with_non_utf8_detail_falls_back(void **state)
 {
-    struct est_response resp = {0};
+    struct http_answer resp = {0};
     json_error_t jerr;
     json_t *j;
     (void)state;
 
-    est_response_error(&resp, KP_ERR_POLICY, "application/json", "bad \xff\xfe byte");
+    http_est_error(&resp, KP_ERR_POLICY, "application/json", "bad \xff\xfe byte");
     assert_int_equal(resp.status, 400);
     assert_string_equal(resp.content_type, "application/json");
     j = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -1450,13 +1522,13 @@ static void test_json_error_with_non_utf8_detail_falls_back(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "message")),
                         kp_err_message(KP_ERR_POLICY));
     json_decref(j);
-    est_response_cleanup(&resp);
+    http_answer_cleanup(&resp);
 }
 
 /* ---- serverkeygen (RFC 7030 4.4) ---- */
 
 /* The body of the part whose Content-Type is ctype, base64-decoded (kept by fx). */
-static unsigned char *part_der(struct fixture *fx, const struct est_response *resp,
+static unsigned char *part_der(struct fixture *fx, const struct http_answer *resp,
                                const char *ctype, size_t *len)
 {
     char *hdr = xasprintf("Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", ctype);
@@ -1476,7 +1548,7 @@ static unsigned char *part_der(struct fixture *fx, const struct est_response *re
 static void test_serverkeygen_answers_the_key_then_its_certificate(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     unsigned char *der;
     const unsigned char *p;
@@ -1524,7 +1596,7 @@ static void test_serverkeygen_answers_the_key_then_its_certificate(void **state)
 static void test_serverkeygen_refuses_protection_it_cannot_give(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx);
 
@@ -1578,7 +1650,7 @@ static int64_t last_pending_id(struct fixture *fx)
 static void test_manual_label_holds_then_issues_after_approval(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx), id;
     X509 *cert;
@@ -1609,7 +1681,7 @@ static void test_manual_label_holds_then_issues_after_approval(void **state)
 static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t before = cert_count(fx), id;
 
@@ -1645,7 +1717,7 @@ static void test_manual_label_rejection_is_403_and_otp_is_tied_to_its_request(vo
 static void test_manual_label_retry_signed_again_is_picked_up(void **state)
 {
     struct fixture *fx = *state;
-    struct est_request r;
+    struct treq r;
     struct store_pending *p = NULL;
     struct cred c;
     int64_t before = cert_count(fx), id;
@@ -1711,7 +1783,7 @@ static void test_manual_label_retry_binds_to_its_own_connection(void **state)
 {
     struct fixture *fx = *state;
     unsigned char b1[32], b2[32];
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t id, before = cert_count(fx);
     const char *csr1;
@@ -1761,7 +1833,7 @@ static void test_manual_label_refuses_what_was_not_approved(void **state)
     struct fixture *fx = *state;
     struct label_cfg *held = (struct label_cfg *)config_label(fx->cfg, "held");
     unsigned saved = held->ekus;
-    struct est_request r;
+    struct treq r;
     struct cred c;
     int64_t id, before = cert_count(fx);
 
@@ -1783,12 +1855,473 @@ static void test_manual_label_refuses_what_was_not_approved(void **state)
     assert_int_equal(cert_count(fx), before + 1);
 }
 
+/* ---- DTLS pre-shared keys (docs/coap.md) ---- */
+
+/* A simpleenroll as the CoAP transport makes it after a PSK handshake. */
+static void psk_req(struct fixture *fx, struct treq *r, enum est_op op, const char *label,
+                    const char *identity, const char *cn, const char *san)
+{
+    req_init(r, op, label, EST_POST);
+    r->psk_identity = identity;
+    r->content_type = "application/pkcs10";
+    set_body(r, csr_b64(fx, fx->dev_key, cn, san, NULL));
+}
+
+static struct audit_last audit_last_row(struct fixture *fx)
+{
+    struct audit_last last;
+    memset(&last, 0, sizeof(last));
+    assert_int_equal(store_audit_list(fx->store, 0, audit_keep_last, &last), KP_OK);
+    return last;
+}
+
+static void test_psk_enrolls_its_identity_and_is_audited(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+    struct audit_last last;
+    struct store_cert *row = NULL;
+    int64_t before = cert_count(fx);
+    X509 *cert;
+    char *serial;
+
+    assert_non_null(est_server_psk(fx->srv));
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01.example.com",
+            "DNS:sensor-01.example.com");
+    expect_status(fx, &r, 200, KP_OK);
+    cert = resp_cert(fx, &fx->resp, 1);
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    assert_string_equal(fx->resp.auth_subject, "sensor-01");
+    assert_int_equal(cert_count(fx), before + 1);
+    serial = keep(fx, ca_serial_hex(cert));
+    assert_int_equal(store_cert_get(fx->store, serial, &row), KP_OK);
+    assert_string_equal(row->auth_method, "psk");
+    assert_string_equal(row->requester, "sensor-01");
+    assert_string_equal(row->label, "psk");
+    store_cert_free(row);
+    last = audit_last_row(fx);
+    assert_string_equal(last.event, "simpleenroll");
+    assert_string_equal(last.outcome, "ok");
+    assert_string_equal(last.label, "psk");
+    assert_string_equal(last.subject, "sensor-01");
+    assert_string_equal(last.detail, serial);
+
+    /* a PSK is not used up: the same identity enrolls again */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 200, KP_OK);
+}
+
+static void test_psk_serverkeygen_is_accepted(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+
+    fx->cfg->est_serverkeygen = true;
+    psk_req(fx, &r, EST_OP_SERVERKEYGEN, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 200, KP_OK);
+    assert_true(fx->resp.body_secret);
+    assert_string_equal(fx->resp.auth_subject, "sensor-01");
+}
+
+static void test_unknown_psk_identity_is_401_and_counted(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+    struct audit_last last;
+    int status = 0, n;
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-99", "sensor-99", NULL);
+    r.peer_addr = "192.0.2.99";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    assert_non_null(fx->resp.www_authenticate);
+    last = audit_last_row(fx);
+    assert_string_equal(last.outcome, "unauthorized");
+    assert_string_equal(last.subject, "sensor-99");
+    assert_string_equal(last.detail, "unknown PSK identity");
+    /* a prefix or an extension of a known identity is no identity */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-0", "sensor-0", NULL);
+    r.peer_addr = "192.0.2.98";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-011", "sensor-011", NULL);
+    r.peer_addr = "192.0.2.98";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+    /* guessing identities is cut off as guessing OTPs is (auth_fail_limit 10) */
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-99", "sensor-99", NULL);
+    r.peer_addr = "192.0.2.99";
+    for (n = 0; n < 12 && status != 429; n++) {
+        status = handle(fx, &r)->status;
+        assert_true(status == 401 || status == 429);
+    }
+    assert_int_equal(status, 429);
+    assert_int_equal(fx->resp.err, KP_ERR_RATE_LIMITED);
+}
+
+static void test_psk_on_another_label_is_403(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+    struct audit_last last;
+    int64_t before = cert_count(fx);
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "PSK is bound to another label"));
+    last = audit_last_row(fx);
+    assert_string_equal(last.outcome, "forbidden");
+    assert_string_equal(last.label, "default");
+    assert_string_equal(last.subject, "sensor-01");
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_label_without_allow_psk_refuses_its_psk(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "named", "sensor-02", "sensor-02", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "allow_psk"));
+}
+
+static void test_psk_certifies_only_its_identity(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+    int64_t before = cert_count(fx);
+
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-02", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "PSK identity"));
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01.example.com",
+            "DNS:sensor-02.example.com");
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "sensor-01",
+            "email:sensor-01@example.com");
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", NULL, NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "psk", "sensor-01", "Test EST CA", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_int_equal(cert_count(fx), before);
+}
+
+static void test_psk_cannot_reenroll(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+
+    psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "psk", "sensor-01", "sensor-01", NULL);
+    expect_status(fx, &r, 403, KP_ERR_FORBIDDEN);
+    assert_non_null(strstr(fx->resp.body, "simplereenroll"));
+    /* an unknown identity learns nothing more than 401 */
+    psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "psk", "sensor-98", "sensor-98", NULL);
+    r.peer_addr = "192.0.2.97";
+    expect_status(fx, &r, 401, KP_ERR_UNAUTHORIZED);
+}
+
+static void test_basic_or_a_certificate_takes_precedence_over_a_psk(void **state)
+{
+    struct fixture *fx = *state;
+    struct treq r;
+    struct cred c;
+
+    /* a request with HTTP Basic is an OTP request, whatever psk_identity says */
+    cred_new(fx, &c, "device-psk", NULL, 1, 3600);
+    psk_req(fx, &r, EST_OP_SIMPLEENROLL, "default", "sensor-01", "sensor-01", NULL);
+    r.authorization = c.header;
+    expect_status(fx, &r, 200, KP_OK);
+    assert_string_equal(fx->resp.auth_subject, "device-psk");
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+
+    /* with a client certificate it is an mTLS request: the certificate's
+     * subject is what may be certified, and the method is mtls */
+    {
+        X509 *old = enroll_with_otp(fx, "", fx->dev_key, "mtls-psk.example", NULL);
+        psk_req(fx, &r, EST_OP_SIMPLEENROLL, "", "sensor-01", "mtls-psk.example", NULL);
+        r.peer_cert = old;
+        r.peer_verify = X509_V_OK;
+        expect_status(fx, &r, 200, KP_OK);
+        assert_string_equal(fx->resp.auth_subject, "CN=mtls-psk.example");
+        /* and so is simplereenroll */
+        psk_req(fx, &r, EST_OP_SIMPLEREENROLL, "", "sensor-01", "mtls-psk.example", NULL);
+        r.peer_cert = old;
+        r.peer_verify = X509_V_OK;
+        expect_status(fx, &r, 200, KP_OK);
+    }
+}
+
+/* ---- est_handle's answer itself (no HTTP) ---- */
+
+static void core_req(struct est_request *r, enum est_op op, const char *label,
+                     enum est_method method)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    snprintf(r->label, sizeof(r->label), "%s", label);
+    r->method = method;
+    r->cred.cert_verify = X509_V_ERR_UNSPECIFIED;
+    r->transport = "coaps";
+    r->peer_addr = "192.0.2.11";
+    r->id = 2;
+}
+
+/* A POSTed CSR as DER with the password of c. */
+static void core_enroll_req(struct fixture *fx, struct est_request *r, enum est_op op,
+                            const char *label, const struct cred *c, const char *entity,
+                            const char *cn)
+{
+    core_req(r, op, label, EST_POST);
+    r->content_type = EST_MEDIA_PKCS10;
+    r->body = csr_der(fx, fx->dev_key, cn, NULL, NULL, &r->body_len);
+    r->cred.user = entity;
+    r->cred.password = c->otp;
+}
+
+static X509 *part_x509(struct fixture *fx, const struct est_part *part)
+{
+    const unsigned char *p = part->der;
+    X509 *cert = d2i_X509(NULL, &p, (long)part->len);
+
+    assert_non_null(cert);
+    assert_ptr_equal(p, part->der + part->len);
+    return defer(fx, free_x509, cert);
+}
+
+static void test_ops_table_names_every_operation(void **state)
+{
+    static const char *const coap[][2] = {
+        {"crts", "cacerts"}, {"sen", "simpleenroll"}, {"sren", "simplereenroll"},
+        {"att", "csrattrs"}, {"skg", "serverkeygen"},
+    };
+    (void)state;
+
+    for (int op = 0; op < EST_OP__MAX; op++) {
+        const struct est_op_info *i = est_op_info((enum est_op)op);
+        assert_int_equal(i->op, op);
+        assert_ptr_equal(est_op_by_name(i->name, strlen(i->name)), i);
+        assert_string_equal(est_op_name((enum est_op)op), i->name);
+    }
+    for (size_t k = 0; k < sizeof(coap) / sizeof(coap[0]); k++) {
+        const struct est_op_info *i = est_op_by_coap_name(coap[k][0], strlen(coap[k][0]));
+        assert_non_null(i);
+        assert_string_equal(i->name, coap[k][1]);
+        assert_int_equal(strncmp(i->coap_rt, "ace.est.", 8), 0);
+        assert_string_equal(i->coap_rt + 8, coap[k][0]);
+    }
+    assert_null(est_op_by_name("simpleenrollx", 13));
+    assert_null(est_op_by_name("sen", 3));
+    assert_null(est_op_by_coap_name("simpleenroll", 12));
+    assert_null(est_op_info(EST_OP__MAX));
+    assert_true(est_op_info(EST_OP_SIMPLEENROLL)->post &&
+                est_op_info(EST_OP_SIMPLEENROLL)->enrolls);
+    assert_false(est_op_info(EST_OP_CACERTS)->post || est_op_info(EST_OP_CACERTS)->enrolls);
+    assert_true(est_label_valid("iot-fleet_2.a", 13));
+    assert_false(est_label_valid("", 0));
+    assert_false(est_label_valid("a/b", 3));
+    assert_false(est_label_valid("a b", 3));
+    assert_false(est_label_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", EST_LABEL_MAX + 1));
+}
+
+static void test_core_cacerts_is_one_certs_only_part_or_the_ca_alone(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    const unsigned char *p;
+    PKCS7 *p7;
+
+    core_req(&r, EST_OP_CACERTS, "iot", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.err, KP_OK);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CERTS);
+    assert_false(ans.parts[0].secret);
+    p = ans.parts[0].der;
+    p7 = d2i_PKCS7(NULL, &p, (long)ans.parts[0].len);
+    assert_non_null(p7);
+    assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 0), fx->ca_cert), 0);
+    PKCS7_free(p7);
+    est_answer_cleanup(&ans);
+
+    /* RFC 9148 5.3: application/pkix-cert is the CA certificate alone */
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKIX_CERT);
+    assert_int_equal(X509_cmp(part_x509(fx, &ans.parts[0]), fx->ca_cert), 0);
+    est_answer_cleanup(&ans);
+
+    core_req(&r, EST_OP_CSRATTRS, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CSRATTRS);
+    assert_int_equal(ans.parts[0].der[0], 0x30);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_failures_carry_the_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+
+    core_req(&r, EST_OP_CACERTS, "nosuch", EST_POST);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_UNKNOWN_LABEL); /* the label before the method */
+    assert_int_equal(ans.nparts, 0);
+    core_req(&r, EST_OP_SERVERKEYGEN, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_NOT_FOUND); /* not enabled before the method */
+    assert_string_equal(ans.detail, "operation not enabled");
+    core_req(&r, EST_OP_SIMPLEENROLL, "", EST_GET);
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_METHOD);
+    assert_string_equal(ans.detail, "");
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_enroll_answers_der_and_pkix_cert_when_asked(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+    X509 *cert;
+
+    cred_new(fx, &c, "device-core", NULL, 2, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-core", "core.example");
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 1);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_CERTS);
+    assert_string_equal(ans.auth_subject, "device-core");
+    assert_string_equal(ans.auth_method, "otp");
+    est_answer_cleanup(&ans);
+
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKIX_CERT);
+    cert = part_x509(fx, &ans.parts[0]);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fx->dev_key), 1);
+    assert_int_equal(X509_verify(cert, fx->ca_key), 1);
+    est_answer_cleanup(&ans);
+    assert_int_equal(cred_uses_left(fx, &c), 0);
+}
+
+/* The transport's decoding failure is refused where the body is read:
+ * after authentication, without spending the OTP. */
+static void test_core_body_error_is_400_after_authentication(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-body", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-body", "body.example");
+    r.body = NULL;
+    r.body_len = 0;
+    r.body_error = "body is neither base64 nor DER";
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_BASE64);
+    assert_string_equal(ans.detail, "body is neither base64 nor DER");
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    r.cred.user = r.cred.password = NULL;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.err, KP_ERR_UNAUTHORIZED);
+    assert_null(ans.auth_method);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_malformed_password_is_401(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-mal", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "", &c, "device-mal", "mal.example");
+    r.cred.user = r.cred.password = NULL;
+    r.cred.password_malformed = true;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_FAILED);
+    assert_int_equal(ans.err, KP_ERR_UNAUTHORIZED);
+    assert_string_equal(ans.detail, ""); /* a 401 tells nothing more */
+    assert_string_equal(ans.auth_method, "otp");
+    assert_int_equal(cred_uses_left(fx, &c), 1);
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_held_request_is_held_with_retry_after(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+
+    cred_new(fx, &c, "device-hold", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SIMPLEENROLL, "held", &c, "device-hold", "hold.example");
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_HELD);
+    assert_int_equal(ans.err, KP_OK);
+    assert_int_equal(ans.nparts, 0);
+    assert_int_equal(ans.retry_after, fx->cfg->est_retry_after);
+    assert_non_null(strstr(ans.detail, "is waiting for approval"));
+    est_answer_cleanup(&ans);
+}
+
+static void test_core_serverkeygen_answers_two_parts(void **state)
+{
+    struct fixture *fx = *state;
+    struct est_request r;
+    struct est_answer ans;
+    struct cred c;
+    const unsigned char *p;
+    PKCS8_PRIV_KEY_INFO *p8;
+    EVP_PKEY *key;
+    X509 *cert;
+
+    fx->cfg->est_serverkeygen = true;
+    cred_new(fx, &c, "device-skg2", NULL, 1, 3600);
+    core_enroll_req(fx, &r, EST_OP_SERVERKEYGEN, "", &c, "device-skg2", "skg2.example");
+    r.accept = EST_MEDIA_PKIX_CERT;
+    est_handle(fx->srv, &r, &ans);
+    assert_int_equal(ans.outcome, EST_DONE);
+    assert_int_equal(ans.nparts, 2);
+    assert_int_equal(ans.parts[0].media, EST_MEDIA_PKCS8);
+    assert_true(ans.parts[0].secret);
+    assert_int_equal(ans.parts[1].media, EST_MEDIA_PKIX_CERT);
+    assert_false(ans.parts[1].secret);
+    p = ans.parts[0].der;
+    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)ans.parts[0].len);
+    assert_non_null(p8);
+    key = defer(fx, free_pkey, EVP_PKCS82PKEY(p8));
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    cert = part_x509(fx, &ans.parts[1]);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+    est_answer_cleanup(&ans);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, fx_reset)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_route_finds_every_operation_without_a_label),
+        T(test_psk_enrolls_its_identity_and_is_audited),
+        T(test_psk_serverkeygen_is_accepted),
+        T(test_unknown_psk_identity_is_401_and_counted),
+        T(test_psk_on_another_label_is_403),
+        T(test_label_without_allow_psk_refuses_its_psk),
+        T(test_psk_certifies_only_its_identity),
+        T(test_psk_cannot_reenroll),
+        T(test_basic_or_a_certificate_takes_precedence_over_a_psk),
         T(test_route_takes_the_label_segment),
         T(test_route_honours_the_configured_base_path),
         T(test_route_outside_the_base_path_is_not_found),
@@ -1843,6 +2376,14 @@ int main(void)
         T(test_manual_label_retry_signed_again_is_picked_up),
         T(test_manual_label_retry_binds_to_its_own_connection),
         T(test_manual_label_refuses_what_was_not_approved),
+        T(test_ops_table_names_every_operation),
+        T(test_core_cacerts_is_one_certs_only_part_or_the_ca_alone),
+        T(test_core_failures_carry_the_error),
+        T(test_core_enroll_answers_der_and_pkix_cert_when_asked),
+        T(test_core_body_error_is_400_after_authentication),
+        T(test_core_malformed_password_is_401),
+        T(test_core_held_request_is_held_with_retry_after),
+        T(test_core_serverkeygen_answers_two_parts),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
