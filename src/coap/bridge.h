@@ -1,6 +1,7 @@
-/* The one place where the CoAP transport meets the EST core: requests in,
- * answers out, in CoAP terms (Content-Format numbers, response codes, DER
- * payloads). Nothing else in src/coap/ includes est/. No libcoap here. */
+/* Where the CoAP transport meets the EST core: requests in, answers out, in
+ * CoAP terms (Content-Format numbers, response codes, DER payloads). The
+ * operations come from the core's one table (est_op_by_coap_name). No
+ * libcoap here. */
 #ifndef KP_COAP_BRIDGE_H
 #define KP_COAP_BRIDGE_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "est/est.h"
 
 /* CoAP Content-Formats EST-coaps uses (RFC 9148 8.1, RFC 8710, RFC 7252 12.3). */
 #define COAP_CF_NONE (-1) /* option absent */
@@ -26,35 +28,21 @@
 /* CoAP response codes, class << 5 | detail (RFC 7252 12.1.2). */
 #define COAP_CODE(c, d) (((c) << 5) | (d))
 
-#define BRIDGE_LABEL_MAX 40
-
-/* One EST-coaps resource (RFC 9148 5.1, Table 1). */
-struct bridge_op {
-    const char *short_name; /* "sen" */
-    const char *rt;         /* "ace.est.sen" */
-    const char *ct;         /* the ct attribute of discovery: "281 287" */
-    bool post;              /* POST only; else GET only */
-    bool enrolls;           /* issues a certificate: metrics */
-    const char *log_name;   /* the RFC 7030 name, for logs and metrics */
-};
-
-/* The resources in discovery order; NULL-terminated by count. */
-size_t bridge_op_count(void);
-const struct bridge_op *bridge_op_at(size_t i);
-/* By RFC 9148 short name; NULL when none. */
-const struct bridge_op *bridge_op_find(const char *name, size_t len);
+/* The ct attribute discovery lists for op (RFC 9148 5.1): "281 287", or
+ * NULL when EST-coaps does not offer op. */
+const char *bridge_op_ct(enum est_op op);
 
 /* One request, in CoAP's words. Everything borrowed. */
 struct bridge_request {
-    const struct bridge_op *op;
-    char label[BRIDGE_LABEL_MAX + 1]; /* "" for the default label */
-    int content_format;               /* COAP_CF_NONE when absent */
-    int accept;                       /* COAP_CF_NONE when absent */
-    const unsigned char *body;        /* DER */
+    const struct est_op_info *op;
+    char label[EST_LABEL_MAX + 1]; /* "" for the default label */
+    int content_format;            /* COAP_CF_NONE when absent */
+    int accept;                    /* COAP_CF_NONE when absent */
+    const unsigned char *body;     /* DER */
     size_t body_len;
     X509 *cert;               /* DTLS client certificate, NULL when none */
     STACK_OF(X509) * chain;   /* as sent, leaf excluded, may be NULL */
-    const char *psk_identity; /* the identity the DTLS handshake accepted, NULL: none */
+    const char *psk_identity; /* the identity the DTLS handshake verified, NULL: none */
     const char *peer_addr;
     uint64_t id;
 };
@@ -68,28 +56,16 @@ struct bridge_answer {
     bool secret;  /* payload holds key material: wiped when released */
     long max_age; /* seconds, < 0: no Max-Age option */
     enum kp_err err;
-    char subject[256]; /* authenticated identity, for the access log */
+    char subject[EST_SUBJECT_MAX]; /* authenticated identity, for the access log */
 };
-
-struct est_server;
-struct trust_anchors;
-
-/* Free an EST core the transport owned (est_server_free). Accepts NULL. */
-void bridge_est_free(struct est_server *est);
 
 /* Whether est serves this label ("" is the default label). */
 bool bridge_label_known(const struct est_server *est, const char *label);
 
-/* RFC 5280 path validation of a client certificate against tls.client_ca
- * (pki/trust.c), as the HTTPS transport does. */
-long bridge_cert_verify(const struct est_server *est, X509 *cert, STACK_OF(X509) * chain);
-
-/* The PSK for a DTLS identity into key (at most *key_len bytes, updated);
- * false when the identity is unknown or no PSKs are configured. */
+/* The PSK of a DTLS identity in est's table (coap.psk_file) into key (at
+ * most *key_len bytes, updated); false when the identity is unknown. */
 bool bridge_psk_key(const struct est_server *est, const unsigned char *identity, size_t id_len,
                     unsigned char *key, size_t *key_len);
-/* Whether any PSK identity is configured. */
-bool bridge_psk_enabled(const struct est_server *est);
 
 /* Answer req: may block on the store (call POSTs off the CoAP thread). ans
  * is filled in all cases; release it with bridge_answer_cleanup. */

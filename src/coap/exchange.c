@@ -37,7 +37,7 @@ struct exchange_note {
     const char *peer;
     const char *path;
     int method;
-    const struct bridge_op *op; /* NULL when not routed */
+    const struct est_op_info *op; /* NULL when not routed */
     const char *label;
     const struct timespec *t0;
     bool core; /* the answer came from the EST core, not from this file */
@@ -90,7 +90,7 @@ static void exchange_log(const struct exchange_note *n, const struct bridge_answ
                          uint64_t id)
 {
     double ms = ms_since(n->t0);
-    const char *op = n->op != NULL ? n->op->log_name : "none";
+    const char *op = n->op != NULL ? n->op->name : "none";
     const char *label = n->op == NULL || ans->err == KP_ERR_UNKNOWN_LABEL ? ""
                         : n->label[0] != '\0'                             ? n->label
                                                                           : "default";
@@ -251,7 +251,7 @@ static void job_free(struct coap_job *j)
     X509_free(j->cert);
     sk_X509_pop_free(j->chain, X509_free);
     free(j->psk_identity);
-    coap_gen_release(j->cs, j->g);
+    runtime_release(j->cs->rt, j->g);
     coap_session_release(j->session);
     free(j);
 }
@@ -260,7 +260,7 @@ void coap_exchange_run(void *arg)
 {
     struct coap_job *j = arg;
 
-    bridge_handle(j->g->est, &j->req, &j->ans);
+    bridge_handle(rt_gen_est(j->g), &j->req, &j->ans);
     coap_server_queue_done(j->cs, j);
 }
 
@@ -301,7 +301,7 @@ static void job_credentials(struct coap_job *j, coap_session_t *session)
 
 /* The last block is in: hand the request to the pool (taking g and the
  * session's upload) and register the separate response it will fill. */
-static enum kp_err job_start(struct coap_server *cs, struct coap_gen *g, coap_session_t *session,
+static enum kp_err job_start(struct coap_server *cs, struct rt_gen *g, coap_session_t *session,
                              const coap_pdu_t *request, const struct bridge_request *req,
                              const struct map_input *in, const char *peer, const char *path,
                              const struct timespec *t0)
@@ -377,7 +377,8 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
     struct bridge_answer ans;
     struct map_input in;
     struct timespec t0;
-    struct coap_gen *g = NULL;
+    struct rt_gen *g = NULL;
+    long max_body;
     struct coap_job *j;
     char peer[80], path[160];
     const char *why = NULL;
@@ -400,25 +401,26 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
     coap_input_read(request, &in);
     request_path(&in, path, sizeof(path));
     peer_name(session, peer, sizeof(peer));
-    req.id = (uint64_t)atomic_fetch_add(&cs->next_id, 1) + 1;
+    req.id = runtime_next_id(cs->rt);
     req.peer_addr = peer;
 
     if (atomic_load(&cs->stopping)) {
         rc = KP_ERR_UNAVAILABLE;
         goto answer;
     }
-    g = coap_gen_acquire(cs);
+    g = runtime_acquire(cs->rt);
+    max_body = rt_gen_config(g)->max_body_bytes;
     rc = map_request(&in, &req, &not_acceptable);
     if (rc != KP_OK)
         goto answer;
     routed = true;
-    if (!bridge_label_known(g->est, req.label)) {
+    if (!bridge_label_known(rt_gen_est(g), req.label)) {
         rc = KP_ERR_UNKNOWN_LABEL;
         goto answer;
     }
     if (!req.op->post) {
         /* /crts and /att answer from memory, here */
-        bridge_handle(g->est, &req, &ans);
+        bridge_handle(rt_gen_est(g), &req, &ans);
         core = true;
         goto write;
     }
@@ -427,15 +429,15 @@ static void exchange_cb(coap_resource_t *resource, coap_session_t *session,
         why = "too many requests in progress, retry later";
         goto answer;
     }
-    rc = upload_block(session, request, g->max_body, &more, &code, &why);
+    rc = upload_block(session, request, max_body, &more, &code, &why);
     if (rc == KP_ERR_TOO_LARGE)
-        size1 = g->max_body;
+        size1 = max_body;
     if (rc != KP_OK)
         goto answer;
     if (more) {
         /* RFC 7959 2.3: 2.31 Continue until the last block */
         coap_pdu_set_code(response, COAP_CODE_CONTINUE);
-        coap_gen_release(cs, g);
+        runtime_release(cs->rt, g);
         return;
     }
 
@@ -464,7 +466,7 @@ write:
         exchange_log(&n, &ans, req.id);
     }
     bridge_answer_cleanup(&ans);
-    coap_gen_release(cs, g);
+    runtime_release(cs->rt, g);
 }
 
 void coap_exchange_attach(coap_resource_t *r, struct coap_server *cs)

@@ -1,4 +1,4 @@
-/* State shared by server.c (context, thread, generations) and exchange.c
+/* State shared by server.c (context, thread, DTLS) and exchange.c
  * (one request from its first block to its answer). */
 #ifndef KP_COAP_INTERNAL_H
 #define KP_COAP_INTERNAL_H
@@ -11,21 +11,14 @@
 
 #include "coap/bridge.h"
 #include "coap/libcoap.h"
-
-/* One config generation: refs (under coap_server.lock) counts one for
- * being current plus one per request using it. */
-struct coap_gen {
-    unsigned refs;
-    struct est_server *est;
-    long max_body;
-};
+#include "runtime/runtime.h"
 
 /* One POST from its last block to its separate response. Built and
  * answered on the CoAP thread; bridge_handle runs on the pool. */
 struct coap_job {
     struct coap_job *next; /* the done queue */
     struct coap_server *cs;
-    struct coap_gen *g;
+    struct rt_gen *g;        /* a reference, released once the answer is sent */
     coap_session_t *session; /* a reference: the async needs it alive */
     uint8_t token[8];
     size_t token_len;
@@ -44,9 +37,9 @@ struct coap_job {
 
 struct coap_server {
     pthread_mutex_t lock;
-    struct coap_gen *cur;              /* lock */
     struct coap_job *done, *done_tail; /* answered on the pool, lock */
-    struct work_pool *pool;            /* borrowed */
+    struct runtime *rt;                /* borrowed: generations, ids */
+    struct work_pool *pool;            /* borrowed: the runtime's */
     coap_context_t *ctx;               /* the CoAP thread's, once it runs */
     pthread_t thread;
     bool started;
@@ -55,14 +48,13 @@ struct coap_server {
     size_t jobs;     /* on the pool; CoAP thread */
     size_t max_jobs; /* past it, POSTs get 5.03 */
     int port;
-    atomic_uint_fast64_t next_id;
+    /* libcoap keeps these pointers for every handshake: ours, not a
+     * generation's config, which a reload frees */
+    char *dtls_cert, *dtls_key, *dtls_ca;
     unsigned char psk_default[32]; /* random: nobody knows it */
     unsigned char psk_key[64];     /* the last looked up, for libcoap */
     coap_bin_const_t psk_out;
 };
-
-struct coap_gen *coap_gen_acquire(struct coap_server *cs);
-void coap_gen_release(struct coap_server *cs, struct coap_gen *g);
 
 /* Route every method of resource r to the exchange handler, for cs. */
 void coap_exchange_attach(coap_resource_t *r, struct coap_server *cs);

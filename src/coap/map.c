@@ -9,28 +9,14 @@ static bool seg_is(const struct map_segment *s, const char *lit)
     return s->len == n && memcmp(s->p, lit, n) == 0;
 }
 
-/* The label syntax of est/route.c, so both transports accept the same names. */
-static bool label_ok(const struct map_segment *s)
-{
-    if (s->len == 0 || s->len > BRIDGE_LABEL_MAX)
-        return false;
-    for (size_t i = 0; i < s->len; i++) {
-        unsigned char c = s->p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 /* What each resource can answer (RFC 9148 Table 1); NONE takes the first. */
-static bool accept_ok(const struct bridge_op *op, int accept)
+static bool accept_ok(const struct est_op_info *op, int accept)
 {
     if (accept == COAP_CF_NONE)
         return true;
-    if (strcmp(op->short_name, "att") == 0)
+    if (op->op == EST_OP_CSRATTRS)
         return accept == COAP_CF_CSRATTRS;
-    if (strcmp(op->short_name, "skg") == 0)
+    if (op->op == EST_OP_SERVERKEYGEN)
         return accept == COAP_CF_MULTIPART;
     return accept == COAP_CF_CERTS || accept == COAP_CF_PKIX_CERT;
 }
@@ -39,7 +25,7 @@ enum kp_err map_request(const struct map_input *in, struct bridge_request *out,
                         bool *not_acceptable)
 {
     const struct map_segment *rest;
-    const struct bridge_op *op;
+    const struct est_op_info *op;
     size_t n;
 
     *not_acceptable = false;
@@ -56,10 +42,10 @@ enum kp_err map_request(const struct map_input *in, struct bridge_request *out,
     }
     if (n < 1 || n > 2)
         return KP_ERR_NOT_FOUND;
-    op = bridge_op_find((const char *)rest[n - 1].p, rest[n - 1].len);
-    if (op == NULL)
+    op = est_op_by_coap_name((const char *)rest[n - 1].p, rest[n - 1].len);
+    if (op == NULL || bridge_op_ct(op->op) == NULL)
         return KP_ERR_NOT_FOUND;
-    if (n == 2 && !label_ok(&rest[0]))
+    if (n == 2 && !est_label_valid((const char *)rest[0].p, rest[0].len))
         return KP_ERR_UNKNOWN_LABEL;
     if (in->method != (op->post ? MAP_METHOD_POST : MAP_METHOD_GET))
         return KP_ERR_METHOD;

@@ -5,15 +5,16 @@
  *
  * DTLS 1.2 only (no plain-UDP endpoint: RFC 9148 4): the [tls] certificate
  * and key; a client certificate is asked for but optional, checked against
- * tls.client_ca by the EST core's rules, never by the handshake; PSK when
- * identities are configured. libcoap's OpenSSL back end answers a new
- * ClientHello with a HelloVerifyRequest (DTLSv1_listen) before it keeps any
- * state, so a spoofed source gets one small packet (RFC 6347 4.2.1). */
+ * tls.client_ca by the EST core's rules, never by the handshake; PSK with
+ * the identities of the current generation's coap.psk_file. libcoap's OpenSSL back end answers a
+ * new ClientHello with a HelloVerifyRequest (DTLSv1_listen) before it keeps any state, so a spoofed
+ * source gets one small packet (RFC 6347 4.2.1). */
 #include "coap/server.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -62,43 +63,6 @@ static void coap_die(const char *what)
     abort();
 }
 
-/* ---- generations ---- */
-
-static struct coap_gen *gen_new(const struct kp_config *cfg, struct est_server *est)
-{
-    struct coap_gen *g = xcalloc(1, sizeof(*g));
-    g->refs = 1;
-    g->est = est;
-    g->max_body = cfg->max_body_bytes;
-    return g;
-}
-
-struct coap_gen *coap_gen_acquire(struct coap_server *cs)
-{
-    struct coap_gen *g;
-
-    pthread_mutex_lock(&cs->lock);
-    g = cs->cur;
-    g->refs++;
-    pthread_mutex_unlock(&cs->lock);
-    return g;
-}
-
-void coap_gen_release(struct coap_server *cs, struct coap_gen *g)
-{
-    bool last;
-
-    if (g == NULL)
-        return;
-    pthread_mutex_lock(&cs->lock);
-    last = --g->refs == 0;
-    pthread_mutex_unlock(&cs->lock);
-    if (last) {
-        bridge_est_free(g->est);
-        free(g);
-    }
-}
-
 /* ---- answers coming back from the pool ---- */
 
 static void wake(struct coap_server *cs)
@@ -144,21 +108,24 @@ static int dtls_session_setup(void *tls_session, coap_dtls_pki_t *setup)
     return 1;
 }
 
-/* PSK identity -> key (RFC 4279 2), from the EST core's table. */
+/* PSK identity -> key (RFC 4279 2), from the current generation's table:
+ * a reload that removes an identity refuses new handshakes with it. */
 static const coap_bin_const_t *dtls_psk_lookup(coap_bin_const_t *identity, coap_session_t *session,
                                                void *arg)
 {
     struct coap_server *cs = arg;
-    struct coap_gen *g;
+    struct rt_gen *g;
     size_t len = sizeof(cs->psk_key);
     bool found;
 
     (void)session;
+    /* libcoap copied the previous key into its session already */
+    OPENSSL_cleanse(cs->psk_key, sizeof(cs->psk_key));
     if (identity == NULL)
         return NULL;
-    g = coap_gen_acquire(cs);
-    found = bridge_psk_key(g->est, identity->s, identity->length, cs->psk_key, &len);
-    coap_gen_release(cs, g);
+    g = runtime_acquire(cs->rt);
+    found = bridge_psk_key(rt_gen_est(g), identity->s, identity->length, cs->psk_key, &len);
+    runtime_release(cs->rt, g);
     if (!found)
         return NULL;
     cs->psk_out.s = cs->psk_key;
@@ -166,8 +133,7 @@ static const coap_bin_const_t *dtls_psk_lookup(coap_bin_const_t *identity, coap_
     return &cs->psk_out;
 }
 
-static enum kp_err dtls_setup(struct coap_server *cs, const struct kp_config *cfg,
-                              struct est_server *est, char **errmsg)
+static enum kp_err dtls_setup(struct coap_server *cs, const struct kp_config *cfg, char **errmsg)
 {
     coap_dtls_pki_t pki;
     coap_dtls_spsk_t psk;
@@ -182,18 +148,19 @@ static enum kp_err dtls_setup(struct coap_server *cs, const struct kp_config *cf
     pki.allow_self_signed = 1;
     pki.additional_tls_setup_call_back = dtls_session_setup;
     pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-    pki.pki_key.key.pem.public_cert = cfg->tls_cert;
-    pki.pki_key.key.pem.private_key = cfg->tls_key;
-    pki.pki_key.key.pem.ca_file = cfg->tls_client_ca[0] != '\0' ? cfg->tls_client_ca : NULL;
+    cs->dtls_cert = xstrdup(cfg->tls_cert);
+    cs->dtls_key = xstrdup(cfg->tls_key);
+    cs->dtls_ca = cfg->tls_client_ca[0] != '\0' ? xstrdup(cfg->tls_client_ca) : NULL;
+    pki.pki_key.key.pem.public_cert = cs->dtls_cert;
+    pki.pki_key.key.pem.private_key = cs->dtls_key;
+    pki.pki_key.key.pem.ca_file = cs->dtls_ca;
     if (!coap_context_set_pki(cs->ctx, &pki)) {
         *errmsg = xasprintf("coap: cannot use tls.cert %s and tls.key %s for DTLS", cfg->tls_cert,
                             cfg->tls_key);
         return KP_ERR_CONFIG;
     }
-    if (!bridge_psk_enabled(est))
-        return KP_OK;
-    /* With certificates on the same context, OpenSSL's PSK path fails
-     * silently unless a default key is set: a random one nobody has. */
+    /* Always on, so a reload may add the first PSKs. With certificates on the same context,
+     * OpenSSL's PSK path fails silently unless a default key is set: a random one nobody has. */
     if (RAND_bytes(cs->psk_default, sizeof(cs->psk_default)) != 1) {
         *errmsg = xstrdup("coap: no randomness for the default PSK");
         return KP_ERR_INTERNAL;
@@ -236,20 +203,23 @@ static void resources_add(struct coap_server *cs, coap_context_t *ctx)
 {
     coap_resource_t *unknown;
 
-    for (size_t i = 0; i < bridge_op_count(); i++) {
-        const struct bridge_op *op = bridge_op_at(i);
-        char *path = xasprintf("est/%s", op->short_name);
-        /* libcoap keeps the string (RELEASE_URI frees it) */
-        coap_resource_t *r =
-            coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
-                               COAP_RESOURCE_FLAGS_RELEASE_URI);
-        char ct[32];
+    for (int i = 0; i < EST_OP__MAX; i++) {
+        const struct est_op_info *op = est_op_info((enum est_op)i);
+        const char *cts = bridge_op_ct(op->op);
+        coap_resource_t *r;
+        char ct[32], *path;
 
+        if (cts == NULL || op->coap_name == NULL)
+            continue;
+        path = xasprintf("est/%s", op->coap_name);
+        /* libcoap keeps the string (RELEASE_URI frees it) */
+        r = coap_resource_init(coap_new_str_const((const uint8_t *)path, strlen(path)),
+                               COAP_RESOURCE_FLAGS_RELEASE_URI);
         free(path);
         if (r == NULL)
             coap_die("coap_resource_init");
-        snprintf(ct, sizeof(ct), strchr(op->ct, ' ') != NULL ? "\"%s\"" : "%s", op->ct);
-        coap_add_attr(r, coap_make_str_const("rt"), rt_quoted(op->rt),
+        snprintf(ct, sizeof(ct), strchr(cts, ' ') != NULL ? "\"%s\"" : "%s", cts);
+        coap_add_attr(r, coap_make_str_const("rt"), rt_quoted(op->coap_rt),
                       COAP_ATTR_FLAGS_RELEASE_VALUE);
         coap_add_attr(r, coap_make_str_const("ct"),
                       coap_new_str_const((const uint8_t *)ct, strlen(ct)),
@@ -317,7 +287,7 @@ static void *coap_thread(void *arg)
     return NULL;
 }
 
-/* ---- start, reload, stop ---- */
+/* ---- start, stop ---- */
 
 static enum kp_err endpoint_add(struct coap_server *cs, const char *host, long port, char **errmsg)
 {
@@ -371,17 +341,19 @@ static enum kp_err endpoint_add(struct coap_server *cs, const char *host, long p
     return KP_OK;
 }
 
-enum kp_err coap_server_start(const struct kp_config *cfg, struct est_server *est,
-                              struct work_pool *pool, struct coap_server **out, char **errmsg)
+enum kp_err coap_server_start(struct runtime *rt, struct coap_server **out, char **errmsg)
 {
     struct coap_server *cs = xcalloc(1, sizeof(*cs));
+    struct rt_gen *g = runtime_acquire(rt);
+    const struct kp_config *cfg = rt_gen_config(g);
     const char *host = cfg->coap_listen[0] != '\0' ? cfg->coap_listen : cfg->listen;
     enum kp_err rc;
 
     pthread_once(&coap_once, coap_global_init);
     pthread_mutex_init(&cs->lock, NULL);
     cs->wake = -1;
-    cs->pool = pool;
+    cs->rt = rt;
+    cs->pool = runtime_pool(rt);
     /* a client may send many POSTs on one session: they wait on the pool */
     cs->max_jobs = (size_t)cfg->coap_max_sessions;
     cs->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -403,16 +375,14 @@ enum kp_err coap_server_start(const struct kp_config *cfg, struct est_server *es
     coap_context_set_max_handshake_sessions(cs->ctx, (unsigned)cfg->coap_max_sessions);
     coap_context_set_session_timeout(cs->ctx, (unsigned)cfg->coap_session_timeout);
     coap_register_event_handler(cs->ctx, coap_event);
-    rc = dtls_setup(cs, cfg, est, errmsg);
+    rc = dtls_setup(cs, cfg, errmsg);
     if (rc != KP_OK)
         goto fail;
     resources_add(cs, cs->ctx);
     rc = endpoint_add(cs, host, cfg->coap_port, errmsg);
     if (rc != KP_OK)
         goto fail;
-    cs->cur = gen_new(cfg, est);
     if (pthread_create(&cs->thread, NULL, coap_thread, cs) != 0) {
-        cs->cur->est = NULL; /* the caller keeps it */
         *errmsg = xstrdup("coap: cannot start its thread");
         rc = KP_ERR_INTERNAL;
         goto fail;
@@ -421,14 +391,11 @@ enum kp_err coap_server_start(const struct kp_config *cfg, struct est_server *es
     printf("kipuka: listening on coaps://%s:%d/\n", strchr(host, ':') != NULL ? "[::]" : host,
            cs->port);
     fflush(stdout);
+    runtime_release(rt, g);
     *out = cs;
     return KP_OK;
 fail:
-    if (cs->cur != NULL) {
-        cs->cur->est = NULL;
-        free(cs->cur);
-        cs->cur = NULL;
-    }
+    runtime_release(rt, g);
     coap_server_free(cs);
     return rc;
 }
@@ -436,17 +403,6 @@ fail:
 int coap_server_port(const struct coap_server *cs)
 {
     return cs->port;
-}
-
-void coap_server_reload(struct coap_server *cs, const struct kp_config *cfg, struct est_server *est)
-{
-    struct coap_gen *g = gen_new(cfg, est), *old;
-
-    pthread_mutex_lock(&cs->lock);
-    old = cs->cur;
-    cs->cur = g;
-    pthread_mutex_unlock(&cs->lock);
-    coap_gen_release(cs, old);
 }
 
 void coap_server_stop(struct coap_server *cs)
@@ -468,8 +424,45 @@ void coap_server_free(struct coap_server *cs)
         coap_free_context(cs->ctx); /* sessions go: their upload state with them */
     if (cs->wake >= 0)
         close(cs->wake);
-    if (cs->cur != NULL)
-        coap_gen_release(cs, cs->cur);
+    free(cs->dtls_cert);
+    free(cs->dtls_key);
+    free(cs->dtls_ca);
+    OPENSSL_cleanse(cs->psk_key, sizeof(cs->psk_key));
+    OPENSSL_cleanse(cs->psk_default, sizeof(cs->psk_default));
     pthread_mutex_destroy(&cs->lock);
     free(cs);
 }
+
+/* ---- the transport registry's row ---- */
+
+static enum kp_err transport_start(struct runtime *rt, void **handle, char **errmsg)
+{
+    struct rt_gen *g = runtime_acquire(rt);
+    bool enabled = rt_gen_config(g)->coap_enabled;
+    struct coap_server *cs = NULL;
+    enum kp_err rc = KP_OK;
+
+    runtime_release(rt, g);
+    *handle = NULL;
+    if (enabled) {
+        rc = coap_server_start(rt, &cs, errmsg);
+        if (rc == KP_OK)
+            *handle = cs;
+    }
+    return rc;
+}
+
+/* POSTs in progress are answered before the thread ends: no grace needed. */
+static void transport_stop(void *handle, int grace_seconds)
+{
+    (void)grace_seconds;
+    coap_server_stop(handle);
+}
+
+static void transport_free(void *handle)
+{
+    coap_server_free(handle);
+}
+
+const struct transport_ops coap_transport = {"coaps", transport_start, transport_stop,
+                                             transport_free};

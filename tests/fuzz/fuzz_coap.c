@@ -1,7 +1,7 @@
 /* A raw CoAP message (RFC 7252 3, UDP framing) through libcoap's parser,
  * coap_input_read and map_request (RFC 9148 5.1 routing): what is accepted
  * names a known resource with the method it takes, a label of at most
- * BRIDGE_LABEL_MAX characters of [A-Za-z0-9._-], Content-Format 286 on a
+ * EST_LABEL_MAX characters of [A-Za-z0-9._-], Content-Format 286 on a
  * POST and an Accept the resource offers; rebuilding the path from the
  * result gives the request's Uri-Path back. Then the multipart-core
  * encoder on the payload, split in two parts. */
@@ -23,9 +23,10 @@ static void check_mapped(const struct map_input *in, const struct bridge_request
     char *want, *got;
     size_t off = 0, total = 1;
 
-    FUZZ_CHECK(r->op != NULL &&
-               bridge_op_find(r->op->short_name, strlen(r->op->short_name)) == r->op);
-    FUZZ_CHECK(len <= BRIDGE_LABEL_MAX && strspn(r->label, label_chars) == len);
+    FUZZ_CHECK(r->op != NULL && r->op->coap_name != NULL &&
+               est_op_by_coap_name(r->op->coap_name, strlen(r->op->coap_name)) == r->op &&
+               bridge_op_ct(r->op->op) != NULL);
+    FUZZ_CHECK(len <= EST_LABEL_MAX && strspn(r->label, label_chars) == len);
     FUZZ_CHECK(in->method == (r->op->post ? MAP_METHOD_POST : MAP_METHOD_GET));
     FUZZ_CHECK(!r->op->post || r->content_format == COAP_CF_PKCS10);
     FUZZ_CHECK(r->accept == COAP_CF_NONE || r->accept == COAP_CF_CERTS ||
@@ -41,9 +42,9 @@ static void check_mapped(const struct map_input *in, const struct bridge_request
     }
     got[off] = '\0';
     if (len == 0)
-        want = xasprintf("est/%s", r->op->short_name);
+        want = xasprintf("est/%s", r->op->coap_name);
     else
-        want = xasprintf("est/%s/%s", r->label, r->op->short_name);
+        want = xasprintf("est/%s/%s", r->label, r->op->coap_name);
     /* the path is /est/... or /.well-known/est/... */
     FUZZ_CHECK(off > strlen(want) && strcmp(got + off - strlen(want), want) == 0);
     FUZZ_CHECK(off == strlen(want) + 1 || off == strlen(want) + 13);

@@ -49,12 +49,12 @@ static void test_both_roots_and_labels_route_to_the_short_names(void **state)
 
     (void)state;
     assert_int_equal(route("est/crts", MAP_METHOD_GET, COAP_CF_NONE, COAP_CF_NONE, &r, &na), KP_OK);
-    assert_string_equal(r.op->log_name, "cacerts");
+    assert_string_equal(r.op->name, "cacerts");
     assert_string_equal(r.label, "");
     assert_int_equal(route(".well-known/est/iot-fleet/sen", MAP_METHOD_POST, COAP_CF_PKCS10,
                            COAP_CF_PKIX_CERT, &r, &na),
                      KP_OK);
-    assert_string_equal(r.op->log_name, "simpleenroll");
+    assert_string_equal(r.op->name, "simpleenroll");
     assert_string_equal(r.label, "iot-fleet");
     assert_int_equal(r.accept, COAP_CF_PKIX_CERT);
     assert_int_equal(
