@@ -27,6 +27,7 @@
 
 #include "coap/internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/pool.h"
 #include "core/xalloc.h"
 
@@ -180,11 +181,15 @@ static enum kp_err dtls_setup(struct coap_server *cs, const struct kp_config *cf
 
 /* ---- resources ---- */
 
-/* A per-session upload dies with its session. */
+/* A per-session upload dies with its session; the gauge follows both. */
 static int coap_event(coap_session_t *session, coap_event_t event)
 {
-    if (event == COAP_EVENT_SERVER_SESSION_DEL)
+    if (event == COAP_EVENT_SERVER_SESSION_NEW) {
+        metrics_coaps_sessions(1);
+    } else if (event == COAP_EVENT_SERVER_SESSION_DEL) {
+        metrics_coaps_sessions(-1);
         coap_exchange_session_gone(session);
+    }
     return 0;
 }
 

@@ -953,6 +953,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
     log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
     struct log_field f[] = {
         {"req", NULL, (double)x->er.id},
+        {"transport", "https", 0},
         {"peer", x->peer, 0},
         {"method", http_method_name(x->cmd), 0},
         {"path", logpath, 0},
@@ -963,7 +964,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
         {"ms", NULL, (double)(long)(ms * 10) / 10},
         {"subject", logsubj, 0},
     };
-    log_fields(LOG_INFO, "request", f, has_subject ? 10 : 9);
+    log_fields(LOG_INFO, "request", f, has_subject ? 11 : 10);
 }
 
 /* Answer, log and free. Worker thread. */
