@@ -146,6 +146,9 @@ expect_eq "the store has it as a simplereenroll" "simplereenroll|ok" \
 openssl req -new -key dev.key -subj "/CN=coap-device.example.com" -outform DER | base64 >https.csr.b64
 code=$(post_csr https.csr.b64 "$BASE/simplereenroll" --cert sren.pem --key dev.key)
 expect_eq "the certificate renewed over CoAP re-enrolls over HTTPS (200)" 200 "$code"
+code=$(coap r.der -m post -t 286 -f sren.csr.der -c dev.crt -j dev.key "$CU/est/sren")
+expect_eq "and the reverse: the certificate enrolled over HTTPS re-enrolls over CoAP (2.04)" \
+    2.04 "$code"
 
 # ---- DTLS PSK (RFC 4279; docs/coap.md "PSK credentials") ----
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout psk1.key \
