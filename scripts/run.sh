@@ -26,6 +26,13 @@ Enroll from another terminal:
       -o enrolled.p7b https://localhost:9443/.well-known/est/simpleenroll
   base64 -d enrolled.p7b | openssl pkcs7 -inform DER -print_certs -out device.crt
 
+Then renew it over EST-coaps (DTLS on UDP 5684, when [coap] is enabled;
+coap-client-openssl is in Debian's libcoap3-bin):
+
+  openssl req -new -key device.key -subj "/CN=device-001.example.com" -outform DER -out renew.der
+  coap-client-openssl -m post -t 286 -f renew.der -c device.crt -j device.key \\
+      -R ca-chain.pem -o renewed.p7 coaps://127.0.0.1:5684/est/sren
+
 More OTPs: $bin otp create --entity NAME     Issued: $bin cert list
 MSG
 exec "$bin" serve -c "$cfg"

@@ -286,7 +286,12 @@ static const char config_head[] =
     "\n"
     "[log]\n"
     "level = \"info\"\n"
-    "format = \"text\"\n";
+    "format = \"text\"\n"
+    "\n"
+    "[coap]\n"
+    "# EST-coaps (RFC 9148) over DTLS 1.2 on UDP, with the [tls] certificate.\n"
+    "enabled = true\n"
+    "port = %ld\n";
 
 /* The default label also takes DTLS PSKs, once coap.psk_file lists some. */
 static char *init_label_section(const char *name, const char *chain, bool psk)
@@ -351,7 +356,8 @@ static enum kp_err init_config(const struct init_opts *o, const char *chain, con
 
     if (init_admin_token(o->dir, hash) != KP_OK)
         return KP_ERR_IO;
-    admin = xasprintf(config_head, o->port);
+    /* --port 0 (tests) picks a free UDP port too */
+    admin = xasprintf(config_head, o->port, o->port == 0 ? 0L : 5684L);
     text = xasprintf("%s\n[admin]\ntoken_sha256 = \"%s\"\n", admin, hash);
     free(admin);
     enum kp_err rc;

@@ -10,10 +10,19 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "coap/server.h"
 #include "http/server.h"
 #include "runtime/runtime.h"
 
 #define SERVE_DRAIN_SECONDS 10
+
+/* Every transport `kipuka serve` runs, started in this order and stopped in
+ * the reverse. A new transport: its folder, its meson lines, one row here. */
+static const struct transport_ops *const serve_transports[] = {
+    &http_transport,
+    &coap_transport,
+};
+#define SERVE_NTRANSPORTS (sizeof(serve_transports) / sizeof(serve_transports[0]))
 
 static const char serve_usage[] =
     "usage: kipuka serve [-c FILE]\n"
@@ -45,7 +54,8 @@ int cmd_serve(int argc, char **argv)
     const char *path = CLI_DEFAULT_CONFIG;
     struct kp_config *cfg = NULL;
     struct runtime *rt = NULL;
-    struct http_server *hs = NULL;
+    void *handles[SERVE_NTRANSPORTS] = {NULL};
+    size_t started = 0;
     char *err = NULL, *cfg_path = NULL;
     sigset_t set;
     int status = 1, c, sig = 0;
@@ -76,9 +86,16 @@ int cmd_serve(int argc, char **argv)
     if (cfg == NULL)
         return 1;
     cfg_path = xstrdup(cfg->path);
-    if (runtime_new(cfg, &rt, &err) != KP_OK || http_server_start(rt, &hs, &err) != KP_OK) {
+    if (runtime_new(cfg, &rt, &err) != KP_OK) {
         fprintf(stderr, "kipuka: %s\n", err ? err : "cannot start");
         goto out;
+    }
+    for (; started < SERVE_NTRANSPORTS; started++) {
+        const struct transport_ops *t = serve_transports[started];
+        if (t->start(rt, &handles[started], &err) != KP_OK) {
+            fprintf(stderr, "kipuka: %s\n", err ? err : t->name);
+            goto out;
+        }
     }
     for (;;) {
         if (sigwait(&set, &sig) != 0)
@@ -90,10 +107,13 @@ int cmd_serve(int argc, char **argv)
         log_info("signal %d: draining in-flight requests", sig);
         break;
     }
-    http_server_stop(hs, SERVE_DRAIN_SECONDS);
+    for (size_t i = started; i-- > 0;)
+        serve_transports[i]->stop(handles[i], SERVE_DRAIN_SECONDS);
     status = 0;
 out:
-    http_server_free(hs);
+    /* every transport lets go of its generations before the runtime goes */
+    for (size_t i = started; i-- > 0;)
+        serve_transports[i]->free(handles[i]);
     runtime_free(rt);
     free(cfg_path);
     free(err);

@@ -142,6 +142,11 @@ static const struct cfg_row config_rows[] = {
     {"crl", "path", T_STRING, C(crl_path), 0, 0, "/crl", check_base_path},
     {"crl", "next_update", T_DURATION, C(crl_next_update), 3600, 366 * 86400, "24h", NULL},
     {"crl", "refresh", T_DURATION, C(crl_refresh), 1, 86400, "5m", NULL},
+    {"coap", "enabled", T_BOOL, C(coap_enabled), 0, 0, "false", NULL},
+    {"coap", "listen", T_STRING, C(coap_listen), 0, 0, "", NULL},
+    {"coap", "port", T_INT, C(coap_port), 0, 65535, "5684", NULL},
+    {"coap", "max_sessions", T_INT, C(coap_max_sessions), 1, 100000, "1000", NULL},
+    {"coap", "session_timeout", T_DURATION, C(coap_session_timeout), 1, 86400, "120", NULL},
 };
 
 static const struct cfg_row label_rows[] = {

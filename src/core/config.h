@@ -94,6 +94,13 @@ struct kp_config {
     long crl_next_update;        /* seconds from thisUpdate to nextUpdate */
     long crl_refresh;            /* seconds a built CRL is served before rebuilding */
 
+    /* EST-coaps (RFC 9148) over DTLS 1.2: docs/coap.md */
+    bool coap_enabled;
+    char *coap_listen; /* "": as server.listen */
+    long coap_port;
+    long coap_max_sessions;    /* DTLS sessions kept at once */
+    long coap_session_timeout; /* seconds an idle DTLS session lives */
+
     /* Trust anchors of admin client certificates, and whether they may be
      * (or have issued) a label's CA: docs/authorization.md */
     char *admin_client_ca;

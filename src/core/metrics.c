@@ -31,6 +31,8 @@ static uint64_t latency_count;
 static uint64_t issued;
 static uint64_t otp_failures;
 static uint64_t store_errors;
+static uint64_t coaps_requests;
+static int64_t coaps_sessions;
 
 static void copy_name(char *dst, const char *src)
 {
@@ -82,6 +84,20 @@ void metrics_otp_failure(void)
 {
     pthread_mutex_lock(&lock);
     otp_failures++;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_coaps_request(void)
+{
+    pthread_mutex_lock(&lock);
+    coaps_requests++;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_coaps_sessions(int delta)
+{
+    pthread_mutex_lock(&lock);
+    coaps_sessions += delta;
     pthread_mutex_unlock(&lock);
 }
 
@@ -150,9 +166,16 @@ void metrics_render(const char *gauges, char **out, size_t *len)
              "kipuka_otp_failures_total %llu\n"
              "# HELP kipuka_store_errors_total Requests answered 503 or 500 by the store.\n"
              "# TYPE kipuka_store_errors_total counter\n"
-             "kipuka_store_errors_total %llu\n",
+             "kipuka_store_errors_total %llu\n"
+             "# HELP kipuka_coaps_requests_total Requests answered over EST-coaps (DTLS).\n"
+             "# TYPE kipuka_coaps_requests_total counter\n"
+             "kipuka_coaps_requests_total %llu\n"
+             "# HELP kipuka_coaps_sessions DTLS sessions the EST-coaps server keeps.\n"
+             "# TYPE kipuka_coaps_sessions gauge\n"
+             "kipuka_coaps_sessions %lld\n",
              (unsigned long long)issued, (unsigned long long)otp_failures,
-             (unsigned long long)store_errors);
+             (unsigned long long)store_errors, (unsigned long long)coaps_requests,
+             (long long)coaps_sessions);
     pthread_mutex_unlock(&lock);
     if (gauges != NULL)
         text_add(&t, "%s", gauges);
@@ -167,6 +190,6 @@ void metrics_reset(void)
     memset(latency_buckets, 0, sizeof(latency_buckets));
     latency_sum = 0;
     latency_count = 0;
-    issued = otp_failures = store_errors = 0;
+    issued = otp_failures = store_errors = coaps_requests = 0;
     pthread_mutex_unlock(&lock);
 }

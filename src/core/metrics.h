@@ -17,6 +17,12 @@
 void metrics_request(const char *op, const char *label, int status, double seconds,
                      bool enrollment);
 void metrics_otp_failure(void);
+/* One request answered over EST-coaps (it is counted by metrics_request
+ * too): kipuka_coaps_requests_total. */
+void metrics_coaps_request(void);
+/* A DTLS session the EST-coaps server keeps began (+1) or ended (-1):
+ * the kipuka_coaps_sessions gauge, bounded by coap.max_sessions. */
+void metrics_coaps_sessions(int delta);
 void metrics_store_error(void);
 
 /* Append the exposition text (version 0.0.4) to a malloc'd string; the

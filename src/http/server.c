@@ -166,10 +166,9 @@ struct http_server {
     char *listen; /* as configured, for reload warnings */
     long cfg_port;
     long cfg_threads;
-    atomic_long active; /* connections on all threads */
-    atomic_long busy;   /* of which over_cap, being answered 503 */
-    long fd_max_conns;  /* max_connections that RLIMIT_NOFILE leaves room for */
-    atomic_uint_fast64_t next_id;
+    atomic_long active;         /* connections on all threads */
+    atomic_long busy;           /* of which over_cap, being answered 503 */
+    long fd_max_conns;          /* max_connections that RLIMIT_NOFILE leaves room for */
     atomic_llong cap_warned_at; /* time(NULL) of the last max_connections warning */
     atomic_long cap_dropped;    /* refused since then */
 };
@@ -954,6 +953,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
     log_field(logsubj, sizeof(logsubj), x->resp.auth_subject);
     struct log_field f[] = {
         {"req", NULL, (double)x->er.id},
+        {"transport", "https", 0},
         {"peer", x->peer, 0},
         {"method", http_method_name(x->cmd), 0},
         {"path", logpath, 0},
@@ -964,7 +964,7 @@ static void exchange_log(const struct http_exchange *x, const char *op, const ch
         {"ms", NULL, (double)(long)(ms * 10) / 10},
         {"subject", logsubj, 0},
     };
-    log_fields(LOG_INFO, "request", f, has_subject ? 10 : 9);
+    log_fields(LOG_INFO, "request", f, has_subject ? 11 : 10);
 }
 
 /* Answer, log and free. Worker thread. */
@@ -1075,7 +1075,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
     x->g = runtime_acquire(hs->rt);
     x->p = gen_part(hs, x->g);
     w->jobs++;
-    x->er.id = (uint64_t)atomic_fetch_add(&hs->next_id, 1) + 1;
+    x->er.id = runtime_next_id(hs->rt);
     conn_peer(evcon, x->peer, sizeof(x->peer));
     x->er.peer_addr = x->peer;
     x->er.transport = "https";
@@ -1416,7 +1416,6 @@ enum kp_err http_server_start(struct runtime *rt, struct http_server **out, char
     hs->pool = runtime_pool(rt);
     atomic_init(&hs->active, 0);
     atomic_init(&hs->busy, 0);
-    atomic_init(&hs->next_id, 0);
     atomic_init(&hs->cap_warned_at, 0);
     atomic_init(&hs->cap_dropped, 0);
     hs->listen = xstrdup(cfg->listen ? cfg->listen : "");
@@ -1538,3 +1537,27 @@ void http_server_free(struct http_server *hs)
     free(hs->listen);
     free(hs);
 }
+
+/* ---- the transport registry's row ---- */
+
+static enum kp_err transport_start(struct runtime *rt, void **handle, char **errmsg)
+{
+    struct http_server *hs = NULL;
+    enum kp_err rc = http_server_start(rt, &hs, errmsg);
+
+    *handle = hs;
+    return rc;
+}
+
+static void transport_stop(void *handle, int grace_seconds)
+{
+    http_server_stop(handle, grace_seconds);
+}
+
+static void transport_free(void *handle)
+{
+    http_server_free(handle);
+}
+
+const struct transport_ops http_transport = {"https", transport_start, transport_stop,
+                                             transport_free};

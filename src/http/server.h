@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "runtime/transport.h"
 
 struct http_server;
 struct runtime;
@@ -30,6 +31,9 @@ void http_server_stop(struct http_server *hs, int grace_seconds);
 /* Stop (without grace) if still running and free; later reloads build no
  * part for it. Accepts NULL. */
 void http_server_free(struct http_server *hs);
+
+/* For `kipuka serve`. */
+extern const struct transport_ops http_transport;
 
 /* "libevent 2.1.12-stable": for `kipuka version`. */
 const char *http_library_version(void);

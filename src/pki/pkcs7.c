@@ -3,7 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "core/xalloc.h"
@@ -48,6 +50,39 @@ enum kp_err pkcs7_certs_only(STACK_OF(X509) * certs, unsigned char **der, size_t
     rc = KP_OK;
 out:
     free(buf);
+    PKCS7_free(p7);
+    return rc;
+}
+
+enum kp_err pkcs7_first_cert(const unsigned char *der, size_t len, unsigned char **out,
+                             size_t *out_len)
+{
+    enum kp_err rc = KP_ERR_INTERNAL;
+    const unsigned char *p = der;
+    PKCS7 *p7 = NULL;
+    STACK_OF(X509) * certs;
+    unsigned char *buf = NULL;
+    int n;
+
+    if (len > LONG_MAX)
+        goto out;
+    p7 = d2i_PKCS7(NULL, &p, (long)len);
+    if (p7 == NULL || p != der + len || !PKCS7_type_is_signed(p7) || p7->d.sign == NULL)
+        goto out;
+    certs = p7->d.sign->cert;
+    if (sk_X509_num(certs) < 1)
+        goto out;
+    n = i2d_X509(sk_X509_value(certs, 0), &buf);
+    if (n <= 0)
+        goto out;
+    *out = xmalloc((size_t)n);
+    memcpy(*out, buf, (size_t)n);
+    *out_len = (size_t)n;
+    rc = KP_OK;
+out:
+    if (rc != KP_OK)
+        log_openssl("pkcs7: no certificate to take from a certs-only SignedData");
+    OPENSSL_free(buf);
     PKCS7_free(p7);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "runtime/runtime.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ struct runtime {
     struct est_services *svc;
     struct work_pool *pool;
     size_t threads;
+    atomic_uint_fast64_t next_id; /* request ids, shared by the transports */
     /* What only a restart changes, as started: reloads warn when it differs. */
     char *store_url;
     long store_pool_size;
@@ -170,6 +172,11 @@ size_t runtime_threads(const struct runtime *rt)
 struct work_pool *runtime_pool(struct runtime *rt)
 {
     return rt->pool;
+}
+
+uint64_t runtime_next_id(struct runtime *rt)
+{
+    return (uint64_t)atomic_fetch_add(&rt->next_id, 1) + 1;
 }
 
 struct rt_gen *runtime_acquire(struct runtime *rt)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/config.h"
 #include "core/err.h"
@@ -39,6 +40,9 @@ size_t runtime_threads(const struct runtime *rt);
 /* The pool for work that may block (store, signing), shared by transports:
  * RUNTIME_POOL_THREADS_PER_LOOP per event loop thread. */
 struct work_pool *runtime_pool(struct runtime *rt);
+
+/* A request id, unique across every transport of rt (access log "req"). */
+uint64_t runtime_next_id(struct runtime *rt);
 
 /* The current generation with a reference the caller gives back with
  * runtime_release (from any thread). The last release frees it. */
