@@ -76,7 +76,10 @@ int cmd_serve(int argc, char **argv)
     if (cfg == NULL)
         return 1;
     cfg_path = xstrdup(cfg->path);
+    /* From here on no thread waits for stderr (docs/logging.md). */
+    log_async_start();
     if (runtime_new(cfg, &rt, &err) != KP_OK || http_server_start(rt, &hs, &err) != KP_OK) {
+        log_async_stop(); /* the queued lines before this one */
         fprintf(stderr, "kipuka: %s\n", err ? err : "cannot start");
         goto out;
     }
@@ -99,5 +102,6 @@ out:
     free(err);
     if (status == 0)
         log_info("stopped");
+    log_async_stop(); /* every queued line is written before the exit */
     return status;
 }
