@@ -126,9 +126,8 @@ deploy() { # NAME CA-KEY: init, bench config, 64 multi-use OTPs
     "$BIN" init --dir "$dir" --port 0 --ca-key "$2" >/dev/null 2>&1 || die "kipuka init failed"
     # inserted, not replaced: the generated file has no such keys and
     # duplicates are refused
-    sed -i -e "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = $THREADS\nmax_connections = $MAX_CONNS\nidle_timeout = 600/" \
-        -e 's/^level = "info"$/level = "warn"/' "$cfg"
-    grep -q "^threads = $THREADS\$" "$cfg" && grep -q '^level = "warn"$' "$cfg" ||
+    sed -i -e "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = $THREADS\nmax_connections = $MAX_CONNS\nidle_timeout = 600/" "$cfg"
+    grep -q "^threads = $THREADS\$" "$cfg" && grep -q '^level = "info"$' "$cfg" ||
         die "unexpected kipuka.toml layout in $cfg"
     "$BIN" otp create -c "$cfg" --entity bench --uses 1000000 --count 64 --ttl 24h \
         >"$dir/otps" 2>/dev/null || die "kipuka otp create failed"

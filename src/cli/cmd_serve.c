@@ -57,6 +57,7 @@ int cmd_serve(int argc, char **argv)
     void *handles[SERVE_NTRANSPORTS] = {NULL};
     size_t started = 0;
     char *err = NULL, *cfg_path = NULL;
+    const char *why = NULL; /* why serve could not start, said last */
     sigset_t set;
     int status = 1, c, sig = 0;
 
@@ -86,14 +87,16 @@ int cmd_serve(int argc, char **argv)
     if (cfg == NULL)
         return 1;
     cfg_path = xstrdup(cfg->path);
+    /* From here on no thread waits for stderr (docs/logging.md). */
+    log_async_start();
     if (runtime_new(cfg, &rt, &err) != KP_OK) {
-        fprintf(stderr, "kipuka: %s\n", err ? err : "cannot start");
+        why = err ? err : "cannot start";
         goto out;
     }
     for (; started < SERVE_NTRANSPORTS; started++) {
         const struct transport_ops *t = serve_transports[started];
         if (t->start(rt, &handles[started], &err) != KP_OK) {
-            fprintf(stderr, "kipuka: %s\n", err ? err : t->name);
+            why = err ? err : t->name;
             goto out;
         }
     }
@@ -115,9 +118,14 @@ out:
     for (size_t i = started; i-- > 0;)
         serve_transports[i]->free(handles[i]);
     runtime_free(rt);
-    free(cfg_path);
-    free(err);
     if (status == 0)
         log_info("stopped");
+    /* every queued line is written before the exit, and before why: the
+     * threads that could log are gone by now */
+    log_async_stop();
+    if (why != NULL)
+        fprintf(stderr, "kipuka: %s\n", why);
+    free(cfg_path);
+    free(err);
     return status;
 }

@@ -26,6 +26,18 @@ struct log_field {
     const char *str; /* NULL: use num */
     double num;
 };
+/* While serving: lines go to a queue that one thread writes to stderr in
+ * batches, so no caller waits for stderr (docs/logging.md). Lines from the
+ * calling thread may wait for room in the queue; other threads' lines are
+ * dropped and counted when it is full. Stop writes every queued line and
+ * goes back to synchronous writes (also run at exit). */
+void log_async_start(void);
+void log_async_stop(void);
+/* Writes what is still queued, from this thread, now: the fatal paths
+ * (out of memory, broken invariants) before abort(). log_abort does both. */
+void log_flush_fatal(void);
+_Noreturn void log_abort(void);
+
 /* Whether events of this level are written (skip building them otherwise). */
 bool log_enabled(enum log_level level);
 void log_fields(enum log_level level, const char *msg, const struct log_field *f, int n);

@@ -64,7 +64,7 @@ struct work_pool *pool_new(size_t nthreads)
         int r = pthread_create(&p->threads[i], NULL, pool_main, p);
         if (r != 0) {
             log_error("http: pthread_create: %s", strerror(r));
-            abort();
+            log_abort();
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 static void xalloc_die(void)
 {
+    log_flush_fatal(); /* the lines before this one first */
     fputs("kipuka: out of memory\n", stderr);
     abort();
 }

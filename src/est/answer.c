@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
 #include "est/est_internal.h"
 #include "pki/pkcs7.h"
@@ -26,7 +27,7 @@ void est_answer_part(struct est_answer *ans, enum est_media media, unsigned char
     struct est_part *p;
 
     if (ans->nparts >= EST_PARTS_MAX)
-        abort(); /* programmer error: no operation answers more */
+        log_abort(); /* programmer error: no operation answers more */
     p = &ans->parts[ans->nparts++];
     p->media = media;
     p->der = der; /* steal */

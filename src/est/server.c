@@ -70,7 +70,7 @@ static void server_subjects_add(STACK_OF(X509_NAME) * names, STACK_OF(X509) * ce
         X509_NAME *n = X509_NAME_dup(X509_get_subject_name(sk_X509_value(certs, i)));
         if (n == NULL || sk_X509_NAME_push(names, n) <= 0) {
             X509_NAME_free(n);
-            abort(); /* allocation failure, as xmalloc */
+            log_abort(); /* allocation failure, as xmalloc */
         }
     }
 }
@@ -121,7 +121,7 @@ static enum kp_err server_anchors_init(struct est_server *srv, char **errmsg)
      * admin would be one to whoever compares names */
     srv->ca_subjects = sk_X509_NAME_new_null();
     if (srv->ca_subjects == NULL)
-        abort();
+        log_abort();
     for (size_t i = 0; i < srv->nlabels; i++)
         server_subjects_add(srv->ca_subjects, srv->labels[i].ca->chain);
     if (srv->client_anchors != NULL)

@@ -193,7 +193,7 @@ static void http_global_init(void)
 static void http_die(const char *what)
 {
     log_openssl("http: %s failed (out of memory)", what);
-    abort();
+    log_abort();
 }
 
 static long lmax(long a, long b)

@@ -39,7 +39,7 @@ static BIO *csr_bio_new(void)
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio == NULL) {
         log_openssl("csr: BIO_new");
-        abort();
+        log_abort();
     }
     return bio;
 }
@@ -321,7 +321,7 @@ static X509_NAME *csr_name_rebuild(const X509_NAME *src)
 
     if (dst == NULL) {
         log_openssl("csr: X509_NAME_new");
-        abort();
+        log_abort();
     }
     for (int i = 0; i < X509_NAME_entry_count(src); i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(src, i);
