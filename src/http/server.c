@@ -1424,17 +1424,18 @@ enum kp_err http_server_start(struct runtime *rt, struct http_server **out, char
     hs->nworkers = runtime_threads(rt);
     hs->fd_max_conns = http_fd_max_conns(hs->nworkers);
 
+    /* before anything can fail: stop and free walk the workers */
+    hs->workers = xcalloc(hs->nworkers, sizeof(*hs->workers));
+    for (size_t i = 0; i < hs->nworkers; i++) {
+        hs->workers[i].hs = hs;
+        hs->workers[i].fd = -1;
+    }
     rc = runtime_part_add(rt, &http_part_ops, hs, &hs->slot, errmsg);
     if (rc != KP_OK)
         goto out;
     rc = listen_resolve(cfg->listen, &ai, errmsg);
     if (rc != KP_OK)
         goto out;
-    hs->workers = xcalloc(hs->nworkers, sizeof(*hs->workers));
-    for (size_t i = 0; i < hs->nworkers; i++) {
-        hs->workers[i].hs = hs;
-        hs->workers[i].fd = -1;
-    }
     /* Port 0: the first socket gets a port from the kernel, the others share it. */
     port = (int)cfg->port;
     for (size_t i = 0; i < hs->nworkers; i++) {

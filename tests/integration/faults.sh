@@ -13,6 +13,13 @@ check "serve exits non-zero when the CA key is missing" test "$rc" -ne 0
 check "and says which file" grep -q "ca/ca.key" "$T/s.err"
 mv "$T/ca.key.saved" "$SRV/ca/ca.key"
 
+cp "$SRV/tls/server.pem" "$T/server.pem.saved"
+: >"$SRV/tls/server.pem"
+if "$KIPUKA" serve -c "$CFG" >"$T/s.out" 2>"$T/s.err"; then rc=0; else rc=$?; fi
+expect_eq "serve exits 1 (no crash) when the TLS certificate is empty" 1 "$rc"
+check "and names the file" grep -q "tls/server.pem" "$T/s.err"
+cp "$T/server.pem.saved" "$SRV/tls/server.pem"
+
 cp "$DB" "$T/db.saved"
 head -c 8192 /dev/urandom >"$DB"
 rm -f "$DB-wal" "$DB-shm"
