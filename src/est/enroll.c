@@ -236,7 +236,8 @@ static bool enroll_has_password(const struct est_request *req)
 static enum kp_err enroll_authenticate_once(struct enroll_ctx *x)
 {
     /* a DTLS session has a PSK or a certificate, never HTTP Basic */
-    if (x->req->cred.psk_identity != NULL && !enroll_has_password(x->req) && x->req->cred.cert == NULL)
+    if (x->req->cred.psk_identity != NULL && !enroll_has_password(x->req) &&
+        x->req->cred.cert == NULL)
         return enroll_auth_psk(x);
     if (x->req->op == EST_OP_SIMPLEREENROLL)
         return enroll_auth_mtls(x); /* RFC 7030 4.2.2: the certificate being renewed */
@@ -260,8 +261,8 @@ static enum kp_err enroll_authenticate(struct enroll_ctx *x)
     if (rc != KP_OK)
         return rc;
     rc = enroll_authenticate_once(x);
-    if (rc != KP_ERR_UNAUTHORIZED ||
-        (!enroll_has_password(x->req) && x->req->cred.cert == NULL && x->req->cred.psk_identity == NULL))
+    if (rc != KP_ERR_UNAUTHORIZED || (!enroll_has_password(x->req) && x->req->cred.cert == NULL &&
+                                      x->req->cred.psk_identity == NULL))
         return rc;
     ratelimit_fail(x->srv->auth_failures, x->addr_key, x->srv->cfg->auth_fail_limit_addr, now);
     return rc;
