@@ -135,6 +135,41 @@ out:
     return rc;
 }
 
+/* The chain sent after tls.cert, built once here. OpenSSL otherwise builds
+ * it on every handshake when tls.cert holds no intermediates ("auto chain":
+ * a chain verification with a signature check per connection). The result
+ * is what that would send: tls.cert's own intermediates when it has some,
+ * else whatever the trust store links it to, root included. */
+static enum kp_err tls_chain_fix(SSL_CTX *ctx, char **errmsg)
+{
+    STACK_OF(X509) *chain = NULL;
+    X509_STORE_CTX *sctx = NULL;
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    enum kp_err rc = KP_ERR_INTERNAL;
+    int i;
+
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || leaf == NULL)
+        goto out;
+    if (sk_X509_num(chain) <= 0) { /* -1: none at all */
+        sctx = X509_STORE_CTX_new();
+        if (sctx == NULL || X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(ctx), leaf, NULL) != 1)
+            goto out;
+        (void)X509_verify_cert(sctx); /* a partial chain is sent as is, as OpenSSL would */
+        ERR_clear_error();
+        chain = X509_STORE_CTX_get0_chain(sctx);
+        for (i = 1; i < sk_X509_num(chain); i++)
+            if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1)
+                goto out;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    rc = KP_OK;
+out:
+    if (rc != KP_OK)
+        *errmsg = tls_error("tls.cert chain", NULL);
+    X509_STORE_CTX_free(sctx);
+    return rc;
+}
+
 enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errmsg)
 {
     SSL_CTX *ctx = NULL;
@@ -201,6 +236,9 @@ enum kp_err tls_ctx_new(const struct kp_config *cfg, SSL_CTX **out, char **errms
         goto out;
     }
     rc = tls_client_ca_load(ctx, cfg, errmsg);
+    if (rc != KP_OK)
+        goto out;
+    rc = tls_chain_fix(ctx, errmsg);
     if (rc != KP_OK)
         goto out;
 

@@ -52,6 +52,25 @@ timeout 20 openssl s_client -connect "localhost:$PORT" -noservername -CAfile ca-
 check "a handshake without SNI completes and the certificate verifies" \
     sh -c "grep -q '^New, TLSv1.3' nosni.out && grep -q 'Verify return code: 0 (ok)' nosni.out"
 
+# --- the chain sent: built once at start, the same as OpenSSL's per-handshake
+# auto chain would send (tls.cert's own intermediates, else the trust store's) ---
+# chain_subjects NAME: the subjects of the certificates the server sent, one a line
+chain_subjects() {
+    timeout 20 openssl s_client -connect "localhost:$PORT" -showcerts -CAfile ca-chain.pem \
+        </dev/null 2>/dev/null | sed -n 's/^ *[0-9][0-9]* s:\(.*\)/\1/p' >"$1.subjects"
+    cat "$1.subjects"
+}
+ca_subject=$(openssl x509 -in "$SRV/ca/ca.pem" -noout -subject -nameopt oneline | sed 's/^subject=//')
+expect_eq "kipuka init's server sends its certificate and the CA that issued it" \
+    "CN = localhost|$ca_subject" "$(chain_subjects auto | paste -sd'|')"
+cat "$SRV/tls/server.pem" "$SRV/ca/ca.pem" >"$SRV/tls/server-chain.pem"
+cfg_set tls cert '"tls/server-chain.pem"'
+check "SIGHUP with a tls.cert that holds the CA after the certificate" kp_reload
+expect_eq "a tls.cert with its own chain is sent as written, nothing added twice" \
+    "CN = localhost|$ca_subject" "$(chain_subjects file | paste -sd'|')"
+cfg_set tls cert '"tls/server.pem"'
+check "SIGHUP back to the single certificate" kp_reload
+
 # --- renegotiation: refused, and the server keeps serving ---
 (sleep 1; echo R; sleep 2) | timeout 20 openssl s_client -connect "localhost:$PORT" -tls1_2 \
     -CAfile ca-chain.pem >reneg.out 2>&1
