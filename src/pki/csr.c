@@ -1,6 +1,7 @@
 #include "pki/csr.h"
 
 #include <arpa/inet.h>
+#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -13,11 +14,58 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
+#include "pki/pubkey.h"
 
-/* Append an IA5String-like value, escaping anything not printable ASCII so a
- * hostile name cannot forge separators, truncate at a NUL or inject control
- * characters into logs. */
-static void strbuf_add_escaped(struct strbuf *b, const ASN1_STRING *str)
+/* PKCS#10 (RFC 2986 4) as OpenSSL's X509_REQ declares it, except that the
+ * subjectPublicKeyInfo stays two plain fields: d2i_X509_REQ would also run
+ * OpenSSL 3.0's generic key decoder on it (pki/pubkey.h says why not). */
+typedef struct {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *public_key;
+} CSR_SPKI;
+
+ASN1_SEQUENCE(CSR_SPKI) =
+    {
+        ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
+        ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_SPKI)
+
+    /* The signed part keeps its encoding as received (enc): the signature is
+     * checked over those bytes, never over a re-encoding. */
+    typedef struct {
+    ASN1_ENCODING enc;
+    ASN1_INTEGER *version;
+    X509_NAME *subject;
+    CSR_SPKI *spki;
+    STACK_OF(X509_ATTRIBUTE) * attributes; /* NULL when the [0] set is absent */
+} CSR_INFO;
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) =
+    {
+        ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+        ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+        ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+        /* OPTIONAL as in OpenSSL, which takes requests that leave it out */
+        ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+        struct csr_asn1 {
+    CSR_INFO *info;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+};
+
+ASN1_SEQUENCE(csr_asn1) =
+    {
+        ASN1_SIMPLE(struct csr_asn1, info, CSR_INFO),
+        ASN1_SIMPLE(struct csr_asn1, sig_alg, X509_ALGOR),
+        ASN1_SIMPLE(struct csr_asn1, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END_name(struct csr_asn1, csr_asn1)
+
+    /* Append an IA5String-like value, escaping anything not printable ASCII so a
+     * hostile name cannot forge separators, truncate at a NUL or inject control
+     * characters into logs. */
+    static void strbuf_add_escaped(struct strbuf * b, const ASN1_STRING *str)
 {
     const unsigned char *p = ASN1_STRING_get0_data(str);
     int n = ASN1_STRING_length(str);
@@ -135,14 +183,14 @@ static int csr_sans_valid(const GENERAL_NAMES *sans)
 }
 
 /* Number of extensionRequest attributes, under either OID OpenSSL honours. */
-static int csr_ext_req_count(const X509_REQ *req)
+static int csr_ext_req_count(const STACK_OF(X509_ATTRIBUTE) * attrs)
 {
     static const int nids[] = {NID_ext_req, NID_ms_ext_req};
     int count = 0;
 
     for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++)
-        for (int idx = X509_REQ_get_attr_by_NID(req, nids[i], -1); idx >= 0;
-             idx = X509_REQ_get_attr_by_NID(req, nids[i], idx))
+        for (int idx = X509at_get_attr_by_NID(attrs, nids[i], -1); idx >= 0;
+             idx = X509at_get_attr_by_NID(attrs, nids[i], idx))
             count++;
     return count;
 }
@@ -151,17 +199,19 @@ static int csr_ext_req_count(const X509_REQ *req)
  * *sans stays NULL when there is none. At most one extensionRequest with one
  * value and one subjectAltName are allowed, so that what we check is what the
  * CA would copy. */
-static enum kp_err csr_extract_sans(X509_REQ *req, GENERAL_NAMES **sans)
+static enum kp_err csr_extract_sans(const STACK_OF(X509_ATTRIBUTE) * attrs, GENERAL_NAMES **sans)
 {
     enum kp_err rc = KP_ERR_CSR;
     STACK_OF(X509_EXTENSION) *exts = NULL;
     GENERAL_NAMES *names = NULL;
     X509_EXTENSION *ext;
+    X509_ATTRIBUTE *attr;
+    const ASN1_TYPE *t;
     const ASN1_OCTET_STRING *data;
     const unsigned char *p;
     int idx, count;
 
-    count = csr_ext_req_count(req);
+    count = csr_ext_req_count(attrs);
     if (count == 0) {
         rc = KP_OK;
         goto out;
@@ -170,14 +220,21 @@ static enum kp_err csr_extract_sans(X509_REQ *req, GENERAL_NAMES **sans)
         log_debug("csr: more than one extensionRequest attribute");
         goto out;
     }
-    idx = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1);
+    idx = X509at_get_attr_by_NID(attrs, NID_ext_req, -1);
     if (idx < 0)
-        idx = X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1);
-    if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, idx)) != 1) {
+        idx = X509at_get_attr_by_NID(attrs, NID_ms_ext_req, -1);
+    attr = X509at_get_attr(attrs, idx);
+    if (X509_ATTRIBUTE_count(attr) != 1) {
         log_debug("csr: extensionRequest must have exactly one value (RFC 2985 5.4.2)");
         goto out;
     }
-    exts = X509_REQ_get_extensions(req);
+    /* Extensions ::= SEQUENCE OF Extension, the attribute's value */
+    t = X509_ATTRIBUTE_get0_type(attr, 0);
+    if (t != NULL && t->type == V_ASN1_SEQUENCE) {
+        p = ASN1_STRING_get0_data(t->value.sequence);
+        exts = (STACK_OF(X509_EXTENSION) *)ASN1_item_d2i(
+            NULL, &p, ASN1_STRING_length(t->value.sequence), ASN1_ITEM_rptr(X509_EXTENSIONS));
+    }
     if (exts == NULL) {
         log_debug("csr: malformed extensionRequest (RFC 2985 5.4.2)");
         goto out;
@@ -217,7 +274,8 @@ out:
 /* challengePassword (RFC 2985 5.4.1): one DirectoryString value. We take the
  * string types clients actually send and keep the raw bytes (caller frees,
  * after OPENSSL_cleanse: it may be an OTP). */
-static enum kp_err csr_extract_challenge(const X509_REQ *req, unsigned char **out, size_t *out_len)
+static enum kp_err csr_extract_challenge(const STACK_OF(X509_ATTRIBUTE) * attrs,
+                                         unsigned char **out, size_t *out_len)
 {
     enum kp_err rc = KP_ERR_CSR;
     X509_ATTRIBUTE *attr;
@@ -225,16 +283,16 @@ static enum kp_err csr_extract_challenge(const X509_REQ *req, unsigned char **ou
     unsigned char *buf;
     int idx, n;
 
-    idx = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+    idx = X509at_get_attr_by_NID(attrs, NID_pkcs9_challengePassword, -1);
     if (idx < 0) {
         rc = KP_OK;
         goto out;
     }
-    if (X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, idx) >= 0) {
+    if (X509at_get_attr_by_NID(attrs, NID_pkcs9_challengePassword, idx) >= 0) {
         log_debug("csr: more than one challengePassword attribute");
         goto out;
     }
-    attr = X509_REQ_get_attr(req, idx);
+    attr = X509at_get_attr(attrs, idx);
     if (X509_ATTRIBUTE_count(attr) != 1) {
         log_debug("csr: challengePassword must have exactly one value (RFC 2985 5.4.1)");
         goto out;
@@ -261,8 +319,8 @@ out:
  * STRING of 1..CSR_KEY_ID_MAX bytes. Text string types are taken too, as
  * `openssl req` can only write attributes that way. *out stays NULL when the
  * attribute is absent. */
-static enum kp_err csr_extract_key_id(const X509_REQ *req, const char *oid, unsigned char **out,
-                                      size_t *out_len)
+static enum kp_err csr_extract_key_id(const STACK_OF(X509_ATTRIBUTE) * attrs, const char *oid,
+                                      unsigned char **out, size_t *out_len)
 {
     enum kp_err rc = KP_ERR_CSR;
     ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
@@ -275,16 +333,16 @@ static enum kp_err csr_extract_key_id(const X509_REQ *req, const char *oid, unsi
         rc = KP_ERR_INTERNAL;
         goto out;
     }
-    idx = X509_REQ_get_attr_by_OBJ(req, obj, -1);
+    idx = X509at_get_attr_by_OBJ(attrs, obj, -1);
     if (idx < 0) {
         rc = KP_OK;
         goto out;
     }
-    if (X509_REQ_get_attr_by_OBJ(req, obj, idx) >= 0) {
+    if (X509at_get_attr_by_OBJ(attrs, obj, idx) >= 0) {
         log_debug("csr: attribute %s appears twice", oid);
         goto out;
     }
-    attr = X509_REQ_get_attr(req, idx);
+    attr = X509at_get_attr(attrs, idx);
     if (X509_ATTRIBUTE_count(attr) != 1) {
         log_debug("csr: attribute %s must have exactly one value", oid);
         goto out;
@@ -339,11 +397,30 @@ fail:
     return NULL;
 }
 
+/* The SubjectPublicKeyInfo's DER, re-encoded from its two fields (the
+ * bytes received, for a DER request). */
+static int csr_spki_der(const CSR_SPKI *spki, unsigned char **out)
+{
+    return ASN1_item_i2d((const ASN1_VALUE *)spki, out, ASN1_ITEM_rptr(CSR_SPKI));
+}
+
+/* The request's key from its SubjectPublicKeyInfo; NULL when unreadable. */
+static EVP_PKEY *csr_pubkey(const CSR_SPKI *spki)
+{
+    unsigned char *der = NULL;
+    int len = csr_spki_der(spki, &der);
+    EVP_PKEY *key = len > 0 ? pubkey_from_spki(spki->algor, spki->public_key, der, len) : NULL;
+
+    OPENSSL_free(der);
+    return key;
+}
+
 enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
 {
     enum kp_err rc = KP_ERR_CSR;
     struct csr *c = NULL;
     const unsigned char *p = der;
+    CSR_INFO *info;
 
     if (der == NULL || len == 0 || len > CSR_MAX_DER) {
         log_debug("csr: %zu bytes is outside 1..%d", len, CSR_MAX_DER);
@@ -351,7 +428,7 @@ enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
     }
     c = xcalloc(1, sizeof(*c));
     c->key_type = -1;
-    c->req = d2i_X509_REQ(NULL, &p, (long)len);
+    c->req = (struct csr_asn1 *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(csr_asn1));
     if (c->req == NULL) {
         log_debug("csr: not a DER PKCS#10 request (RFC 2986 4)");
         goto out;
@@ -360,40 +437,43 @@ enum kp_err csr_parse(const unsigned char *der, size_t len, struct csr **out)
         log_debug("csr: %zu trailing bytes after the request", (size_t)(der + len - p));
         goto out;
     }
+    info = c->req->info;
     /* RFC 2986 4.1: version is 0 (v1) */
-    if (X509_REQ_get_version(c->req) != 0) {
-        log_debug("csr: unknown version %ld (RFC 2986 4.1)", X509_REQ_get_version(c->req));
+    if (ASN1_INTEGER_get(info->version) != 0) {
+        log_debug("csr: unknown version %ld (RFC 2986 4.1)", ASN1_INTEGER_get(info->version));
         goto out;
     }
-    c->pubkey = X509_REQ_get0_pubkey(c->req); /* borrowed */
+    c->pubkey = csr_pubkey(info->spki);
     if (c->pubkey == NULL) {
         log_debug("csr: unreadable subjectPublicKeyInfo");
         goto out;
     }
     csr_classify_key(c);
-    /* Proof of possession (RFC 7030 3.4): the request is signed by its key. */
-    if (X509_REQ_verify(c->req, c->pubkey) != 1) {
+    /* Proof of possession (RFC 7030 3.4): the request is signed by its key,
+     * over the CertificationRequestInfo as received. */
+    if (ASN1_item_verify_ex(ASN1_ITEM_rptr(CSR_INFO), c->req->sig_alg, c->req->signature, info,
+                            NULL, c->pubkey, NULL, NULL) != 1) {
         log_debug("csr: self-signature does not verify (RFC 2986 3)");
         rc = KP_ERR_CSR_SIGNATURE;
         goto out;
     }
-    c->subject = csr_name_rebuild(X509_REQ_get_subject_name(c->req));
+    c->subject = csr_name_rebuild(info->subject);
     if (c->subject == NULL) {
         log_debug("csr: subject cannot be re-encoded (RFC 5280 4.1.2.6)");
         goto out;
     }
-    rc = csr_extract_sans(c->req, &c->sans);
+    rc = csr_extract_sans(info->attributes, &c->sans);
     if (rc != KP_OK)
         goto out;
-    rc = csr_extract_challenge(c->req, &c->challenge, &c->challenge_len);
+    rc = csr_extract_challenge(info->attributes, &c->challenge, &c->challenge_len);
     if (rc != KP_OK)
         goto out;
-    rc = csr_extract_key_id(c->req, CSR_OID_DECRYPT_KEY_ID, &c->decrypt_key_id,
+    rc = csr_extract_key_id(info->attributes, CSR_OID_DECRYPT_KEY_ID, &c->decrypt_key_id,
                             &c->decrypt_key_id_len);
     if (rc != KP_OK)
         goto out;
-    rc = csr_extract_key_id(c->req, CSR_OID_ASYMM_DECRYPT_KEY_ID, &c->asymm_decrypt_key_id,
-                            &c->asymm_decrypt_key_id_len);
+    rc = csr_extract_key_id(info->attributes, CSR_OID_ASYMM_DECRYPT_KEY_ID,
+                            &c->asymm_decrypt_key_id, &c->asymm_decrypt_key_id_len);
     if (rc != KP_OK)
         goto out;
     *out = c;
@@ -416,7 +496,8 @@ void csr_free(struct csr *c)
     free(c->asymm_decrypt_key_id);
     GENERAL_NAMES_free(c->sans);
     X509_NAME_free(c->subject);
-    X509_REQ_free(c->req);
+    EVP_PKEY_free(c->pubkey);
+    ASN1_item_free((ASN1_VALUE *)c->req, ASN1_ITEM_rptr(csr_asn1));
     free(c);
 }
 
@@ -426,7 +507,7 @@ enum kp_err csr_check_signature_alg(const struct csr *c, const char **why)
     const ASN1_OBJECT *obj = NULL;
     int md_nid = NID_undef, pk_nid = NID_undef;
 
-    X509_REQ_get0_signature(c->req, NULL, &alg);
+    alg = c->req->sig_alg;
     X509_ALGOR_get0(&obj, NULL, NULL, alg);
     if (obj == NULL || OBJ_find_sigid_algs(OBJ_obj2nid(obj), &md_nid, &pk_nid) != 1 ||
         (pk_nid != NID_rsaEncryption && pk_nid != NID_X9_62_id_ecPublicKey)) {
@@ -543,18 +624,13 @@ out:
 
 enum kp_err csr_check_key(const struct csr *c, const char **why)
 {
-    X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(c->req);
-    const unsigned char *bits = NULL;
+    const CSR_SPKI *spki = c->req->info->spki;
+    const unsigned char *bits = ASN1_STRING_get0_data(spki->public_key);
     const ASN1_OBJECT *obj = NULL;
     const void *pval = NULL;
-    X509_ALGOR *alg = NULL;
-    int len = 0, ptype = V_ASN1_UNDEF;
+    int len = ASN1_STRING_length(spki->public_key), ptype = V_ASN1_UNDEF;
 
-    if (spki == NULL || X509_PUBKEY_get0_param(NULL, &bits, &len, &alg, spki) != 1) {
-        *why = "unreadable subjectPublicKeyInfo";
-        return KP_ERR_KEY_TYPE;
-    }
-    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    X509_ALGOR_get0(&obj, &ptype, &pval, spki->algor);
     switch (OBJ_obj2nid(obj)) {
     case NID_rsaEncryption:
         return csr_check_rsa(c->pubkey, ptype, why);
@@ -730,7 +806,7 @@ enum kp_err csr_fingerprint(const struct csr *c, char out[CSR_FINGERPRINT_HEX])
     unsigned dlen = 0;
     enum kp_err rc = KP_ERR_INTERNAL;
 
-    nspki = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(c->req), &spki);
+    nspki = csr_spki_der(c->req->info->spki, &spki);
     nsubject = i2d_X509_NAME(c->subject, &subject);
     if (nspki <= 0 || nsubject < 0)
         goto out;

@@ -12,9 +12,11 @@
 /* Largest CSR we parse: far above an RSA-4096 request with many SANs. */
 #define CSR_MAX_DER 16384
 
+struct csr_asn1; /* the request as decoded (csr.c) */
+
 struct csr {
-    X509_REQ *req;
-    EVP_PKEY *pubkey;         /* borrowed from req */
+    struct csr_asn1 *req;
+    EVP_PKEY *pubkey;         /* the request's key (owned) */
     int key_type;             /* enum key_type, or -1 when not one we know */
     int key_bits;             /* RSA modulus bits or EC field bits */
     X509_NAME *subject;       /* req's subject re-encoded as DER, entry by entry (owned) */

@@ -137,7 +137,8 @@ static void check_response(const struct admin_request *req, const struct http_an
 {
     static const int statuses[] = {200, 201, 400, 401, 404, 405, 409, 413, 500, 503};
     bool known = false;
-    bool crl = strncmp(req->path, "/crl/", 5) == 0;
+    /* the CRL directory itself ("/crl") is the CRL handler's too */
+    bool crl = strncmp(req->path, "/crl", 4) == 0 && (req->path[4] == '/' || req->path[4] == '\0');
 
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
         known |= resp->status == statuses[i];

@@ -1,0 +1,17 @@
+/* Public keys read from a SubjectPublicKeyInfo (RFC 5280 4.1.2.7). */
+#ifndef KP_PUBKEY_H
+#define KP_PUBKEY_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* The key of an SPKI given as its algorithm and key bits, with der/len its
+ * whole encoding. RSA (rsaEncryption) and EC on P-256/P-384 (a named curve)
+ * are built from their numbers: OpenSSL 3.0's generic decoder looks up
+ * every decoder it has for each key, which cost more than an enrollment's
+ * signature check. Anything else goes through that decoder (d2i_PUBKEY).
+ * NULL when the key does not decode (an EC point off its curve, say). */
+EVP_PKEY *pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *key,
+                           const unsigned char *der, long len);
+
+#endif
