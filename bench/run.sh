@@ -2,7 +2,8 @@
 # `make bench`: enrollment throughput, latency, CPU and memory of a real
 # `kipuka serve` on loopback, over HTTPS and EST-coaps (when the build has it),
 # next to the crypto-only bound (openssl speed) and nginx serving the same
-# /cacerts bytes, all measured in this run. Prints a table and appends it to
+# /cacerts bytes (access log on), all measured in this run. Prints tables,
+# the performance targets last (printed, never asserted), and appends them to
 # bench/RESULTS.md. Method: bench/README.md.
 #
 # Environment: BENCH_SECONDS (10) per scenario, BENCH_IDLE_CONNS (10000),
@@ -412,40 +413,46 @@ fig() { # FILE KEY: the value from a run that had answers, else nothing
 }
 errs_note() { # FILE...: " (N errors)" when the runs behind a figure had errors
     local f n=0
-    for f in "$@"; do [ -s "$W/$f" ] && n=$((n + $(kv "$W/$f" errors))); done
+    for f in "$@"; do
+        [ -n "$f" ] && [ -s "$W/$f" ] && n=$((n + $(kv "$W/$f" errors)))
+    done
     [ "$n" = 0 ] || echo " ($n errors)"
 }
 target_row() { # TARGET KIPUKA REFERENCE RATIO LIMIT RESULT
-    printf '| %-50s | %-17s | %-56s | %6s | %-9s | %-18s |\n' "$@"
+    printf '| %-50s | %-20s | %-64s | %6s | %-9s | %-19s |\n' "$@"
 }
-# kipuka's CPU per request against a reference: ratio and result (n/a without both)
-cpu_target() { # TARGET FILE REF-US REF-HOW LIMIT-RATIO
+# kipuka's CPU per request against a reference: ratio and result (n/a
+# without both); the errors of kipuka's run and of REF-FILE are appended
+cpu_target() { # TARGET FILE REF-US REF-HOW LIMIT-RATIO REF-FILE
     local k
     k=$(fig "$2" srv_cpu_us_per_req)
     if [ -z "$k" ] || [ -z "$3" ]; then
-        target_row "$1" "${k:-n/a}${k:+ us}" "${4:-n/a}" - "<= $(calc "sprintf(\"%.2fx\", $5)")" n/a
+        target_row "$1" "${k:-n/a}${k:+ us}" "$4" - "<= $(calc "sprintf(\"%.2fx\", $5)")" \
+            "n/a$(errs_note "$2" "$6")"
         return
     fi
-    target_row "$1" "$k us" "$(f1 "$3") us: $4" "$(fmt_ratio "$k" "$3")" \
-        "<= $(calc "sprintf(\"%.2fx\", $5)")" "$(met "$k <= $5 * $3")$(errs_note "$2")"
+    target_row "$1" "$k us" "$(f1 "$3") us = $4" "$(fmt_ratio "$k" "$3")" \
+        "<= $(calc "sprintf(\"%.2fx\", $5)")" "$(met "$k <= $5 * $3")$(errs_note "$2" "$6")"
 }
 targets() {
-    local nka nnew nref sig p99 kper kopen result held
+    local nka nnew nref verify sign p99 kper kopen result
     nka=$(fig cacerts_nginx srv_cpu_us_per_req)
     nnew=$(fig getnew_nginx srv_cpu_us_per_req)
     echo "Targets ($SERVER_CORES server core(s), kipuka init's config; reported, not asserted):"
     echo
     target_row target kipuka 'reference (how it is computed)' ratio limit result
-    printf '|%s|\n' "----------------------------------------------------|-------------------|----------------------------------------------------------|--------|-----------|--------------------"
+    printf '|%s|\n' "----------------------------------------------------|----------------------|------------------------------------------------------------------|--------|-----------|---------------------"
     cpu_target "1. CPU/req, GET /cacerts keep-alive, 64 clients" cacerts_kipuka "$nka" \
-        "nginx, same run${nka:+, access log buffered}" 1
+        "nginx, same run${nka:+, access log buffered}" 1 cacerts_nginx
     cpu_target "2. CPU/req, GET /cacerts new conn, $NEWCONN_CLIENTS clients" getnew_kipuka "$nnew" \
-        "nginx, same run" 1.15
-    sig=$(calc "1e6 / $P256_VERIFY + 1e6 / $P256_SIGN")
+        "nginx, same run" 1.15 getnew_nginx
+    verify=$(calc "1e6 / $P256_VERIFY")
+    sign=$(calc "1e6 / $P256_SIGN")
     nref=""
-    [ -n "$nnew" ] && nref=$(calc "$nnew + $sig")
+    [ -n "$nnew" ] && nref=$(calc "$nnew + $verify + $sign")
     cpu_target "3. CPU/enrollment, OTP P-256 new conn, 16 clients" otp_ec_16 "$nref" \
-        "nginx new conn ${nnew:-n/a} + P-256 verify + sign $(f1 "$sig")" 1.3
+        "nginx new conn ${nnew:-n/a} + P-256 verify $(f1 "$verify") + sign $(f1 "$sign")" 1.3 \
+        getnew_nginx
     p99=$(fig otp_ec_64 p99_ms)
     if [ -n "$p99" ]; then
         result="$(met "$p99 < 50")$(errs_note otp_ec_64)"
@@ -459,11 +466,10 @@ targets() {
         kper=$(kv "$W/idle_kipuka" bytes_per_conn)
         kopen=$(kv "$W/idle_kipuka" open)
     fi
-    held="$kopen of $IDLE_CONNS held"
     if [ "$kopen" -eq 0 ]; then
         result=n/a
     elif [ "$kopen" -lt "$IDLE_CONNS" ]; then
-        result="not met ($held)"
+        result="not met ($kopen held)"
     else
         result=$(met "$kper <= 32768")
         [ "$IDLE_CONNS" -ge 10000 ] || result="$result (at $IDLE_CONNS)"
