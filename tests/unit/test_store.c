@@ -442,6 +442,58 @@ static void test_pg_killed_connections_are_replaced_on_next_use(void **state)
     assert_int_equal(cert_count(fx->s), 2);
 }
 
+static void cert_count_collect(const struct store_cert *c, void *arg)
+{
+    (void)c;
+    (*(int *)arg)++;
+}
+
+/* A pool of one: every call runs on one session, where each statement is
+ * prepared once and then run by name. A statement first prepared inside a
+ * transaction that rolled back stays prepared; a session that replaces a
+ * killed one prepares its own, whichever kind of call comes first. */
+static void
+test_pg_prepared_statements_outlive_rollback_and_are_redone_after_reconnect(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_opts one = {.pool_size = 1};
+    struct store_cert c1 = cert_make("01", "iot", 100);
+    struct store_cert *got = NULL;
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp *o = NULL;
+    int64_t otp;
+    int listed = 0;
+    char sql[256];
+
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(store_open_opts(fx->url, &one, &fx->s), KP_OK);
+    otp = otp_add(fx->s, 1, 1, (int64_t)time(NULL) + 3600);
+    assert_int_equal(store_issue(fx->s, &c1, otp + 1000, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(store_issue(fx->s, &c1, otp, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c1, 0, &enroll_ev), KP_ERR_CONFLICT);
+    assert_int_equal(store_cert_get(fx->s, "01", &got), KP_OK);
+    store_cert_free(got);
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+             fx->dbs[0]);
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_cert_get(fx->s, "01", &got), KP_OK); /* one-row read first */
+    assert_string_equal(got->serial, "01");
+    store_cert_free(got);
+    hash_make(hash, 1);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+    assert_int_equal(o->uses_left, 0);
+    store_otp_free(o);
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_cert_list(fx->s, "iot", cert_count_collect, &listed), KP_OK);
+    assert_int_equal(listed, 1); /* a row-by-row list first */
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_issue(fx->s, &c1, 0, &enroll_ev), KP_ERR_CONFLICT); /* a write first */
+}
+
 static void test_pg_pool_of_one_serves_many_threads(void **state)
 {
     struct fixture *fx = *state;
@@ -1568,6 +1620,7 @@ int main(void)
          test_pg_open_of_unreachable_server_is_unavailable, NULL, NULL, NULL},
         PG_TEST(test_pg_killed_connections_are_replaced_on_next_use),
         PG_TEST(test_pg_pool_of_one_serves_many_threads),
+        PG_TEST(test_pg_prepared_statements_outlive_rollback_and_are_redone_after_reconnect),
     };
     struct CMUnitTest run[sizeof(all) / sizeof(all[0])];
     size_t n = 0;
