@@ -319,27 +319,27 @@ static int pg_prepared_find(const struct pg_conn *c, const char *sql)
 static PGresult *pg_prepare_once(struct pg_conn *c, const char *sql, const struct pg_params *pp,
                                  char *name, size_t len)
 {
-    int i = pg_prepared_find(c, sql);
     PGresult *res = NULL;
+    int i;
 
     name[0] = '\0';
     if (pp->unprepared)
         return NULL;
+    i = pg_prepared_find(c, sql);
+    if (i < 0 && c->n_prepared == PG_PREPARED_MAX) {
+        log_debug("store: every prepared statement slot is taken: running unprepared");
+        return NULL;
+    }
+    snprintf(name, len, "kp_%d", i >= 0 ? i : (int)c->n_prepared);
     if (i < 0) {
-        if (c->n_prepared == PG_PREPARED_MAX) {
-            log_debug("store: every prepared statement slot is taken: running unprepared");
-            return NULL;
-        }
-        i = (int)c->n_prepared;
-        snprintf(name, len, "kp_%d", i);
         res = PQprepare(c->conn, name, sql, pp->n, NULL);
-        name[0] = '\0';
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            name[0] = '\0';
             return res;
+        }
         PQclear(res);
         c->prepared[c->n_prepared++].sql = sql;
     }
-    snprintf(name, len, "kp_%d", i);
     return NULL;
 }
 
