@@ -158,7 +158,7 @@ out:
 static enum kp_err pg_migration_apply(struct pg_conn *c, const char *shown, int64_t version,
                                       const char *sql)
 {
-    struct pg_params pp = {0};
+    struct pg_params pp = {.unprepared = true}; /* runs once per database */
     int64_t done = 0;
     enum kp_err rc;
 
@@ -174,7 +174,7 @@ static enum kp_err pg_migration_apply(struct pg_conn *c, const char *shown, int6
     rc = pg_exec(c, sql, "schema migration");
     if (rc != KP_OK)
         goto out;
-    pp = (struct pg_params){0};
+    pp = (struct pg_params){.unprepared = true};
     pg_params_int(&pp, version);
     pg_params_int(&pp, pg_now());
     rc = pg_run(c, "record schema migration",

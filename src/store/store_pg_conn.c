@@ -134,6 +134,7 @@ static enum kp_err pg_connect(struct pg_conn *c)
 
     PQfinish(c->conn);
     c->conn = NULL;
+    c->n_prepared = 0; /* a new session has none */
     if (pg_pool_paused(c->pool))
         return KP_ERR_UNAVAILABLE; /* the failure that paused us was logged */
     c->conn = PQconnectdbParams(keys, vals, 1);
@@ -297,6 +298,68 @@ static bool pg_revive(struct pg_conn *c)
     return pg_connect(c) == KP_OK;
 }
 
+/* The index of sql among c's prepared statements: the same literal first
+ * (one call site passes one pointer), then the same text. -1 when absent. */
+static int pg_prepared_find(const struct pg_conn *c, const char *sql)
+{
+    for (size_t i = 0; i < c->n_prepared; i++)
+        if (c->prepared[i].sql == sql)
+            return (int)i;
+    for (size_t i = 0; i < c->n_prepared; i++)
+        if (strcmp(c->prepared[i].sql, sql) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Prepare sql on c's session the first time it is run there, and put the
+ * name to execute it by into name; name is empty when it runs unprepared
+ * (pp->unprepared, or every slot taken). NULL on success, else the failed
+ * PQprepare result for the caller's error path (a lost connection
+ * included: a new session prepares again). */
+static PGresult *pg_prepare_once(struct pg_conn *c, const char *sql, const struct pg_params *pp,
+                                 char *name, size_t len)
+{
+    PGresult *res = NULL;
+    int i;
+
+    name[0] = '\0';
+    if (pp->unprepared)
+        return NULL;
+    i = pg_prepared_find(c, sql);
+    if (i < 0 && c->n_prepared == PG_PREPARED_MAX) {
+        log_debug("store: every prepared statement slot is taken: running unprepared");
+        return NULL;
+    }
+    snprintf(name, len, "kp_%d", i >= 0 ? i : (int)c->n_prepared);
+    if (i < 0) {
+        res = PQprepare(c->conn, name, sql, pp->n, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            name[0] = '\0';
+            return res;
+        }
+        PQclear(res);
+        c->prepared[c->n_prepared++].sql = sql;
+    }
+    return NULL;
+}
+
+/* Run sql once and wait for its result. Without parameters, the simple
+ * protocol: a migration is several statements. */
+static PGresult *pg_exec_params(struct pg_conn *c, const char *sql, const struct pg_params *pp)
+{
+    char name[24];
+    PGresult *res = NULL;
+
+    if (pp->n == 0)
+        return PQexec(c->conn, sql);
+    res = pg_prepare_once(c, sql, pp, name, sizeof(name));
+    if (res != NULL)
+        return res;
+    if (name[0] == '\0')
+        return PQexecParams(c->conn, sql, pp->n, NULL, pp->values, pp->lengths, pp->formats, 0);
+    return PQexecPrepared(c->conn, name, pp->n, pp->values, pp->lengths, pp->formats, 0);
+}
+
 enum kp_err pg_run(struct pg_conn *c, const char *what, const char *sql, const struct pg_params *pp,
                    bool first, PGresult **out)
 {
@@ -309,11 +372,7 @@ enum kp_err pg_run(struct pg_conn *c, const char *what, const char *sql, const s
     for (int attempt = 0;; attempt++) {
         ExecStatusType st;
 
-        /* Without parameters, the simple protocol: a migration is several statements. */
-        if (pp->n == 0)
-            res = PQexec(c->conn, sql);
-        else
-            res = PQexecParams(c->conn, sql, pp->n, NULL, pp->values, pp->lengths, pp->formats, 0);
+        res = pg_exec_params(c, sql, pp);
         st = PQresultStatus(res);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
             break;
@@ -349,12 +408,24 @@ enum kp_err pg_each(struct pg_conn *c, const char *what, const char *sql,
         PGresult *res = NULL;
         size_t rows = 0;
         bool retry = false;
+        char name[24];
+        PGresult *failed = pg_prepare_once(c, sql, pp, name, sizeof(name));
+        bool sent = false;
 
         rc = KP_OK;
-        if (!PQsendQueryParams(c->conn, sql, pp->n, NULL, pp->values, pp->lengths, pp->formats,
-                               0)) {
-            if (attempt > 0 || !pg_conn_lost(c))
-                return pg_result_err(c, NULL, what);
+        if (failed == NULL && name[0] != '\0')
+            sent =
+                PQsendQueryPrepared(c->conn, name, pp->n, pp->values, pp->lengths, pp->formats, 0);
+        else if (failed == NULL)
+            sent = PQsendQueryParams(c->conn, sql, pp->n, NULL, pp->values, pp->lengths,
+                                     pp->formats, 0);
+        if (!sent) {
+            if (attempt > 0 || !pg_conn_lost(c)) {
+                rc = pg_result_err(c, failed, what);
+                PQclear(failed);
+                return rc;
+            }
+            PQclear(failed);
             if (pg_revive(c))
                 continue;
             return KP_ERR_UNAVAILABLE; /* pg_connect logged it */

@@ -14,12 +14,22 @@
 #include "core/err.h"
 
 #define PG_MAX_PARAMS 16
+/* Room for every constant statement of store_pg.c (about 25). */
+#define PG_PREPARED_MAX 48
+
+/* A statement prepared on one connection, named pg_prepared_name(index). */
+struct pg_prepared {
+    const char *sql; /* borrowed: a string literal of store_pg.c */
+};
 
 /* One pooled connection, checked out by one thread at a time. */
 struct pg_conn {
     PGconn *conn; /* NULL until first needed */
     bool busy;
     struct pg_pool *pool; /* borrowed */
+    /* What this session has prepared; emptied when conn is replaced. */
+    struct pg_prepared prepared[PG_PREPARED_MAX];
+    size_t n_prepared;
 };
 
 struct pg_pool {
@@ -35,6 +45,7 @@ struct pg_pool {
 
 /* Parameters of one statement: text, or binary for bytea. */
 struct pg_params {
+    bool unprepared; /* run once (migrations): not kept prepared on the connection */
     int n;
     const char *values[PG_MAX_PARAMS];
     int lengths[PG_MAX_PARAMS];
@@ -61,12 +72,15 @@ void pg_params_bytes(struct pg_params *pp, const void *v, size_t len);
  * is the result, cleared by the caller. A unique violation is KP_ERR_CONFLICT,
  * a lost or refused connection KP_ERR_UNAVAILABLE, anything else
  * KP_ERR_STORE. first: nothing ran yet on this checkout, so a connection
- * found dead is re-established and the statement sent again once. */
+ * found dead is re-established and the statement sent again once. With
+ * parameters, sql must be constant (a string literal): it is prepared once
+ * per connection and executed by name after, unless pp->unprepared. */
 enum kp_err pg_run(struct pg_conn *c, const char *what, const char *sql, const struct pg_params *pp,
                    bool first, PGresult **out);
 
 /* Run a query and call row(res, 0, arg) for each row as it arrives (libpq
- * single-row mode), so long lists are not held in memory. Always first. */
+ * single-row mode), so long lists are not held in memory. Always first.
+ * sql is prepared once per connection as in pg_run. */
 typedef void (*pg_row_cb)(const PGresult *res, void *arg);
 enum kp_err pg_each(struct pg_conn *c, const char *what, const char *sql,
                     const struct pg_params *pp, pg_row_cb row, void *arg);

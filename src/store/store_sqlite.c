@@ -5,9 +5,12 @@
  * with it held, so a callback must not call back into the same handle. Other
  * handles and other processes (the CLI next to the server) share the file
  * through WAL and the busy timeout; every write is one BEGIN IMMEDIATE
- * transaction, so writers queue instead of deadlocking on a lock upgrade. */
+ * transaction, so writers queue instead of deadlocking on a lock upgrade.
+ * Each constant statement is compiled once per handle and kept
+ * (sq_stmt_acquire, sq_stmt_release), so a call only binds and steps. */
 #include "store/store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -23,6 +26,8 @@
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 #define SQ_BUSY_RETRY_MS 10
+/* Room for every constant statement of this file (about 30). */
+#define SQ_STMT_CACHE_MAX 48
 
 /* One store_issue call waiting for its commit. */
 struct sq_issue_job {
@@ -34,10 +39,21 @@ struct sq_issue_job {
     struct sq_issue_job *next;
 };
 
+/* A statement prepared once and kept for the connection's life. */
+struct sq_cached_stmt {
+    const char *sql; /* borrowed: a string literal of this file */
+    sqlite3_stmt *stmt;
+    bool in_use; /* between sq_stmt_acquire and sq_stmt_release */
+};
+
 struct sqlite_store {
     struct store base; /* first: struct store * converts to this */
     sqlite3 *db;
     pthread_mutex_t lock; /* one statement or transaction at a time */
+    /* Prepared statements by SQL text; guarded by lock. */
+    struct sq_cached_stmt cache[SQ_STMT_CACHE_MAX];
+    size_t cache_n;
+    bool cache_full_logged;
     /* Group commit: issues queue here; one caller at a time (the leader)
      * writes all that are queued in one transaction, so one fsync covers
      * every certificate that arrived while the previous commit ran. */
@@ -215,7 +231,8 @@ static enum kp_err sq_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *wha
     return sq_err(db);
 }
 
-/* Prepare, bind nothing, step one row and read column 0 as an integer. */
+/* Prepare, bind nothing, step one row and read column 0 as an integer
+ * (uncached: for the schema checks before the cache exists). */
 static enum kp_err sq_query_int64(sqlite3 *db, const char *sql, int64_t *out, const char *what)
 {
     sqlite3_stmt *stmt = NULL;
@@ -234,23 +251,163 @@ out:
     return rc;
 }
 
-static enum kp_err sq_begin(sqlite3 *db)
+/* The cache entry for sql: the same literal first (one call site passes one
+ * pointer), then the same text from another site. NULL when not cached. */
+static struct sq_cached_stmt *sq_cache_find(struct sqlite_store *st, const char *sql)
 {
-    return sq_exec(db, "BEGIN IMMEDIATE", "begin transaction");
+    for (size_t i = 0; i < st->cache_n; i++)
+        if (st->cache[i].sql == sql)
+            return &st->cache[i];
+    for (size_t i = 0; i < st->cache_n; i++)
+        if (strcmp(st->cache[i].sql, sql) == 0)
+            return &st->cache[i];
+    return NULL;
 }
 
-static enum kp_err sq_commit(sqlite3 *db)
+/* Prepare sql into a new cache entry; a full cache logs once and leaves
+ * *out NULL, so the caller prepares a statement of its own. */
+static enum kp_err sq_cache_add(struct sqlite_store *st, const char *sql, sqlite3_stmt **out,
+                                const char *what)
 {
-    return sq_exec(db, "COMMIT", "commit");
+    struct sq_cached_stmt *e = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    *out = NULL;
+    if (st->cache_n == SQ_STMT_CACHE_MAX) {
+        if (!st->cache_full_logged)
+            log_warn("store: statement cache full (%d): further statements are prepared on"
+                     " every use",
+                     SQ_STMT_CACHE_MAX);
+        st->cache_full_logged = true;
+        return KP_OK;
+    }
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+        sq_log(st->db, what);
+        sqlite3_finalize(stmt);
+        return sq_err(st->db);
+    }
+    e = &st->cache[st->cache_n++];
+    e->sql = sql;
+    e->stmt = stmt;
+    e->in_use = true;
+    *out = stmt;
+    return KP_OK;
+}
+
+/* The prepared statement for sql, which must be constant SQL (never built
+ * from input), with st->lock held. Every acquire is paired with
+ * sq_stmt_release on every path, so no statement stays stepped: a SELECT
+ * left un-reset keeps its read snapshot, which stops WAL checkpoints. The
+ * same SQL acquired twice at once, or a full cache, gets a statement of its
+ * own, which release finalizes. */
+static enum kp_err sq_stmt_acquire(struct sqlite_store *st, const char *sql, sqlite3_stmt **out,
+                                   const char *what)
+{
+    struct sq_cached_stmt *e = sq_cache_find(st, sql);
+    sqlite3_stmt *stmt = NULL;
+
+    if (e != NULL && !e->in_use) {
+        e->in_use = true;
+        *out = e->stmt;
+        return KP_OK;
+    }
+    if (e == NULL) {
+        enum kp_err rc = sq_cache_add(st, sql, &stmt, what);
+        if (rc != KP_OK)
+            return rc;
+        if (stmt != NULL) {
+            *out = stmt;
+            return KP_OK;
+        }
+    }
+    return sq_prepare(st->db, sql, out, what);
+}
+
+/* Give back a statement from sq_stmt_acquire (NULL is fine): reset, which
+ * ends its read snapshot, and unbound, which drops the caller's buffers.
+ * Call after sq_refine: reset sets the connection's error code again. */
+static void sq_stmt_release(struct sqlite_store *st, sqlite3_stmt *stmt)
+{
+    if (stmt == NULL)
+        return;
+    for (size_t i = 0; i < st->cache_n; i++) {
+        if (st->cache[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            st->cache[i].in_use = false;
+            return;
+        }
+    }
+    sqlite3_finalize(stmt); /* one of its own */
+}
+
+/* True when every cached statement is released and none on the connection
+ * is left stepped: what must hold whenever st->lock is free. */
+static bool sq_all_released(struct sqlite_store *st)
+{
+    for (size_t i = 0; i < st->cache_n; i++)
+        if (st->cache[i].in_use)
+            return false;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s != NULL;
+         s = sqlite3_next_stmt(st->db, s))
+        if (sqlite3_stmt_busy(s))
+            return false;
+    return true;
+}
+
+static void sq_unlock(struct sqlite_store *st)
+{
+    assert(sq_all_released(st));
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* Finalize every cached statement; sqlite3_close refuses while any lives. */
+static void sq_cache_clear(struct sqlite_store *st)
+{
+    for (size_t i = 0; i < st->cache_n; i++) {
+        assert(!st->cache[i].in_use);
+        sqlite3_finalize(st->cache[i].stmt);
+    }
+    st->cache_n = 0;
+}
+
+/* Step a cached statement that returns no rows, such as BEGIN or COMMIT. */
+static enum kp_err sq_run(struct sqlite_store *st, const char *sql, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = sq_stmt_acquire(st, sql, &stmt, what);
+
+    if (rc == KP_OK)
+        rc = sq_step_done(st->db, stmt, what);
+    sq_stmt_release(st, stmt);
+    return rc;
+}
+
+/* Step a cached statement whose failure is left to what follows it. */
+static void sq_run_quiet(struct sqlite_store *st, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    if (sq_stmt_acquire(st, sql, &stmt, sql) == KP_OK)
+        sqlite3_step(stmt);
+    sq_stmt_release(st, stmt);
+}
+
+static enum kp_err sq_begin(struct sqlite_store *st)
+{
+    return sq_run(st, "BEGIN IMMEDIATE", "begin transaction");
+}
+
+static enum kp_err sq_commit(struct sqlite_store *st)
+{
+    return sq_run(st, "COMMIT", "commit");
 }
 
 /* Roll back the open transaction, if SQLite has not already done so. */
-static void sq_rollback(sqlite3 *db)
+static void sq_rollback(struct sqlite_store *st)
 {
-    if (sqlite3_get_autocommit(db))
-        return;
-    if (sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-        sq_log(db, "rollback");
+    if (!sqlite3_get_autocommit(st->db))
+        sq_run(st, "ROLLBACK", "rollback");
 }
 
 /* Refuse early, with a clear message, when the database's directory is
@@ -371,7 +528,7 @@ static enum kp_err sq_migration_apply(sqlite3 *db, const char *path, int64_t ver
     enum kp_err rc = KP_ERR_STORE;
     int r;
 
-    if (sq_begin(db) != KP_OK)
+    if (sq_exec(db, "BEGIN IMMEDIATE", "begin transaction") != KP_OK)
         goto out;
     if (sq_exec(db,
                 "CREATE TABLE IF NOT EXISTS schema_migrations("
@@ -408,13 +565,14 @@ static enum kp_err sq_migration_apply(sqlite3 *db, const char *path, int64_t ver
     }
     if (sq_step_done(db, stmt, "record schema migration") != KP_OK)
         goto out;
-    if (sq_commit(db) != KP_OK)
+    if (sq_exec(db, "COMMIT", "commit") != KP_OK)
         goto out;
     log_info("store: %s: applied schema migration %lld", path, (long long)version);
     rc = KP_OK;
 out:
     sqlite3_finalize(stmt);
-    sq_rollback(db);
+    if (!sqlite3_get_autocommit(db))
+        sq_exec(db, "ROLLBACK", "rollback");
     return rc;
 }
 
@@ -481,6 +639,7 @@ static void sq_close(struct store *s)
 {
     struct sqlite_store *st = sq_store(s);
 
+    sq_cache_clear(st);
     if (sqlite3_close(st->db) != SQLITE_OK)
         sq_log(st->db, "close"); /* a statement left unfinalized: a bug here */
     pthread_mutex_destroy(&st->lock);
@@ -490,17 +649,18 @@ static void sq_close(struct store *s)
 }
 
 /* Insert one audit row at the current time; nothing when ev is NULL. */
-static enum kp_err sq_audit_insert(sqlite3 *db, const struct store_audit *ev)
+static enum kp_err sq_audit_insert(struct sqlite_store *st, const struct store_audit *ev)
 {
+    sqlite3 *db = st->db;
     sqlite3_stmt *stmt = NULL;
     enum kp_err rc = KP_ERR_STORE;
 
     if (ev == NULL)
         return KP_OK;
-    if (sq_prepare(db,
-                   "INSERT INTO audit(at, event, outcome, label, subject, peer, detail)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                   &stmt, "insert audit event") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "INSERT INTO audit(at, event, outcome, label, subject, peer, detail)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        &stmt, "insert audit event") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, sq_now()) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, ev->event, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -515,21 +675,22 @@ static enum kp_err sq_audit_insert(sqlite3 *db, const struct store_audit *ev)
     rc = sq_step_done(db, stmt, "insert audit event");
 out:
     rc = sq_refine(db, rc);
-    sqlite3_finalize(stmt);
+    sq_stmt_release(st, stmt);
     return rc;
 }
 
 /* Take one use of an OTP that is still usable now; KP_ERR_UNAUTHORIZED when
  * it is used up, expired, revoked or gone. */
-static enum kp_err sq_otp_consume(sqlite3 *db, int64_t otp_id)
+static enum kp_err sq_otp_consume(struct sqlite_store *st, int64_t otp_id)
 {
+    sqlite3 *db = st->db;
     sqlite3_stmt *stmt = NULL;
     enum kp_err rc = KP_ERR_STORE;
 
-    if (sq_prepare(db,
-                   "UPDATE otps SET uses_left = uses_left - 1"
-                   " WHERE id = ?1 AND uses_left > 0 AND revoked = 0 AND expires_at > ?2",
-                   &stmt, "consume OTP") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "UPDATE otps SET uses_left = uses_left - 1"
+                        " WHERE id = ?1 AND uses_left > 0 AND revoked = 0 AND expires_at > ?2",
+                        &stmt, "consume OTP") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, otp_id) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, sq_now()) != SQLITE_OK) {
@@ -545,21 +706,22 @@ static enum kp_err sq_otp_consume(sqlite3 *db, int64_t otp_id)
     }
     rc = KP_OK;
 out:
-    sqlite3_finalize(stmt);
+    sq_stmt_release(st, stmt);
     return rc;
 }
 
-static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
+static enum kp_err sq_cert_insert(struct sqlite_store *st, const struct store_cert *c)
 {
+    sqlite3 *db = st->db;
     const char *sans = c->sans != NULL ? c->sans : "";            /* column default */
     const char *status = c->status != NULL ? c->status : "valid"; /* column default */
     sqlite3_stmt *stmt = NULL;
     enum kp_err rc = KP_ERR_STORE;
 
-    if (sq_prepare(db,
-                   "INSERT INTO certificates(" SQ_CERT_COLUMNS ")"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                   &stmt, "insert certificate") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "INSERT INTO certificates(" SQ_CERT_COLUMNS ")"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        &stmt, "insert certificate") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, c->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, c->label, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -579,11 +741,11 @@ static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
     rc = sq_step_done(db, stmt, "insert certificate");
     if (rc != KP_OK || c->archived_key == NULL)
         goto out;
-    sqlite3_finalize(stmt);
+    sq_stmt_release(st, stmt);
     stmt = NULL;
     rc = KP_ERR_STORE;
-    if (sq_prepare(db, "INSERT INTO archived_keys(serial, cms, created_at) VALUES(?1, ?2, ?3)",
-                   &stmt, "archive key") != KP_OK)
+    if (sq_stmt_acquire(st, "INSERT INTO archived_keys(serial, cms, created_at) VALUES(?1, ?2, ?3)",
+                        &stmt, "archive key") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, c->serial, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_blob64(stmt, 2, c->archived_key, c->archived_key_len, SQLITE_STATIC) !=
@@ -594,25 +756,26 @@ static enum kp_err sq_cert_insert(sqlite3 *db, const struct store_cert *c)
     }
     rc = sq_step_done(db, stmt, "archive key");
 out:
-    sqlite3_finalize(stmt);
+    sq_stmt_release(st, stmt);
     return rc;
 }
 
 /* One issue inside the batch's transaction, undone alone on failure. */
-static enum kp_err sq_issue_one(sqlite3 *db, const struct sq_issue_job *job)
+static enum kp_err sq_issue_one(struct sqlite_store *st, const struct sq_issue_job *job)
 {
-    enum kp_err rc = sq_exec(db, "SAVEPOINT issue", "savepoint");
+    sqlite3 *db = st->db;
+    enum kp_err rc = sq_run(st, "SAVEPOINT issue", "savepoint");
 
     if (rc == KP_OK && job->otp_id > 0)
-        rc = sq_otp_consume(db, job->otp_id);
+        rc = sq_otp_consume(st, job->otp_id);
     if (rc == KP_OK)
-        rc = sq_cert_insert(db, job->cert);
+        rc = sq_cert_insert(st, job->cert);
     if (rc == KP_OK)
-        rc = sq_audit_insert(db, job->ev);
+        rc = sq_audit_insert(st, job->ev);
     rc = sq_refine(db, rc);
     if (rc != KP_OK && !sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK TO issue", NULL, NULL, NULL);
-    if (!sqlite3_get_autocommit(db) && sq_exec(db, "RELEASE issue", "release") != KP_OK &&
+        sq_run_quiet(st, "ROLLBACK TO issue");
+    if (!sqlite3_get_autocommit(db) && sq_run(st, "RELEASE issue", "release") != KP_OK &&
         rc == KP_OK)
         rc = KP_ERR_STORE;
     return rc;
@@ -626,13 +789,13 @@ static void sq_issue_batch(struct sqlite_store *st, struct sq_issue_job *batch)
     enum kp_err rc;
 
     pthread_mutex_lock(&st->lock);
-    rc = sq_refine(st->db, sq_begin(st->db));
+    rc = sq_refine(st->db, sq_begin(st));
     for (struct sq_issue_job *j = batch; j != NULL; j = j->next) {
         if (rc != KP_OK) {
             j->rc = rc;
             continue;
         }
-        j->rc = sq_issue_one(st->db, j);
+        j->rc = sq_issue_one(st, j);
         if (sqlite3_get_autocommit(st->db)) {
             /* SQLite ended the transaction (disk full, I/O): all of it is gone */
             rc = j->rc != KP_OK ? j->rc : KP_ERR_STORE;
@@ -641,13 +804,13 @@ static void sq_issue_batch(struct sqlite_store *st, struct sq_issue_job *batch)
         }
     }
     if (rc == KP_OK) {
-        rc = sq_refine(st->db, sq_commit(st->db));
+        rc = sq_refine(st->db, sq_commit(st));
         if (rc != KP_OK)
             for (struct sq_issue_job *j = batch; j != NULL; j = j->next)
                 j->rc = rc;
     }
-    sq_rollback(st->db); /* no-op after a successful COMMIT */
-    pthread_mutex_unlock(&st->lock);
+    sq_rollback(st); /* no-op after a successful COMMIT */
+    sq_unlock(st);
 }
 
 static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
@@ -728,8 +891,8 @@ static enum kp_err sq_cert_get(struct store *s, const char *serial, struct store
     int r;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT " SQ_CERT_COLUMNS " FROM certificates WHERE serial = ?1", &stmt,
-                   "read certificate") != KP_OK)
+    if (sq_stmt_acquire(st, "SELECT " SQ_CERT_COLUMNS " FROM certificates WHERE serial = ?1", &stmt,
+                        "read certificate") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "read certificate");
@@ -748,8 +911,8 @@ static enum kp_err sq_cert_get(struct store *s, const char *serial, struct store
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -761,10 +924,10 @@ static enum kp_err sq_cert_list(struct store *s, const char *label, store_cert_c
 
     pthread_mutex_lock(&st->lock);
     /* ?1 IS NULL: one statement for "all labels" and "this label". */
-    if (sq_prepare(st->db,
-                   "SELECT " SQ_CERT_COLUMNS " FROM certificates"
-                   " WHERE ?1 IS NULL OR label = ?1 ORDER BY issued_at DESC, rowid DESC",
-                   &stmt, "list certificates") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "SELECT " SQ_CERT_COLUMNS " FROM certificates"
+                        " WHERE ?1 IS NULL OR label = ?1 ORDER BY issued_at DESC, rowid DESC",
+                        &stmt, "list certificates") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, label, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "list certificates");
@@ -786,19 +949,30 @@ static enum kp_err sq_cert_list(struct store *s, const char *label, store_cert_c
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
 static enum kp_err sq_cert_count(struct store *s, int64_t *out)
 {
     struct sqlite_store *st = sq_store(s);
-    enum kp_err rc;
+    sqlite3_stmt *stmt = NULL;
+    enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    rc = sq_query_int64(st->db, "SELECT count(*) FROM certificates", out, "count certificates");
-    pthread_mutex_unlock(&st->lock);
+    if (sq_stmt_acquire(st, "SELECT count(*) FROM certificates", &stmt, "count certificates") !=
+        KP_OK)
+        goto out;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sq_log(st->db, "count certificates");
+        goto out;
+    }
+    *out = sqlite3_column_int64(stmt, 0);
+    rc = KP_OK;
+out:
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -813,13 +987,14 @@ static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE
     int64_t id;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
-    if (sq_prepare(st->db,
-                   "INSERT INTO otps(hash, entity_id, label, created_at, expires_at, uses_left,"
-                   " uses_total, revoked, subject, sans)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                   &stmt, "insert OTP") != KP_OK)
+    if (sq_stmt_acquire(
+            st,
+            "INSERT INTO otps(hash, entity_id, label, created_at, expires_at, uses_left,"
+            " uses_total, revoked, subject, sans)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            &stmt, "insert OTP") != KP_OK)
         goto out;
     if (sqlite3_bind_blob(stmt, 1, hash, STORE_OTP_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, o->entity_id, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -846,18 +1021,18 @@ static enum kp_err sq_otp_insert(struct store *s, const unsigned char hash[STORE
     ev.subject = o->entity_id; /* borrowed */
     ev.peer = NULL;
     ev.detail = detail;
-    rc = sq_audit_insert(st->db, &ev);
+    rc = sq_audit_insert(st, &ev);
     if (rc != KP_OK)
         goto out;
-    rc = sq_commit(st->db);
+    rc = sq_commit(st);
     if (rc != KP_OK)
         goto out;
     *id_out = id;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st);
+    sq_unlock(st);
     free(detail);
     return rc;
 }
@@ -889,8 +1064,8 @@ static enum kp_err sq_otp_find(struct store *s, const unsigned char hash[STORE_O
     int r;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT " SQ_OTP_COLUMNS " FROM otps WHERE hash = ?1", &stmt,
-                   "find OTP") != KP_OK)
+    if (sq_stmt_acquire(st, "SELECT " SQ_OTP_COLUMNS " FROM otps WHERE hash = ?1", &stmt,
+                        "find OTP") != KP_OK)
         goto out;
     if (sqlite3_bind_blob(stmt, 1, hash, STORE_OTP_HASH_LEN, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "find OTP");
@@ -909,8 +1084,8 @@ static enum kp_err sq_otp_find(struct store *s, const unsigned char hash[STORE_O
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -921,8 +1096,8 @@ static enum kp_err sq_otp_list(struct store *s, store_otp_cb cb, void *arg)
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT " SQ_OTP_COLUMNS " FROM otps ORDER BY id", &stmt, "list OTPs") !=
-        KP_OK)
+    if (sq_stmt_acquire(st, "SELECT " SQ_OTP_COLUMNS " FROM otps ORDER BY id", &stmt,
+                        "list OTPs") != KP_OK)
         goto out;
     for (;;) {
         struct store_otp *o = NULL;
@@ -940,17 +1115,18 @@ static enum kp_err sq_otp_list(struct store *s, store_otp_cb cb, void *arg)
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
 /* The end of a conditional UPDATE inside a transaction: step it,
  * KP_ERR_NOT_FOUND when it matched no row, else insert cert (when given) and
  * the audit event, and commit. The caller rolls back on failure. */
-static enum kp_err sq_change_audited(sqlite3 *db, sqlite3_stmt *stmt, const char *what,
+static enum kp_err sq_change_audited(struct sqlite_store *st, sqlite3_stmt *stmt, const char *what,
                                      const struct store_cert *cert, const struct store_audit *ev)
 {
+    sqlite3 *db = st->db;
     enum kp_err rc = sq_step_done(db, stmt, what);
 
     if (rc != KP_OK)
@@ -958,12 +1134,12 @@ static enum kp_err sq_change_audited(sqlite3 *db, sqlite3_stmt *stmt, const char
     if (sqlite3_changes(db) == 0)
         return KP_ERR_NOT_FOUND;
     if (cert != NULL) {
-        rc = sq_cert_insert(db, cert);
+        rc = sq_cert_insert(st, cert);
         if (rc != KP_OK)
             return rc;
     }
-    rc = sq_audit_insert(db, ev);
-    return rc == KP_OK ? sq_commit(db) : rc;
+    rc = sq_audit_insert(st, ev);
+    return rc == KP_OK ? sq_commit(st) : rc;
 }
 
 static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store_audit *ev)
@@ -973,21 +1149,21 @@ static enum kp_err sq_otp_revoke(struct store *s, int64_t id, const struct store
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
-    if (sq_prepare(st->db, "UPDATE otps SET revoked = 1 WHERE id = ?1", &stmt, "revoke OTP") !=
+    if (sq_stmt_acquire(st, "UPDATE otps SET revoked = 1 WHERE id = ?1", &stmt, "revoke OTP") !=
         KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK) {
         sq_log(st->db, "revoke OTP");
         goto out;
     }
-    rc = sq_change_audited(st->db, stmt, "revoke OTP", NULL, ev);
+    rc = sq_change_audited(st, stmt, "revoke OTP", NULL, ev);
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st);
+    sq_unlock(st);
     return rc;
 }
 
@@ -997,8 +1173,8 @@ static enum kp_err sq_audit_add(struct store *s, const struct store_audit *ev)
     enum kp_err rc;
 
     pthread_mutex_lock(&st->lock);
-    rc = sq_audit_insert(st->db, ev); /* one statement: its own transaction */
-    pthread_mutex_unlock(&st->lock);
+    rc = sq_audit_insert(st, ev); /* one statement: its own transaction */
+    sq_unlock(st);
     return rc;
 }
 
@@ -1009,10 +1185,10 @@ static enum kp_err sq_audit_list(struct store *s, int64_t since, store_audit_cb 
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db,
-                   "SELECT at, event, outcome, label, subject, peer, detail FROM audit"
-                   " WHERE at >= ?1 ORDER BY at, id",
-                   &stmt, "list audit events") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "SELECT at, event, outcome, label, subject, peer, detail FROM audit"
+                        " WHERE at >= ?1 ORDER BY at, id",
+                        &stmt, "list audit events") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, since) != SQLITE_OK) {
         sq_log(st->db, "list audit events");
@@ -1039,8 +1215,8 @@ static enum kp_err sq_audit_list(struct store *s, int64_t since, store_audit_cb 
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1090,16 +1266,16 @@ static enum kp_err sq_pending_put(struct store *s, const struct store_pending *p
     int64_t id;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
     if (p->otp_id > 0) {
-        rc = sq_otp_consume(st->db, p->otp_id);
+        rc = sq_otp_consume(st, p->otp_id);
         if (rc != KP_OK)
             goto out;
         rc = KP_ERR_STORE;
     }
-    if (sq_prepare(
-            st->db,
+    if (sq_stmt_acquire(
+            st,
             "INSERT INTO pending_requests(label, operation, requester, auth_method, otp_id,"
             " csr_sha256, subject, csr, status, created_at, expires_at, fingerprint, sans,"
             " key_type, ekus)"
@@ -1127,18 +1303,18 @@ static enum kp_err sq_pending_put(struct store *s, const struct store_pending *p
     if (rc != KP_OK)
         goto out;
     id = sqlite3_last_insert_rowid(st->db);
-    rc = sq_audit_insert(st->db, ev);
+    rc = sq_audit_insert(st, ev);
     if (rc != KP_OK)
         goto out;
-    rc = sq_commit(st->db);
+    rc = sq_commit(st);
     if (rc != KP_OK)
         goto out;
     *id_out = id;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1168,14 +1344,14 @@ static enum kp_err sq_pending_find(struct store *s, const char *label, const cha
 
     pthread_mutex_lock(&st->lock);
     /* rows held before migration 4 have no fingerprint: their exact bytes */
-    if (sq_prepare(st->db,
-                   "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests"
-                   " WHERE ((fingerprint = ?1 AND fingerprint <> '')"
-                   " OR (fingerprint = '' AND csr_sha256 = ?6))"
-                   " AND requester = ?2 AND label = ?3 AND operation = ?4"
-                   " AND status IN ('pending', 'approved', 'rejected') AND expires_at > ?5"
-                   " ORDER BY id DESC LIMIT 1",
-                   &stmt, "find pending request") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests"
+                        " WHERE ((fingerprint = ?1 AND fingerprint <> '')"
+                        " OR (fingerprint = '' AND csr_sha256 = ?6))"
+                        " AND requester = ?2 AND label = ?3 AND operation = ?4"
+                        " AND status IN ('pending', 'approved', 'rejected') AND expires_at > ?5"
+                        " ORDER BY id DESC LIMIT 1",
+                        &stmt, "find pending request") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, fingerprint, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 6, csr_sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -1189,8 +1365,8 @@ static enum kp_err sq_pending_find(struct store *s, const char *label, const cha
     rc = sq_pending_one(st->db, stmt, out, "find pending request");
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1201,8 +1377,8 @@ static enum kp_err sq_pending_get(struct store *s, int64_t id, struct store_pend
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE id = ?1",
-                   &stmt, "read pending request") != KP_OK)
+    if (sq_stmt_acquire(st, "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE id = ?1",
+                        &stmt, "read pending request") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK) {
         sq_log(st->db, "read pending request");
@@ -1211,8 +1387,8 @@ static enum kp_err sq_pending_get(struct store *s, int64_t id, struct store_pend
     rc = sq_pending_one(st->db, stmt, out, "read pending request");
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1225,13 +1401,14 @@ static enum kp_err sq_pending_list(struct store *s, const char *status, int64_t 
 
     pthread_mutex_lock(&st->lock);
     /* "expired" is not stored: it is a live status whose time has passed. */
-    if (sq_prepare(st->db,
-                   "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE ?1 IS NULL"
-                   " OR (?1 = 'expired' AND status IN ('pending', 'approved') AND expires_at <= ?2)"
-                   " OR (?1 IN ('pending', 'approved') AND status = ?1 AND expires_at > ?2)"
-                   " OR (?1 NOT IN ('expired', 'pending', 'approved') AND status = ?1)"
-                   " ORDER BY id",
-                   &stmt, "list pending requests") != KP_OK)
+    if (sq_stmt_acquire(
+            st,
+            "SELECT " SQ_PENDING_COLUMNS " FROM pending_requests WHERE ?1 IS NULL"
+            " OR (?1 = 'expired' AND status IN ('pending', 'approved') AND expires_at <= ?2)"
+            " OR (?1 IN ('pending', 'approved') AND status = ?1 AND expires_at > ?2)"
+            " OR (?1 NOT IN ('expired', 'pending', 'approved') AND status = ?1)"
+            " ORDER BY id",
+            &stmt, "list pending requests") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK) {
@@ -1251,8 +1428,8 @@ static enum kp_err sq_pending_list(struct store *s, const char *status, int64_t 
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1265,12 +1442,12 @@ static enum kp_err sq_pending_decide(struct store *s, int64_t id, const char *st
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
-    if (sq_prepare(st->db,
-                   "UPDATE pending_requests SET status = ?2, decided_at = ?3, decided_by = ?4"
-                   " WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
-                   &stmt, "decide pending request") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "UPDATE pending_requests SET status = ?2, decided_at = ?3, decided_by = ?4"
+                        " WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
+                        &stmt, "decide pending request") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, status, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -1279,12 +1456,12 @@ static enum kp_err sq_pending_decide(struct store *s, int64_t id, const char *st
         sq_log(st->db, "decide pending request");
         goto out;
     }
-    rc = sq_change_audited(st->db, stmt, "decide pending request", NULL, ev);
+    rc = sq_change_audited(st, stmt, "decide pending request", NULL, ev);
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1296,24 +1473,24 @@ static enum kp_err sq_pending_issue(struct store *s, int64_t id, const struct st
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
-    if (sq_prepare(st->db,
-                   "UPDATE pending_requests SET status = 'issued', serial = ?2"
-                   " WHERE id = ?1 AND status = 'approved'",
-                   &stmt, "mark pending request issued") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "UPDATE pending_requests SET status = 'issued', serial = ?2"
+                        " WHERE id = ?1 AND status = 'approved'",
+                        &stmt, "mark pending request issued") != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK ||
         sqlite3_bind_text(stmt, 2, c->serial, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "mark pending request issued");
         goto out;
     }
-    rc = sq_change_audited(st->db, stmt, "mark pending request issued", c, ev);
+    rc = sq_change_audited(st, stmt, "mark pending request issued", c, ev);
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1326,8 +1503,8 @@ static enum kp_err sq_key_archive_get(struct store *s, const char *serial, unsig
     int r, n;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT cms FROM archived_keys WHERE serial = ?1", &stmt,
-                   "read archived key") != KP_OK)
+    if (sq_stmt_acquire(st, "SELECT cms FROM archived_keys WHERE serial = ?1", &stmt,
+                        "read archived key") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
         sq_log(st->db, "read archived key");
@@ -1350,8 +1527,8 @@ static enum kp_err sq_key_archive_get(struct store *s, const char *serial, unsig
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1379,8 +1556,8 @@ static enum kp_err sq_cert_query(struct store *s, const struct store_cert_query 
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_prepare(st->db, "SELECT count(*) FROM certificates" SQ_CERT_FILTER, &stmt,
-                   "count certificates") != KP_OK ||
+    if (sq_stmt_acquire(st, "SELECT count(*) FROM certificates" SQ_CERT_FILTER, &stmt,
+                        "count certificates") != KP_OK ||
         sq_bind_query(st->db, stmt, q) != KP_OK)
         goto out;
     if (sqlite3_step(stmt) != SQLITE_ROW) {
@@ -1388,12 +1565,12 @@ static enum kp_err sq_cert_query(struct store *s, const struct store_cert_query 
         goto out;
     }
     *total = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    sq_stmt_release(st, stmt);
     stmt = NULL;
-    if (sq_prepare(st->db,
-                   "SELECT " SQ_CERT_COLUMNS " FROM certificates" SQ_CERT_FILTER
-                   " ORDER BY issued_at DESC, rowid DESC LIMIT ?4 OFFSET ?5",
-                   &stmt, "query certificates") != KP_OK ||
+    if (sq_stmt_acquire(st,
+                        "SELECT " SQ_CERT_COLUMNS " FROM certificates" SQ_CERT_FILTER
+                        " ORDER BY issued_at DESC, rowid DESC LIMIT ?4 OFFSET ?5",
+                        &stmt, "query certificates") != KP_OK ||
         sq_bind_query(st->db, stmt, q) != KP_OK)
         goto out;
     if (sqlite3_bind_int64(stmt, 4, q->limit > 0 ? q->limit : -1) != SQLITE_OK ||
@@ -1417,8 +1594,8 @@ static enum kp_err sq_cert_query(struct store *s, const struct store_cert_query 
     rc = KP_OK;
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_unlock(st);
     return rc;
 }
 
@@ -1430,12 +1607,12 @@ static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const cha
     enum kp_err rc = KP_ERR_STORE;
 
     pthread_mutex_lock(&st->lock);
-    if (sq_begin(st->db) != KP_OK)
+    if (sq_begin(st) != KP_OK)
         goto out;
-    if (sq_prepare(st->db,
-                   "UPDATE certificates SET status = 'revoked', revoked_at = ?2,"
-                   " revocation_reason = ?3 WHERE serial = ?1 AND status = 'valid'",
-                   &stmt, "revoke certificate") != KP_OK)
+    if (sq_stmt_acquire(st,
+                        "UPDATE certificates SET status = 'revoked', revoked_at = ?2,"
+                        " revocation_reason = ?3 WHERE serial = ?1 AND status = 'valid'",
+                        &stmt, "revoke certificate") != KP_OK)
         goto out;
     if (sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, at) != SQLITE_OK ||
@@ -1443,15 +1620,15 @@ static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const cha
         sq_log(st->db, "revoke certificate");
         goto out;
     }
-    rc = sq_change_audited(st->db, stmt, "revoke certificate", NULL, ev);
+    rc = sq_change_audited(st, stmt, "revoke certificate", NULL, ev);
     if (rc == KP_ERR_NOT_FOUND) {
         /* no valid row: none at all, or one already revoked */
         int64_t n = 0;
-        sqlite3_finalize(stmt);
+        sq_stmt_release(st, stmt);
         stmt = NULL;
         rc = KP_ERR_STORE;
-        if (sq_prepare(st->db, "SELECT count(*) FROM certificates WHERE serial = ?1", &stmt,
-                       "find certificate") != KP_OK ||
+        if (sq_stmt_acquire(st, "SELECT count(*) FROM certificates WHERE serial = ?1", &stmt,
+                            "find certificate") != KP_OK ||
             sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_step(stmt) != SQLITE_ROW)
             goto out;
@@ -1460,9 +1637,9 @@ static enum kp_err sq_cert_revoke(struct store *s, const char *serial, const cha
     }
 out:
     rc = sq_refine(st->db, rc);
-    sqlite3_finalize(stmt);
-    sq_rollback(st->db); /* no-op after a successful COMMIT */
-    pthread_mutex_unlock(&st->lock);
+    sq_stmt_release(st, stmt);
+    sq_rollback(st); /* no-op after a successful COMMIT */
+    sq_unlock(st);
     return rc;
 }
 
@@ -1519,7 +1696,7 @@ static enum kp_err sq_revoked_list(struct store *s, const char *const *labels, s
 out:
     rc = sq_refine(st->db, rc);
     sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->lock);
+    sq_unlock(st);
     free(sql);
     return rc;
 }

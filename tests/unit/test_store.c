@@ -442,6 +442,58 @@ static void test_pg_killed_connections_are_replaced_on_next_use(void **state)
     assert_int_equal(cert_count(fx->s), 2);
 }
 
+static void cert_count_collect(const struct store_cert *c, void *arg)
+{
+    (void)c;
+    (*(int *)arg)++;
+}
+
+/* A pool of one: every call runs on one session, where each statement is
+ * prepared once and then run by name. A statement first prepared inside a
+ * transaction that rolled back stays prepared; a session that replaces a
+ * killed one prepares its own, whichever kind of call comes first. */
+static void
+test_pg_prepared_statements_outlive_rollback_and_are_redone_after_reconnect(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_opts one = {.pool_size = 1};
+    struct store_cert c1 = cert_make("01", "iot", 100);
+    struct store_cert *got = NULL;
+    unsigned char hash[STORE_OTP_HASH_LEN];
+    struct store_otp *o = NULL;
+    int64_t otp;
+    int listed = 0;
+    char sql[256];
+
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(store_open_opts(fx->url, &one, &fx->s), KP_OK);
+    otp = otp_add(fx->s, 1, 1, (int64_t)time(NULL) + 3600);
+    assert_int_equal(store_issue(fx->s, &c1, otp + 1000, &enroll_ev), KP_ERR_UNAUTHORIZED);
+    assert_int_equal(store_issue(fx->s, &c1, otp, &enroll_ev), KP_OK);
+    assert_int_equal(store_issue(fx->s, &c1, 0, &enroll_ev), KP_ERR_CONFLICT);
+    assert_int_equal(store_cert_get(fx->s, "01", &got), KP_OK);
+    store_cert_free(got);
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+             fx->dbs[0]);
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_cert_get(fx->s, "01", &got), KP_OK); /* one-row read first */
+    assert_string_equal(got->serial, "01");
+    store_cert_free(got);
+    hash_make(hash, 1);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+    assert_int_equal(o->uses_left, 0);
+    store_otp_free(o);
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_cert_list(fx->s, "iot", cert_count_collect, &listed), KP_OK);
+    assert_int_equal(listed, 1); /* a row-by-row list first */
+    assert_int_equal(pg_int(pg_base_url, sql), 1);
+    assert_int_equal(store_issue(fx->s, &c1, 0, &enroll_ev), KP_ERR_CONFLICT); /* a write first */
+}
+
 static void test_pg_pool_of_one_serves_many_threads(void **state)
 {
     struct fixture *fx = *state;
@@ -1369,6 +1421,151 @@ static void test_cert_query_filters_counts_and_pages(void **state)
     assert_int_equal(total, 0);
 }
 
+/* ---- statements reused across calls ---- */
+
+/* What a statement left stepped by the store would block: another
+ * connection writes at once (no busy wait) and a TRUNCATE checkpoint copies
+ * the whole WAL, which needs every reader on the newest snapshot. The probe
+ * table also changes the schema under the store's prepared statements. */
+static void assert_no_snapshot_held(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE IF NOT EXISTS probe(x);"
+                                  "INSERT INTO probe VALUES(1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), 0);                           /* not blocked */
+    assert_int_equal(sqlite3_column_int(stmt, 1), sqlite3_column_int(stmt, 2)); /* all copied */
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void ignore_cert(const struct store_cert *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+}
+
+/* Every read that stops at its first row, found or not, then the writes:
+ * each leaves the file free for another connection's write and checkpoint. */
+static void test_calls_leave_no_statement_holding_a_snapshot(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    int64_t otp = otp_add(fx->s, 1, 1, now + 3600);
+    struct store_cert c = cert_make("0e01", "iot", 100);
+    struct store_pending p = pending_make("device-1", "aa11", 0, now + 600);
+    struct store_cert_query q = {.label = "iot"};
+    unsigned char hash[STORE_OTP_HASH_LEN], *key = NULL;
+    struct store_otp *o = NULL;
+    struct store_cert *got = NULL;
+    struct store_pending *pg = NULL;
+    int64_t id = 0, n = 0;
+    size_t key_len = 0;
+
+    c.archived_key = test_der;
+    c.archived_key_len = sizeof(test_der);
+    assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_OK);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_issue(fx->s, &c, 0, &enroll_ev), KP_ERR_CONFLICT);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    assert_no_snapshot_held(fx->path);
+
+    hash_make(hash, 1);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+    store_otp_free(o);
+    assert_no_snapshot_held(fx->path);
+    hash_make(hash, 2);
+    assert_int_equal(store_otp_find(fx->s, hash, &o), KP_ERR_NOT_FOUND);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_get(fx->s, "0e01", &got), KP_OK);
+    store_cert_free(got);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_get(fx->s, "ffff", &got), KP_ERR_NOT_FOUND);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_count(fx->s, &n), KP_OK);
+    assert_int_equal(n, 1);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_query(fx->s, &q, ignore_cert, NULL, &n), KP_OK);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_key_archive_get(fx->s, "0e01", &key, &key_len), KP_OK);
+    free(key);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_pending_get(fx->s, id, &pg), KP_OK);
+    store_pending_free(pg);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(
+        store_pending_find(fx->s, "iot", "simpleenroll", "device-1", "aa11", "00ff", now, &pg),
+        KP_OK);
+    store_pending_free(pg);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_revoke(fx->s, "ffff", NULL, now, NULL), KP_ERR_NOT_FOUND);
+    assert_no_snapshot_held(fx->path);
+    assert_int_equal(store_cert_revoke(fx->s, "0e01", NULL, now, NULL), KP_OK);
+    assert_int_equal(store_cert_revoke(fx->s, "0e01", NULL, now, NULL), KP_ERR_CONFLICT);
+    assert_no_snapshot_held(fx->path);
+    /* the store still answers after the schema changed under it */
+    assert_int_equal(store_cert_get(fx->s, "0e01", &got), KP_OK);
+    assert_string_equal(got->status, "revoked");
+    store_cert_free(got);
+}
+
+/* The same calls thousands of times on one handle give the same answers:
+ * no binding or row of one call leaks into the next. */
+static void test_thousands_of_calls_keep_their_answers(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    int64_t otp = otp_add(fx->s, 1, 1000, now + 3600);
+    struct store_pending p = pending_make("device-1", "aa11", 0, now + 600);
+    unsigned char hash[STORE_OTP_HASH_LEN], other[STORE_OTP_HASH_LEN];
+    char serial[16];
+    int64_t id = 0, n = 0, issued = 0;
+
+    hash_make(hash, 1);
+    hash_make(other, 2);
+    assert_int_equal(store_pending_put(fx->s, &p, &held_ev, &id), KP_OK);
+    for (int i = 0; i < 3000; i++) {
+        struct store_otp *o = NULL;
+        struct store_cert *got = NULL;
+        struct store_pending *pg = NULL;
+
+        if (i % 20 == 0) {
+            struct store_cert c;
+            snprintf(serial, sizeof(serial), "0f%04d", i);
+            c = cert_make(serial, "iot", 100 + i);
+            assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_OK);
+            issued++;
+            assert_int_equal(store_issue(fx->s, &c, otp, &enroll_ev), KP_ERR_CONFLICT);
+        }
+        assert_int_equal(store_otp_find(fx->s, hash, &o), KP_OK);
+        assert_int_equal(o->id, otp);
+        assert_int_equal(o->uses_left, 1000 - issued);
+        store_otp_free(o);
+        assert_int_equal(store_otp_find(fx->s, other, &o), KP_ERR_NOT_FOUND);
+        assert_int_equal(store_cert_get(fx->s, serial, &got), KP_OK);
+        assert_string_equal(got->serial, serial);
+        assert_memory_equal(got->der, test_der, sizeof(test_der));
+        store_cert_free(got);
+        assert_int_equal(store_cert_get(fx->s, "ffff", &got), KP_ERR_NOT_FOUND);
+        assert_int_equal(store_cert_count(fx->s, &n), KP_OK);
+        assert_int_equal(n, issued);
+        assert_int_equal(store_pending_get(fx->s, id, &pg), KP_OK);
+        assert_int_equal(pg->id, id);
+        assert_string_equal(pg->fingerprint, "aa11");
+        store_pending_free(pg);
+    }
+    assert_int_equal(otp_uses_left(fx->s, 1), 1000 - 150);
+}
+
 #define SQ_TEST(f)                                                                                 \
     {                                                                                              \
         "sqlite: " #f, f, fx_setup, fx_teardown, &be_sqlite                                        \
@@ -1415,12 +1612,15 @@ int main(void)
         BOTH(test_revoked_list_is_per_label_in_revocation_order),
         BOTH(test_revoked_list_of_several_labels_merges_them_only),
         BOTH(test_cert_query_filters_counts_and_pages),
+        SQ_TEST(test_calls_leave_no_statement_holding_a_snapshot),
+        BOTH(test_thousands_of_calls_keep_their_answers),
         cmocka_unit_test(test_open_rejects_unknown_scheme),
         cmocka_unit_test(test_url_shown_hides_passwords),
         {"postgresql: test_pg_open_of_unreachable_server_is_unavailable",
          test_pg_open_of_unreachable_server_is_unavailable, NULL, NULL, NULL},
         PG_TEST(test_pg_killed_connections_are_replaced_on_next_use),
         PG_TEST(test_pg_pool_of_one_serves_many_threads),
+        PG_TEST(test_pg_prepared_statements_outlive_rollback_and_are_redone_after_reconnect),
     };
     struct CMUnitTest run[sizeof(all) / sizeof(all[0])];
     size_t n = 0;
