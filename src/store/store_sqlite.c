@@ -36,6 +36,7 @@ struct sq_issue_job {
     const struct store_audit *ev;
     enum kp_err rc;
     bool done;
+    pthread_cond_t wake; /* its caller waits here: done, or its turn to lead */
     struct sq_issue_job *next;
 };
 
@@ -58,7 +59,6 @@ struct sqlite_store {
      * writes all that are queued in one transaction, so one fsync covers
      * every certificate that arrived while the previous commit ran. */
     pthread_mutex_t gc_lock;
-    pthread_cond_t gc_cond;
     struct sq_issue_job *gc_head, *gc_tail; /* guarded by gc_lock */
     bool gc_leading;                        /* guarded by gc_lock */
 };
@@ -627,7 +627,6 @@ static enum kp_err sq_open(const char *location, const struct store_opts *opts, 
     db = NULL; /* steal */
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->gc_lock, NULL);
-    pthread_cond_init(&st->gc_cond, NULL);
     *out = &st->base;
     rc = KP_OK;
 out:
@@ -644,7 +643,6 @@ static void sq_close(struct store *s)
         sq_log(st->db, "close"); /* a statement left unfinalized: a bug here */
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->gc_lock);
-    pthread_cond_destroy(&st->gc_cond);
     free(st);
 }
 
@@ -819,6 +817,7 @@ static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t
     struct sqlite_store *st = sq_store(s);
     struct sq_issue_job job = {.cert = c, .otp_id = otp_id, .ev = ev, .rc = KP_ERR_STORE};
 
+    pthread_cond_init(&job.wake, NULL);
     pthread_mutex_lock(&st->gc_lock);
     if (st->gc_tail != NULL)
         st->gc_tail->next = &job;
@@ -829,7 +828,7 @@ static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t
         struct sq_issue_job *batch;
 
         if (st->gc_leading) {
-            pthread_cond_wait(&st->gc_cond, &st->gc_lock);
+            pthread_cond_wait(&job.wake, &st->gc_lock);
             continue;
         }
         st->gc_leading = true;
@@ -838,14 +837,20 @@ static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t
         pthread_mutex_unlock(&st->gc_lock);
         sq_issue_batch(st, batch);
         pthread_mutex_lock(&st->gc_lock);
+        /* Wake each caller of the batch, and the first of the next one to
+         * lead it: one wake-up per waiter, not all of them at every commit
+         * (on one core, each is a context switch). */
         for (struct sq_issue_job *j = batch, *next; j != NULL; j = next) {
             next = j->next; /* j belongs to its caller once done */
             j->done = true;
+            pthread_cond_signal(&j->wake);
         }
         st->gc_leading = false;
-        pthread_cond_broadcast(&st->gc_cond);
+        if (st->gc_head != NULL)
+            pthread_cond_signal(&st->gc_head->wake);
     }
     pthread_mutex_unlock(&st->gc_lock);
+    pthread_cond_destroy(&job.wake);
     return job.rc;
 }
 

@@ -922,6 +922,51 @@ static void test_racing_threads_on_shared_handle_consume_single_use_otp_once(voi
     race_single_use_otp(*state, true);
 }
 
+/* Group commit under load: many threads issue back to back on one handle,
+ * so batches form while others commit. Each caller must be woken exactly
+ * when its own batch is written (a lost wake-up hangs this test). */
+#define ISSUERS 24
+#define ISSUES_EACH 40
+
+struct issuer {
+    struct store *s;
+    int idx;
+    int ok;
+};
+
+static void *issuer_run(void *arg)
+{
+    struct issuer *w = arg;
+    char serial[32];
+
+    for (int i = 0; i < ISSUES_EACH; i++) {
+        struct store_cert c;
+        snprintf(serial, sizeof(serial), "gc%02d-%03d", w->idx, i);
+        c = cert_make(serial, "iot", 1000 + i);
+        if (store_issue(w->s, &c, 0, &enroll_ev) == KP_OK)
+            w->ok++;
+    }
+    return NULL;
+}
+
+static void test_threads_issuing_together_all_commit(void **state)
+{
+    struct fixture *fx = *state;
+    pthread_t th[ISSUERS];
+    struct issuer w[ISSUERS];
+    int64_t before = cert_count(fx->s);
+
+    for (int i = 0; i < ISSUERS; i++) {
+        w[i] = (struct issuer){.s = fx->s, .idx = i};
+        assert_int_equal(pthread_create(&th[i], NULL, issuer_run, &w[i]), 0);
+    }
+    for (int i = 0; i < ISSUERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].ok, ISSUES_EACH);
+    }
+    assert_int_equal(cert_count(fx->s), before + ISSUERS * ISSUES_EACH);
+}
+
 struct opener {
     const char *url;
     pthread_barrier_t *start;
@@ -1598,6 +1643,7 @@ int main(void)
         BOTH(test_audit_rows_follow_issue_otp_create_and_revoke),
         BOTH(test_racing_handles_consume_single_use_otp_once),
         BOTH(test_racing_threads_on_shared_handle_consume_single_use_otp_once),
+        BOTH(test_threads_issuing_together_all_commit),
         BOTH(test_concurrent_first_open_migrates_once),
         SQ_TEST(test_open_fails_when_directory_is_missing),
         SQ_TEST(test_open_fails_when_path_is_a_directory),
