@@ -19,53 +19,52 @@
 /* PKCS#10 (RFC 2986 4) as OpenSSL's X509_REQ declares it, except that the
  * subjectPublicKeyInfo stays two plain fields: d2i_X509_REQ would also run
  * OpenSSL 3.0's generic key decoder on it (pki/pubkey.h says why not). */
+/* clang-format off */
 typedef struct {
     X509_ALGOR *algor;
     ASN1_BIT_STRING *public_key;
 } CSR_SPKI;
 
-ASN1_SEQUENCE(CSR_SPKI) =
-    {
-        ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
-        ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING),
+ASN1_SEQUENCE(CSR_SPKI) = {
+    ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
+    ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(CSR_SPKI)
 
-    /* The signed part keeps its encoding as received (enc): the signature is
-     * checked over those bytes, never over a re-encoding. */
-    typedef struct {
+/* The signed part keeps its encoding as received (enc): the signature is
+ * checked over those bytes, never over a re-encoding. */
+typedef struct {
     ASN1_ENCODING enc;
     ASN1_INTEGER *version;
     X509_NAME *subject;
     CSR_SPKI *spki;
-    STACK_OF(X509_ATTRIBUTE) * attributes; /* NULL when the [0] set is absent */
+    STACK_OF(X509_ATTRIBUTE) *attributes; /* NULL when the [0] set is absent */
 } CSR_INFO;
 
-ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) =
-    {
-        ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
-        ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-        ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
-        /* OPTIONAL as in OpenSSL, which takes requests that leave it out */
-        ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) = {
+    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+    ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+    /* OPTIONAL as in OpenSSL, which takes requests that leave it out */
+    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
 } static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
 
-        struct csr_asn1 {
+struct csr_asn1 {
     CSR_INFO *info;
     X509_ALGOR *sig_alg;
     ASN1_BIT_STRING *signature;
 };
 
-ASN1_SEQUENCE(csr_asn1) =
-    {
-        ASN1_SIMPLE(struct csr_asn1, info, CSR_INFO),
-        ASN1_SIMPLE(struct csr_asn1, sig_alg, X509_ALGOR),
-        ASN1_SIMPLE(struct csr_asn1, signature, ASN1_BIT_STRING),
+ASN1_SEQUENCE(csr_asn1) = {
+    ASN1_SIMPLE(struct csr_asn1, info, CSR_INFO),
+    ASN1_SIMPLE(struct csr_asn1, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(struct csr_asn1, signature, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END_name(struct csr_asn1, csr_asn1)
+/* clang-format on */
 
-    /* Append an IA5String-like value, escaping anything not printable ASCII so a
-     * hostile name cannot forge separators, truncate at a NUL or inject control
-     * characters into logs. */
-    static void strbuf_add_escaped(struct strbuf * b, const ASN1_STRING *str)
+/* Append an IA5String-like value, escaping anything not printable ASCII so a
+ * hostile name cannot forge separators, truncate at a NUL or inject control
+ * characters into logs. */
+static void strbuf_add_escaped(struct strbuf *b, const ASN1_STRING *str)
 {
     const unsigned char *p = ASN1_STRING_get0_data(str);
     int n = ASN1_STRING_length(str);

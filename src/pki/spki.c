@@ -68,31 +68,25 @@ static int spki_ec_curve(const EVP_PKEY *key)
     return nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 ? nid : NID_undef;
 }
 
-/* The uncompressed point 04 || X || Y (SEC 1 2.3.3), into a new buffer. */
+/* The uncompressed point 04 || X || Y (SEC 1 2.3.3), into a new buffer.
+ * Asked for whole, as OpenSSL encodes it for TLS key shares: one
+ * conversion of the point to affine coordinates, where reading X and Y
+ * one by one costs two. */
 static int spki_ec_point(const EVP_PKEY *key, int field, unsigned char **out, int *out_len)
 {
-    BIGNUM *x = NULL, *y = NULL;
-    unsigned char *pt = NULL;
-    int ok = 0;
+    size_t want = 1 + 2 * (size_t)field, n = 0;
+    unsigned char *pt = OPENSSL_malloc(want);
 
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1)
-        goto out;
-    pt = OPENSSL_malloc(1 + 2 * (size_t)field);
-    if (pt == NULL)
-        goto out;
-    pt[0] = 0x04;
-    if (BN_bn2binpad(x, pt + 1, field) != field || BN_bn2binpad(y, pt + 1 + field, field) != field)
-        goto out;
+    if (pt == NULL ||
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, want, &n) !=
+            1 ||
+        n != want || pt[0] != 0x04) {
+        OPENSSL_free(pt);
+        return 0;
+    }
     *out = pt;
-    *out_len = 1 + 2 * field;
-    pt = NULL; /* steal */
-    ok = 1;
-out:
-    OPENSSL_free(pt);
-    BN_free(x);
-    BN_free(y);
-    return ok;
+    *out_len = (int)want;
+    return 1;
 }
 
 /* Any other key: OpenSSL's encoder, then its algorithm and bits into dst. */
