@@ -6,7 +6,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables are for the scripts that source it
 
-BIN=./build/kipuka
+BIN=${BENCH_BIN:-./build/kipuka} # another build (an earlier commit) to compare
 LG=./build/bench-loadgen
 DUR=${BENCH_SECONDS:-10}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}

@@ -1,0 +1,65 @@
+#!/bin/bash
+# Where an enrollment's instructions go, independent of the machine's load:
+# kipuka serve (threads = 1, kipuka init's config otherwise) under valgrind
+# --tool=callgrind answers OTP simpleenrolls (P-256, a new TLS 1.3
+# connection each) from bench-loadgen for S seconds; a run without requests
+# is subtracted, and each stage's inclusive count is divided by the
+# enrollments answered 200. Instructions miss the kernel (system calls,
+# fsync, context switches): bench/run.sh measures time.
+# Usage: bench/enroll-cost.sh [KIPUKA-BINARY] [SECONDS]   (bench/README.md, Profiles)
+set -u
+BIN=${1:-build/kipuka}
+SECS=${2:-20}
+LG=build/bench-loadgen
+command -v valgrind >/dev/null || { echo "enroll-cost: needs valgrind" >&2; exit 1; }
+command -v callgrind_annotate >/dev/null || { echo "enroll-cost: needs callgrind_annotate" >&2; exit 1; }
+[ -x "$LG" ] || { echo "enroll-cost: $LG is missing (bench/run.sh builds it)" >&2; exit 1; }
+W=$(mktemp -d /tmp/kipuka-enrollcost.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+"$BIN" init --dir "$W/srv" --port 0 >/dev/null 2>&1 || { echo "enroll-cost: init failed" >&2; exit 1; }
+CFG=$W/srv/kipuka.toml
+sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
+"$BIN" otp create -c "$CFG" --entity bench --uses 1000000 --count 4 --ttl 24h >"$W/otps" 2>/dev/null ||
+    { echo "enroll-cost: otp create failed" >&2; exit 1; }
+
+# run SECONDS OUT: serve under callgrind, enroll for SECONDS (0: none)
+run() {
+    local pid port
+    : >"$W/out"
+    valgrind --tool=callgrind --callgrind-out-file="$2" "$BIN" serve -c "$CFG" >"$W/out" 2>"$W/err" &
+    pid=$!
+    for _ in $(seq 1 2400); do
+        grep -q "listening on" "$W/out" && break
+        sleep 0.05
+    done
+    port=$(sed -n 's|.*listening on https://[^:]*:\([0-9]*\)/.*|\1|p' "$W/out" | head -1)
+    [ -n "$port" ] || { echo "enroll-cost: serve did not start" >&2; cat "$W/err" >&2; exit 1; }
+    if [ "$1" -gt 0 ]; then
+        "$LG" enroll --port "$port" --cafile "$W/srv/ca/ca.pem" --path /.well-known/est/simpleenroll \
+            --clients 4 --otp-file "$W/otps" --entity bench --cn bench --seconds "$1" --warmup 0 \
+            >"$W/lg" 2>&1 || { echo "enroll-cost: load generator failed" >&2; cat "$W/lg" >&2; }
+    fi
+    kill -TERM "$pid"
+    wait "$pid"
+}
+
+# incl FILE FUNCTION: the function's inclusive instructions
+incl() {
+    callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+        awk -v f="$2" '{ s = $0; sub(/^ *[0-9,]+ *(\([^)]*\))? */, "", s) }
+            s ~ ("(^|/|:)" f " \\[") { gsub(/,/, "", $1); print $1; exit }'
+}
+
+run 0 "$W/base.out"
+run "$SECS" "$W/full.out"
+n=$(grep -c 'simpleenroll.* status=200' "$W/err")
+[ "$n" -gt 0 ] || { echo "enroll-cost: no enrollment answered" >&2; tail -3 "$W/err" >&2; exit 1; }
+total=$(($(sed -n 's/^totals: //p' "$W/full.out") - $(sed -n 's/^totals: //p' "$W/base.out")))
+echo "kipuka $("$BIN" --version 2>/dev/null | head -1): $n OTP enrollments (P-256, new TLS 1.3 connection each)"
+printf '%-58s %12s\n' "instructions per enrollment (callgrind, inclusive)" "count"
+printf '%-58s %12d\n' "whole server, startup subtracted" $((total / n))
+for f in SSL_do_handshake http_request_cb est_enroll csr_parse ca_issue store_issue \
+    est_answer_cert profile_apply csr_fingerprint exchange_log; do
+    v=$(incl "$W/full.out" "$f")
+    [ -n "$v" ] && printf '  %-56s %12d\n' "$f" $((v / n))
+done
