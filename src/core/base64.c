@@ -77,34 +77,47 @@ out:
     return rc;
 }
 
+/* Three bytes as four characters. */
+static char *b64_quad(char *o, unsigned int v)
+{
+    o[0] = b64_alphabet[(v >> 18) & 63];
+    o[1] = b64_alphabet[(v >> 12) & 63];
+    o[2] = b64_alphabet[(v >> 6) & 63];
+    o[3] = b64_alphabet[v & 63];
+    return o + 4;
+}
+
 char *base64_encode(const unsigned char *in, size_t in_len, size_t *out_len)
 {
     size_t chars = (in_len + 2) / 3 * 4;
     char *out = xmalloc(chars + chars / 64 + 2);
-    size_t o = 0, line = 0;
+    char *o = out;
+    size_t i = 0, line = 0, whole = in_len / 3 * 3;
 
-    for (size_t i = 0; i < in_len; i += 3) {
-        unsigned int v = (unsigned int)in[i] << 16;
-        size_t left = in_len - i;
-        if (left > 1)
-            v |= (unsigned int)in[i + 1] << 8;
-        if (left > 2)
-            v |= in[i + 2];
-        out[o++] = b64_alphabet[(v >> 18) & 63];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = left > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-        out[o++] = left > 2 ? b64_alphabet[v & 63] : '=';
-        line += 4;
-        if (line == 64) {
-            out[o++] = '\n';
+    /* whole groups first, without the tail's checks: /cacerts and every
+     * certificate go through here */
+    for (; i < whole; i += 3) {
+        o = b64_quad(o, (unsigned int)in[i] << 16 | (unsigned int)in[i + 1] << 8 | in[i + 2]);
+        if (++line == 16) { /* 64 characters a line */
+            *o++ = '\n';
             line = 0;
         }
     }
+    if (i < in_len) {
+        unsigned int v = (unsigned int)in[i] << 16;
+        if (in_len - i == 2)
+            v |= (unsigned int)in[i + 1] << 8;
+        o = b64_quad(o, v);
+        o[-1] = '=';
+        if (in_len - i == 1)
+            o[-2] = '=';
+        line++;
+    }
     if (line > 0)
-        out[o++] = '\n';
-    out[o] = '\0';
+        *o++ = '\n';
+    *o = '\0';
     if (out_len)
-        *out_len = o;
+        *out_len = (size_t)(o - out);
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,29 @@ static void test_round_trip_of_random_lengths_0_to_300(void **state)
     }
 }
 
+/* OpenSSL's encoder is the reference: without its newlines, every length
+ * 0..300 of random bytes encodes to what EVP_EncodeBlock writes. */
+static void test_encode_matches_openssl_for_lengths_0_to_300(void **state)
+{
+    unsigned char in[300], ref[4 * sizeof(in) / 3 + 4];
+    (void)state;
+
+    assert_int_equal(RAND_bytes(in, sizeof(in)), 1);
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        size_t len = 0, k = 0;
+        char *got = base64_encode(in, n, &len);
+        int rn = EVP_EncodeBlock(ref, in, (int)n);
+
+        for (size_t i = 0; i < len; i++)
+            if (got[i] != '\n')
+                got[k++] = got[i];
+        got[k] = '\0';
+        assert_int_equal(k, (size_t)rn);
+        assert_string_equal(got, (const char *)ref);
+        free(got);
+    }
+}
+
 static void test_base64_or_der_takes_raw_der_as_is(void **state)
 {
     /* SEQUENCE, long-form length: 0x82 is not a base64 character */
@@ -295,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_empty_and_whitespace_only),
         cmocka_unit_test(test_encode_wraps_at_64_characters_and_ends_with_newline),
         cmocka_unit_test(test_round_trip_of_random_lengths_0_to_300),
+        cmocka_unit_test(test_encode_matches_openssl_for_lengths_0_to_300),
         cmocka_unit_test(test_base64_or_der_takes_raw_der_as_is),
         cmocka_unit_test(test_base64_or_der_decodes_base64_text),
         cmocka_unit_test(test_base64_or_der_rejects_text_that_is_neither),
