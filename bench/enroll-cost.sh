@@ -15,6 +15,8 @@ command -v valgrind >/dev/null || { echo "enroll-cost: needs valgrind" >&2; exit
 command -v callgrind_annotate >/dev/null || { echo "enroll-cost: needs callgrind_annotate" >&2; exit 1; }
 [ -x "$LG" ] || { echo "enroll-cost: $LG is missing (bench/run.sh builds it)" >&2; exit 1; }
 W=$(mktemp -d /tmp/kipuka-enrollcost.XXXXXX)
+# shellcheck source=bench/callgrind.sh
+. "$(dirname "$0")/callgrind.sh"
 trap 'rm -rf "$W"' EXIT
 "$BIN" init --dir "$W/srv" --port 0 >/dev/null 2>&1 || { echo "enroll-cost: init failed" >&2; exit 1; }
 CFG=$W/srv/kipuka.toml
@@ -24,23 +26,13 @@ sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
 
 # run SECONDS OUT: serve under callgrind, enroll for SECONDS (0: none)
 run() {
-    local pid port
-    : >"$W/out"
-    valgrind --tool=callgrind --callgrind-out-file="$2" "$BIN" serve -c "$CFG" >"$W/out" 2>"$W/err" &
-    pid=$!
-    for _ in $(seq 1 2400); do
-        grep -q "listening on" "$W/out" && break
-        sleep 0.05
-    done
-    port=$(sed -n 's|.*listening on https://[^:]*:\([0-9]*\)/.*|\1|p' "$W/out" | head -1)
-    [ -n "$port" ] || { echo "enroll-cost: serve did not start" >&2; cat "$W/err" >&2; exit 1; }
+    cg_serve "$BIN" "$CFG" "$2"
     if [ "$1" -gt 0 ]; then
-        "$LG" enroll --port "$port" --cafile "$W/srv/ca/ca.pem" --path /.well-known/est/simpleenroll \
+        "$LG" enroll --port "$CG_PORT" --cafile "$W/srv/ca/ca.pem" --path /.well-known/est/simpleenroll \
             --clients 4 --otp-file "$W/otps" --entity bench --cn bench --seconds "$1" --warmup 0 \
             >"$W/lg" 2>&1 || { echo "enroll-cost: load generator failed" >&2; cat "$W/lg" >&2; }
     fi
-    kill -TERM "$pid"
-    wait "$pid"
+    cg_stop
 }
 
 # incl FILE FUNCTION: the function's inclusive instructions. callgrind lists

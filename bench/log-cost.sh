@@ -9,6 +9,8 @@ BIN=${1:-build/kipuka}
 N=${2:-2000}
 command -v valgrind >/dev/null || { echo "log-cost: needs valgrind" >&2; exit 1; }
 W=$(mktemp -d /tmp/kipuka-logcost.XXXXXX)
+# shellcheck source=bench/callgrind.sh
+. "$(dirname "$0")/callgrind.sh"
 trap 'rm -rf "$W"' EXIT
 "$BIN" init --dir "$W/srv" --port 0 >/dev/null 2>&1 || { echo "log-cost: init failed" >&2; exit 1; }
 CFG=$W/srv/kipuka.toml
@@ -16,18 +18,10 @@ sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
 
 # run LEVEL COUNT: prints the server's total instructions (Ir)
 run() {
-    local pid port i
+    local port i
     sed -i "s/^level = \"[a-z]*\"\$/level = \"$1\"/" "$CFG"
-    : >"$W/out"
-    valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
-        "$BIN" serve -c "$CFG" >"$W/out" 2>"$W/err" &
-    pid=$!
-    for _ in $(seq 1 2400); do
-        grep -q "listening on" "$W/out" && break
-        sleep 0.05
-    done
-    port=$(sed -n 's|.*listening on https://[^:]*:\([0-9]*\)/.*|\1|p' "$W/out" | head -1)
-    [ -n "$port" ] || { echo "log-cost: serve did not start" >&2; cat "$W/err" >&2; exit 1; }
+    cg_serve "$BIN" "$CFG" "$W/cg.out"
+    port=$CG_PORT
     if [ "$2" -gt 0 ]; then
         for ((i = 0; i < $2; i++)); do
             printf 'url = "https://localhost:%s/.well-known/est/cacerts"\noutput = "/dev/null"\n' "$port"
@@ -35,8 +29,7 @@ run() {
         curl -s --cacert "$W/srv/ca/ca.pem" -K "$W/curl.cfg" -w '%{http_code}\n' | sort | uniq -c |
             grep -q " $2 200\$" || echo "log-cost: not every request answered 200" >&2
     fi
-    kill -TERM "$pid"
-    wait "$pid"
+    cg_stop
     sed -n 's/^summary: //p; s/^totals: //p' "$W/cg.out" | head -1
 }
 
