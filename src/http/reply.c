@@ -122,8 +122,43 @@ static bool reply_multipart(struct http_answer *out, const struct est_answer *an
     return true;
 }
 
+void http_b64_memo_free(struct http_b64_memo *m)
+{
+    for (unsigned i = 0; i < HTTP_B64_MEMO_SLOTS; i++) {
+        free(m->slot[i].der);
+        free(m->slot[i].b64);
+    }
+    memset(m, 0, sizeof(*m));
+}
+
+/* base64_encode, through the memo when there is one. */
+static char *reply_base64(struct http_b64_memo *m, const unsigned char *der, size_t len,
+                          size_t *out_len)
+{
+    unsigned i;
+
+    if (m == NULL)
+        return base64_encode(der, len, out_len);
+    for (i = 0; i < HTTP_B64_MEMO_SLOTS; i++)
+        if (m->slot[i].der != NULL && m->slot[i].der_len == len &&
+            memcmp(m->slot[i].der, der, len) == 0)
+            break;
+    if (i == HTTP_B64_MEMO_SLOTS) {
+        i = m->next;
+        m->next = (m->next + 1) % HTTP_B64_MEMO_SLOTS;
+        free(m->slot[i].der);
+        free(m->slot[i].b64);
+        m->slot[i].der = xmalloc(len > 0 ? len : 1);
+        memcpy(m->slot[i].der, der, len);
+        m->slot[i].der_len = len;
+        m->slot[i].b64 = base64_encode(der, len, &m->slot[i].b64_len);
+    }
+    *out_len = m->slot[i].b64_len;
+    return xstrdup(m->slot[i].b64);
+}
+
 void http_est_reply(struct http_answer *out, enum est_op op, const struct est_answer *ans,
-                    const char *accept)
+                    const char *accept, struct http_b64_memo *memo)
 {
     const struct est_op_info *info = est_op_info(op);
 
@@ -135,7 +170,9 @@ void http_est_reply(struct http_answer *out, enum est_op op, const struct est_an
         out->err = KP_OK;
         out->content_type = http_media_name(ans->parts[0].media);
         out->base64_cte = true;
-        out->body = base64_encode(ans->parts[0].der, ans->parts[0].len, &out->body_len);
+        if (ans->parts[0].secret || (op != EST_OP_CACERTS && op != EST_OP_CSRATTRS))
+            memo = NULL;
+        out->body = reply_base64(memo, ans->parts[0].der, ans->parts[0].len, &out->body_len);
         out->body_secret = ans->parts[0].secret;
         return;
     }

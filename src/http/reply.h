@@ -29,6 +29,23 @@ struct http_answer {
     char ctype_buf[96];                 /* multipart/mixed with its boundary */
 };
 
+/* The base64 bodies of the last answers to /cacerts and /csrattrs, by
+ * their DER: the same bytes are encoded once, not on every request (a
+ * memo, checked byte for byte). One per event loop thread: no lock. */
+#define HTTP_B64_MEMO_SLOTS 4
+
+struct http_b64_memo {
+    struct {
+        unsigned char *der;
+        size_t der_len;
+        char *b64;
+        size_t b64_len;
+    } slot[HTTP_B64_MEMO_SLOTS];
+    unsigned next; /* the slot replaced next */
+};
+
+void http_b64_memo_free(struct http_b64_memo *m);
+
 /* An EST error (status from core/err.h): text/plain, or JSON when accept
  * lists application/json; detail NULL: the table's message. Replaces any
  * body out already has. */
@@ -36,9 +53,10 @@ void http_est_error(struct http_answer *out, enum kp_err err, const char *accept
                     const char *detail);
 /* The answer to an EST request for op: base64 bodies, multipart/mixed for
  * two parts (RFC 7030 4.4.2), 202 for a held request, errors as above with
- * Allow on 405 from the operations table. out starts zeroed. */
+ * Allow on 405 from the operations table. out starts zeroed. memo (NULL:
+ * none) is used for /cacerts and /csrattrs only, never for key material. */
 void http_est_reply(struct http_answer *out, enum est_op op, const struct est_answer *ans,
-                    const char *accept);
+                    const char *accept, struct http_b64_memo *memo);
 /* An admin response (its body is stolen); accept styles its EST-like errors. */
 void http_admin_reply(struct http_answer *out, struct admin_response *resp, const char *accept);
 void http_answer_cleanup(struct http_answer *out);

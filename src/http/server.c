@@ -152,6 +152,7 @@ struct http_worker {
     size_t nconns;
     size_t jobs; /* exchanges begun and not finished */
     bool stopping;
+    struct http_b64_memo memo; /* this loop's: answers made on it only */
 };
 
 struct http_server {
@@ -1003,7 +1004,7 @@ static void exchange_done_cb(evutil_socket_t fd, short what, void *arg)
 
 /* The core's answer, in HTTP's syntax. The decoded credentials go as soon
  * as the core is done with them. */
-static void exchange_answer(struct http_exchange *x)
+static void exchange_answer(struct http_exchange *x, struct http_b64_memo *memo)
 {
     struct est_answer ans;
     struct admin_response aresp;
@@ -1017,7 +1018,7 @@ static void exchange_answer(struct http_exchange *x)
     est_handle(rt_gen_est(x->g), &x->er, &ans);
     x->er.cred.user = x->er.cred.password = NULL;
     http_est_input_cleanup(&x->in);
-    http_est_reply(&x->resp, x->er.op, &ans, x->accept);
+    http_est_reply(&x->resp, x->er.op, &ans, x->accept, memo);
     est_answer_cleanup(&ans);
 }
 
@@ -1026,7 +1027,7 @@ static void exchange_run(void *arg)
 {
     struct http_exchange *x = arg;
 
-    exchange_answer(x);
+    exchange_answer(x, NULL); /* a pool thread: the loop's memo is not ours */
     if (event_base_once(x->w->base, -1, EV_TIMEOUT, exchange_done_cb, x, NULL) != 0)
         http_die("event_base_once");
 }
@@ -1145,7 +1146,7 @@ static void http_request_cb(struct evhttp_request *req, void *arg)
         pool_submit(hs->pool, exchange_run, x);
         return;
     }
-    exchange_answer(x);
+    exchange_answer(x, &x->w->memo);
     exchange_finish(x);
 }
 
@@ -1217,6 +1218,7 @@ static void worker_teardown(struct http_worker *w)
         close(w->fd);
         w->fd = -1;
     }
+    http_b64_memo_free(&w->memo);
 }
 
 static void *worker_main(void *arg)

@@ -440,7 +440,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     est_handle(dep->d->est, &req, &ans);
     check_answer(&req, &ans);
     http_est_input_cleanup(&in);
-    http_est_reply(&resp, req.op, &ans, line[4][0] ? line[4] : NULL);
+    http_est_reply(&resp, req.op, &ans, line[4][0] ? line[4] : NULL, NULL);
     est_answer_cleanup(&ans);
     check_response(&req, &resp, cert_count() - before);
     http_answer_cleanup(&resp);

@@ -344,7 +344,7 @@ static struct http_answer *handle(struct fixture *fx, const struct treq *t)
     r.id = t->id;
     est_handle(fx->srv, &r, &ans);
     http_est_input_cleanup(&in);
-    http_est_reply(&fx->resp, r.op, &ans, t->accept);
+    http_est_reply(&fx->resp, r.op, &ans, t->accept, NULL);
     est_answer_cleanup(&ans);
     return &fx->resp;
 }

@@ -110,7 +110,7 @@ static void test_one_part_is_base64_with_its_content_type(void **state)
     ans.parts[0].media = EST_MEDIA_CERTS;
     ans.parts[0].der = dup_bytes("certs", &ans.parts[0].len);
     snprintf(ans.auth_subject, sizeof(ans.auth_subject), "dev");
-    http_est_reply(&out, EST_OP_CACERTS, &ans, NULL);
+    http_est_reply(&out, EST_OP_CACERTS, &ans, NULL, NULL);
     assert_int_equal(out.status, 200);
     assert_string_equal(out.content_type, CT_CERTS);
     assert_true(out.base64_cte);
@@ -123,6 +123,64 @@ static void test_one_part_is_base64_with_its_content_type(void **state)
     free(der);
     http_answer_cleanup(&out);
     est_answer_cleanup(&ans);
+}
+
+/* body of a one-part answer for op with the given DER and secrecy, through memo */
+static char *memo_reply(struct http_b64_memo *memo, enum est_op op, const char *der, bool secret)
+{
+    struct est_answer ans = {0};
+    struct http_answer out = {0};
+    char *body;
+
+    ans.outcome = EST_DONE;
+    ans.nparts = 1;
+    ans.parts[0].media = op == EST_OP_CACERTS ? EST_MEDIA_CERTS : EST_MEDIA_PKIX_CERT;
+    ans.parts[0].der = dup_bytes(der, &ans.parts[0].len);
+    ans.parts[0].secret = secret;
+    http_est_reply(&out, op, &ans, NULL, memo);
+    body = xstrdup(out.body);
+    http_answer_cleanup(&out);
+    est_answer_cleanup(&ans);
+    return body;
+}
+
+static int memo_holds(const struct http_b64_memo *m, const char *der)
+{
+    for (unsigned i = 0; i < HTTP_B64_MEMO_SLOTS; i++)
+        if (m->slot[i].der != NULL && m->slot[i].der_len == strlen(der) &&
+            memcmp(m->slot[i].der, der, strlen(der)) == 0)
+            return 1;
+    return 0;
+}
+
+/* The memo answers what encoding would: new bytes (a reload's new chain)
+ * are encoded afresh, more chains than slots still come out right, and
+ * neither key material nor an enrollment's certificate is kept. */
+static void test_base64_memo_is_only_a_shortcut(void **state)
+{
+    static const char *const chains[] = {"chain-a", "chain-b", "chain-c",
+                                         "chain-d", "chain-e", "chain-f"};
+    struct http_b64_memo memo = {0};
+    char *body, *want;
+    (void)state;
+
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+            body = memo_reply(&memo, EST_OP_CACERTS, chains[i], false);
+            want = base64_encode((const unsigned char *)chains[i], strlen(chains[i]), NULL);
+            assert_string_equal(body, want);
+            assert_true(memo_holds(&memo, chains[i]));
+            free(body);
+            free(want);
+        }
+    body = memo_reply(&memo, EST_OP_CACERTS, "a private key", true);
+    assert_string_equal(body, "YSBwcml2YXRlIGtleQ==\n");
+    assert_false(memo_holds(&memo, "a private key"));
+    free(body);
+    body = memo_reply(&memo, EST_OP_SIMPLEENROLL, "a new certificate", false);
+    assert_false(memo_holds(&memo, "a new certificate"));
+    free(body);
+    http_b64_memo_free(&memo);
 }
 
 /* RFC 7030 4.4.2: multipart/mixed, the key part first, each part base64
@@ -142,7 +200,7 @@ static void test_two_parts_are_multipart_mixed(void **state)
     ans.parts[0].secret = true;
     ans.parts[1].media = EST_MEDIA_CERTS;
     ans.parts[1].der = dup_bytes("cert", &ans.parts[1].len);
-    http_est_reply(&out, EST_OP_SERVERKEYGEN, &ans, NULL);
+    http_est_reply(&out, EST_OP_SERVERKEYGEN, &ans, NULL, NULL);
     assert_int_equal(out.status, 200);
     assert_false(out.base64_cte);
     assert_true(out.body_secret);
@@ -171,7 +229,7 @@ static void test_held_is_202_with_retry_after(void **state)
     ans.outcome = EST_HELD;
     ans.retry_after = 60;
     snprintf(ans.detail, sizeof(ans.detail), "request 7 is waiting for approval");
-    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, NULL);
+    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, NULL, NULL);
     assert_int_equal(out.status, 202);
     assert_int_equal(out.err, KP_ERR_PENDING);
     assert_int_equal(out.retry_after, 60);
@@ -189,7 +247,7 @@ static void test_refusals_get_their_headers(void **state)
     ans.outcome = EST_FAILED;
     ans.err = KP_ERR_UNAUTHORIZED;
     ans.auth_method = "otp";
-    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, "application/json");
+    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, "application/json", NULL);
     assert_int_equal(out.status, 401);
     assert_string_equal(out.www_authenticate, HTTP_BASIC_CHALLENGE);
     assert_string_equal(out.auth_method, "otp");
@@ -199,20 +257,20 @@ static void test_refusals_get_their_headers(void **state)
 
     memset(&out, 0, sizeof(out));
     ans.err = KP_ERR_METHOD;
-    http_est_reply(&out, EST_OP_CSRATTRS, &ans, NULL);
+    http_est_reply(&out, EST_OP_CSRATTRS, &ans, NULL, NULL);
     assert_int_equal(out.status, 405);
     assert_string_equal(out.allow, "GET, HEAD");
     assert_null(out.www_authenticate);
     http_answer_cleanup(&out);
     memset(&out, 0, sizeof(out));
-    http_est_reply(&out, EST_OP_SIMPLEREENROLL, &ans, NULL);
+    http_est_reply(&out, EST_OP_SIMPLEREENROLL, &ans, NULL, NULL);
     assert_string_equal(out.allow, "POST");
     http_answer_cleanup(&out);
 
     memset(&out, 0, sizeof(out));
     ans.err = KP_ERR_RATE_LIMITED;
     ans.retry_after = 17;
-    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, NULL);
+    http_est_reply(&out, EST_OP_SIMPLEENROLL, &ans, NULL, NULL);
     assert_int_equal(out.status, 429);
     assert_int_equal(out.retry_after, 17);
     assert_null(out.allow);
@@ -258,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_media_type_ignores_case_spaces_and_parameters),
         cmocka_unit_test(test_input_maps_headers_and_decodes_the_body),
         cmocka_unit_test(test_one_part_is_base64_with_its_content_type),
+        cmocka_unit_test(test_base64_memo_is_only_a_shortcut),
         cmocka_unit_test(test_two_parts_are_multipart_mixed),
         cmocka_unit_test(test_held_is_202_with_retry_after),
         cmocka_unit_test(test_refusals_get_their_headers),
