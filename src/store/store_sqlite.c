@@ -26,11 +26,6 @@
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 #define SQ_BUSY_RETRY_MS 10
-/* Under load (the last commit carried more than one issue), a leader waits
- * this long before writing, so that the issues being prepared meanwhile share
- * its fsync; idle, it writes at once (PostgreSQL's commit_delay, with
- * commit_siblings read from the last batch). */
-#define SQ_GATHER_US 1000
 /* Room for every constant statement of this file (about 30). */
 #define SQ_STMT_CACHE_MAX 48
 
@@ -66,7 +61,6 @@ struct sqlite_store {
     pthread_mutex_t gc_lock;
     struct sq_issue_job *gc_head, *gc_tail; /* guarded by gc_lock */
     bool gc_leading;                        /* guarded by gc_lock */
-    unsigned gc_last_batch;                 /* guarded by gc_lock: issues in the last commit */
 };
 
 /* Migration N is sq_migrations[N - 1]; append only, never edit a shipped one. */
@@ -817,23 +811,6 @@ static void sq_issue_batch(struct sqlite_store *st, struct sq_issue_job *batch)
     sq_unlock(st);
 }
 
-/* The leader's wait for more issues, under gc_lock (SQ_GATHER_US). */
-static void sq_gather(struct sqlite_store *st, struct sq_issue_job *leader)
-{
-    struct timespec until;
-
-    if (st->gc_last_batch <= 1)
-        return;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += SQ_GATHER_US * 1000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    /* nobody signals a leader: this only times out */
-    pthread_cond_timedwait(&leader->wake, &st->gc_lock, &until);
-}
-
 static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t otp_id,
                             const struct store_audit *ev)
 {
@@ -855,15 +832,11 @@ static enum kp_err sq_issue(struct store *s, const struct store_cert *c, int64_t
             continue;
         }
         st->gc_leading = true;
-        sq_gather(st, &job);
         batch = st->gc_head;
         st->gc_head = st->gc_tail = NULL;
         pthread_mutex_unlock(&st->gc_lock);
         sq_issue_batch(st, batch);
         pthread_mutex_lock(&st->gc_lock);
-        st->gc_last_batch = 0;
-        for (struct sq_issue_job *j = batch; j != NULL; j = j->next)
-            st->gc_last_batch++;
         /* Wake each caller of the batch, and the first of the next one to
          * lead it: one wake-up per waiter, not all of them at every commit
          * (on one core, each is a context switch). */
