@@ -137,16 +137,17 @@ out:
 
 /* The chain sent after tls.cert, built once here. OpenSSL otherwise builds
  * it on every handshake when tls.cert holds no intermediates ("auto chain":
- * a chain verification with a signature check per connection). The result
- * is what that would send: tls.cert's own intermediates when it has some,
- * else whatever the trust store links it to, root included. */
+ * a chain verification with a signature check per connection). tls.cert's
+ * own intermediates are sent as written; when it has none, the
+ * intermediates the trust store links it to, without the self-signed root:
+ * a client must hold the root already to trust it (RFC 8446 4.4.2). */
 static enum kp_err tls_chain_fix(SSL_CTX *ctx, char **errmsg)
 {
     STACK_OF(X509) *chain = NULL;
     X509_STORE_CTX *sctx = NULL;
     X509 *leaf = SSL_CTX_get0_certificate(ctx);
     enum kp_err rc = KP_ERR_INTERNAL;
-    int i;
+    int i, n;
 
     if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || leaf == NULL)
         goto out;
@@ -157,7 +158,10 @@ static enum kp_err tls_chain_fix(SSL_CTX *ctx, char **errmsg)
         (void)X509_verify_cert(sctx); /* a partial chain is sent as is, as OpenSSL would */
         ERR_clear_error();
         chain = X509_STORE_CTX_get0_chain(sctx);
-        for (i = 1; i < sk_X509_num(chain); i++)
+        n = sk_X509_num(chain);
+        if (n > 1 && X509_self_signed(sk_X509_value(chain, n - 1), 0) == 1)
+            n--;
+        for (i = 1; i < n; i++)
             if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1)
                 goto out;
     }

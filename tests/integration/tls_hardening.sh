@@ -52,8 +52,9 @@ timeout 20 openssl s_client -connect "localhost:$PORT" -noservername -CAfile ca-
 check "a handshake without SNI completes and the certificate verifies" \
     sh -c "grep -q '^New, TLSv1.3' nosni.out && grep -q 'Verify return code: 0 (ok)' nosni.out"
 
-# --- the chain sent: built once at start, the same as OpenSSL's per-handshake
-# auto chain would send (tls.cert's own intermediates, else the trust store's) ---
+# --- the chain sent: built once at start, not in every handshake: tls.cert's
+# own intermediates as written, else those the trust anchors link it to,
+# never the self-signed root a client must hold already (RFC 8446 4.4.2) ---
 # chain_subjects NAME: the subjects of the certificates the server sent, one a line
 chain_subjects() {
     timeout 20 openssl s_client -connect "localhost:$PORT" -showcerts -CAfile ca-chain.pem \
@@ -61,15 +62,41 @@ chain_subjects() {
     cat "$1.subjects"
 }
 ca_subject=$(openssl x509 -in "$SRV/ca/ca.pem" -noout -subject -nameopt oneline | sed 's/^subject=//')
-expect_eq "kipuka init's server sends its certificate and the CA that issued it" \
-    "CN = localhost|$ca_subject" "$(chain_subjects auto | paste -sd'|')"
+expect_eq "kipuka init's server sends its certificate alone (its issuer is the root)" \
+    "CN = localhost" "$(chain_subjects auto | paste -sd'|')"
 cat "$SRV/tls/server.pem" "$SRV/ca/ca.pem" >"$SRV/tls/server-chain.pem"
 cfg_set tls cert '"tls/server-chain.pem"'
 check "SIGHUP with a tls.cert that holds the CA after the certificate" kp_reload
 expect_eq "a tls.cert with its own chain is sent as written, nothing added twice" \
     "CN = localhost|$ca_subject" "$(chain_subjects file | paste -sd'|')"
-cfg_set tls cert '"tls/server.pem"'
-check "SIGHUP back to the single certificate" kp_reload
+# a server certificate under an intermediate that only the trust anchors hold
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout root.key \
+    -subj /CN=chain-root -days 30 -out root.pem \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout mid.key \
+    -subj /CN=chain-intermediate -out mid.csr 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >mid.ext
+openssl x509 -req -in mid.csr -CA root.pem -CAkey root.key -CAcreateserial -days 30 \
+    -extfile mid.ext -out mid.pem 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key \
+    -subj /CN=localhost -out leaf.csr 2>/dev/null
+printf 'subjectAltName=DNS:localhost\n' >leaf.ext
+openssl x509 -req -in leaf.csr -CA mid.pem -CAkey mid.key -CAcreateserial -days 30 \
+    -extfile leaf.ext -out leaf.pem 2>/dev/null
+chmod 600 leaf.key
+cat root.pem mid.pem >anchors.pem
+cfg_set tls cert "\"$T/leaf.pem\"" && cfg_set tls key "\"$T/leaf.key\"" &&
+    cfg_set tls client_ca "\"$T/anchors.pem\""
+check "SIGHUP with a certificate under an intermediate held by tls.client_ca" kp_reload
+expect_eq "the intermediate from the trust anchors is sent, the root is not" \
+    "CN = localhost|CN = chain-intermediate" "$(chain_subjects mid | paste -sd'|')"
+timeout 20 openssl s_client -connect "localhost:$PORT" -CAfile root.pem -verify_return_error \
+    </dev/null >mid-verify.out 2>&1
+check "a client holding only the root verifies that chain" \
+    grep -q 'Verify return code: 0 (ok)' mid-verify.out
+cfg_set tls cert '"tls/server.pem"' && cfg_set tls key '"tls/server.key"' &&
+    cfg_set tls client_ca '"ca/ca.pem"'
+check "SIGHUP back to kipuka init's certificate" kp_reload
 
 # --- renegotiation: refused, and the server keeps serving ---
 (sleep 1; echo R; sleep 2) | timeout 20 openssl s_client -connect "localhost:$PORT" -tls1_2 \
