@@ -403,14 +403,23 @@ static int csr_spki_der(const CSR_SPKI *spki, unsigned char **out)
     return ASN1_item_i2d((const ASN1_VALUE *)spki, out, ASN1_ITEM_rptr(CSR_SPKI));
 }
 
-/* The request's key from its SubjectPublicKeyInfo; NULL when unreadable. */
+/* The request's key from its SubjectPublicKeyInfo; NULL when unreadable.
+ * The SPKI is encoded again only for keys pki/pubkey.c does not build. */
 static EVP_PKEY *csr_pubkey(const CSR_SPKI *spki)
 {
+    bool other = false;
+    EVP_PKEY *key = pubkey_from_numbers(spki->algor, spki->public_key, &other);
     unsigned char *der = NULL;
-    int len = csr_spki_der(spki, &der);
-    EVP_PKEY *key = len > 0 ? pubkey_from_spki(spki->algor, spki->public_key, der, len) : NULL;
+    const unsigned char *p;
+    int len;
 
+    if (!other)
+        return key;
+    len = csr_spki_der(spki, &der);
+    p = der;
+    key = len > 0 ? d2i_PUBKEY(NULL, &p, len) : NULL;
     OPENSSL_free(der);
+    ERR_clear_error();
     return key;
 }
 

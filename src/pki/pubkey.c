@@ -120,26 +120,28 @@ static EVP_PKEY *pubkey_ec(int curve, const ASN1_BIT_STRING *bits)
     return key;
 }
 
-EVP_PKEY *pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *key,
-                           const unsigned char *der, long len)
+EVP_PKEY *pubkey_from_numbers(const X509_ALGOR *alg, const ASN1_BIT_STRING *key, bool *other)
 {
     const ASN1_OBJECT *obj = NULL;
     const void *pval = NULL;
-    int ptype = V_ASN1_UNDEF, curve;
+    int ptype = V_ASN1_UNDEF, curve = -1;
     EVP_PKEY *out = NULL;
 
     X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    *other = false;
     switch (OBJ_obj2nid(obj)) {
     case NID_rsaEncryption:
         out = pubkey_rsa(key);
         break;
     case NID_X9_62_id_ecPublicKey:
         curve = pubkey_ec_curve(ptype, pval);
-        /* other curves and explicit parameters: the decoder */
-        out = curve >= 0 ? pubkey_ec(curve, key) : d2i_PUBKEY(NULL, &der, len);
+        if (curve >= 0)
+            out = pubkey_ec(curve, key);
+        else
+            *other = true; /* other curves, explicit parameters */
         break;
     default:
-        out = d2i_PUBKEY(NULL, &der, len);
+        *other = true;
         break;
     }
     ERR_clear_error();

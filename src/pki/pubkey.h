@@ -4,14 +4,15 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 
-/* The key of an SPKI given as its algorithm and key bits, with der/len its
- * whole encoding. RSA (rsaEncryption) and EC on P-256/P-384 (a named curve)
- * are built from their numbers: OpenSSL 3.0's generic decoder looks up
- * every decoder it has for each key, which cost more than an enrollment's
- * signature check. Anything else goes through that decoder (d2i_PUBKEY).
- * NULL when the key does not decode (an EC point off its curve, say). */
-EVP_PKEY *pubkey_from_spki(const X509_ALGOR *alg, const ASN1_BIT_STRING *key,
-                           const unsigned char *der, long len);
+/* The key of an SPKI given as its algorithm and key bits, for RSA
+ * (rsaEncryption) and EC on P-256/P-384 (a named curve), built from its
+ * numbers: OpenSSL 3.0's generic decoder looks up every decoder it has for
+ * each key, which cost more than an enrollment's signature check. NULL when
+ * the key does not decode (an EC point off its curve, say); NULL with
+ * *other set for any other algorithm, which the caller hands to the
+ * decoder (d2i_PUBKEY). */
+EVP_PKEY *pubkey_from_numbers(const X509_ALGOR *alg, const ASN1_BIT_STRING *key, bool *other);
 
 #endif
