@@ -1,6 +1,19 @@
-# Sourced by bench/log-cost.sh and bench/enroll-cost.sh: kipuka serve under
-# valgrind --tool=callgrind, with its output in $W (the caller's scratch dir).
+# Sourced by bench/log-cost.sh and bench/enroll-cost.sh: a throwaway
+# deployment in a scratch dir ($W, removed on exit) and kipuka serve under
+# valgrind --tool=callgrind.
 # shellcheck shell=bash
+
+# cg_deploy BIN: valgrind present, $W made, `kipuka init` there with
+# threads = 1; sets CFG, or exits saying why
+cg_deploy() {
+    command -v valgrind >/dev/null || { echo "$(basename "$0"): needs valgrind" >&2; exit 1; }
+    W=$(mktemp -d /tmp/kipuka-cg.XXXXXX)
+    trap 'rm -rf "$W"' EXIT
+    "$1" init --dir "$W/srv" --port 0 >/dev/null 2>&1 ||
+        { echo "$(basename "$0"): kipuka init failed" >&2; exit 1; }
+    CFG=$W/srv/kipuka.toml
+    sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
+}
 
 # cg_serve BIN CFG OUT: start serve, wait for its HTTPS port; sets CG_PID and
 # CG_PORT, or exits saying why

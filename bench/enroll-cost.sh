@@ -11,16 +11,11 @@ set -u
 BIN=${1:-build/kipuka}
 SECS=${2:-20}
 LG=build/bench-loadgen
-command -v valgrind >/dev/null || { echo "enroll-cost: needs valgrind" >&2; exit 1; }
 command -v callgrind_annotate >/dev/null || { echo "enroll-cost: needs callgrind_annotate" >&2; exit 1; }
 [ -x "$LG" ] || { echo "enroll-cost: $LG is missing (bench/run.sh builds it)" >&2; exit 1; }
-W=$(mktemp -d /tmp/kipuka-enrollcost.XXXXXX)
 # shellcheck source=bench/callgrind.sh
 . "$(dirname "$0")/callgrind.sh"
-trap 'rm -rf "$W"' EXIT
-"$BIN" init --dir "$W/srv" --port 0 >/dev/null 2>&1 || { echo "enroll-cost: init failed" >&2; exit 1; }
-CFG=$W/srv/kipuka.toml
-sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
+cg_deploy "$BIN"
 "$BIN" otp create -c "$CFG" --entity bench --uses 1000000 --count 4 --ttl 24h >"$W/otps" 2>/dev/null ||
     { echo "enroll-cost: otp create failed" >&2; exit 1; }
 

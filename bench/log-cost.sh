@@ -7,14 +7,9 @@
 set -u
 BIN=${1:-build/kipuka}
 N=${2:-2000}
-command -v valgrind >/dev/null || { echo "log-cost: needs valgrind" >&2; exit 1; }
-W=$(mktemp -d /tmp/kipuka-logcost.XXXXXX)
 # shellcheck source=bench/callgrind.sh
 . "$(dirname "$0")/callgrind.sh"
-trap 'rm -rf "$W"' EXIT
-"$BIN" init --dir "$W/srv" --port 0 >/dev/null 2>&1 || { echo "log-cost: init failed" >&2; exit 1; }
-CFG=$W/srv/kipuka.toml
-sed -i "/^\[server\]\$/,/^\[/s/^port = 0\$/port = 0\nthreads = 1/" "$CFG"
+cg_deploy "$BIN"
 
 # run LEVEL COUNT: prints the server's total instructions (Ir)
 run() {
